@@ -1,0 +1,30 @@
+# DataWiz developer commands. `make demo` and `make test` are the whole set-up on a fresh machine.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
+
+.PHONY: install demo test lint clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "DataWiz needs Python >= 3.11")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install the locked dependencies
+
+demo: $(STAMP)  ## sample data -> evening + morning on the embedded DuckDB -> summary
+	$(BIN)/datawiz demo
+
+test: $(STAMP)  ## the whole test suite with line coverage
+	$(BIN)/pytest -q --cov=tasks --cov=blocks --cov=flows --cov=datawiz --cov-report=term tests
+
+lint: $(STAMP)  ## ruff
+	$(BIN)/ruff check .
+
+clean:  ## remove local data, caches and the venv
+	rm -rf data logs $(VENV) .pytest_cache .ruff_cache .coverage

@@ -1,0 +1,96 @@
+"""What every warehouse backend offers, and the helpers they share.
+
+Backends (DuckDB here; MySQL/MariaDB and StarRocks share the interface) implement
+`Warehouse`. Flows and tasks call only these methods, so the same pipeline runs on a laptop
+and in production.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import pyarrow as pa
+
+from blocks.types import LedgerEntry
+
+if TYPE_CHECKING:  # contracts live in tasks/; blocks only duck-type them
+    from tasks.contracts import TableContract
+
+SQL_ROOT = Path(__file__).resolve().parents[2] / "sql"
+_PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One versioned DDL file: sql/<dialect>/migrations/V<NNN>__<name>.sql."""
+
+    version: int
+    name: str
+    path: Path
+
+
+class Warehouse(Protocol):
+    """The methods the pipeline uses on any backend."""
+
+    dialect: str
+
+    def describe(self) -> str: ...
+    def migrate(self) -> list[str]: ...
+    def ledger_versions(self) -> set[tuple[str, str]]: ...
+    def latest_snapshot_date(self, table_name: str) -> dt.date | None: ...
+    def load_file(
+        self, contract: TableContract, entry: LedgerEntry, data: pa.Table, quarantine: pa.Table
+    ) -> LedgerEntry: ...
+    def record_rejected(self, entry: LedgerEntry, quarantine: pa.Table | None = None) -> None: ...
+    def run_sql_file(self, name: str, params: dict[str, Any]) -> None: ...
+    def query(self, sql: str, params: dict[str, Any] | None = None) -> pa.Table: ...
+    def close(self) -> None: ...
+
+
+class AlreadyLoaded(Exception):
+    """Another run committed this file version first; nothing was written by this one."""
+
+
+def migrations(dialect: str) -> list[Migration]:
+    """The dialect's migration files in version order."""
+    found = []
+    for path in sorted((SQL_ROOT / dialect / "migrations").glob("V*__*.sql")):
+        version, _, name = path.stem[1:].partition("__")
+        found.append(Migration(int(version), name, path))
+    return found
+
+
+def sql_file(dialect: str, name: str) -> str:
+    """Text of sql/<dialect>/<name>.sql, falling back to the shared sql/<name>.sql."""
+    for candidate in (SQL_ROOT / dialect / f"{name}.sql", SQL_ROOT / f"{name}.sql"):
+        if candidate.exists():
+            return candidate.read_text()
+    raise FileNotFoundError(f"no SQL file {name}.sql for {dialect} under {SQL_ROOT}")
+
+
+def split_statements(sql: str) -> list[str]:
+    """Split a SQL file on ';' at line ends (our files keep one statement per ';'), dropping comments."""
+    lines = [ln for ln in sql.splitlines() if not ln.lstrip().startswith("--")]
+    parts = re.split(r";\s*(?:\n|$)", "\n".join(lines))
+    return [p.strip() for p in parts if p.strip()]
+
+
+def bind_style(sql: str, style: str) -> tuple[str, list[str]]:
+    """Rewrite `:name` placeholders to the driver's style; returns the SQL and the names in order.
+
+    style: "qmark" (DuckDB `?`) or "pyformat" (pymysql `%(name)s`). Values are always bound by the
+    driver, never formatted into the text.
+    """
+    names: list[str] = []
+
+    def repl(m: re.Match[str]) -> str:
+        names.append(m.group(1))
+        return "?" if style == "qmark" else f"%({m.group(1)})s"
+
+    if style == "pyformat":
+        sql = sql.replace("%", "%%")
+    return _PARAM.sub(repl, sql), names

@@ -1,0 +1,1 @@
+"""DataWiz: command line and sample-data tooling around the Prefect flows."""

@@ -1,0 +1,59 @@
+"""Evening pipeline (18:00 IST): dimensions, TSR hierarchy (SCD2), business constants, calendar, reports.
+
+Run locally: `python flows/evening.py [--business-date YYYY-MM-DD] [--steps a,b]`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from prefect import flow
+
+from tasks.contracts import DIMENSIONS
+from tasks.extract import list_and_plan
+from tasks.report import RunSummary, summary_text
+from tasks.run import flow_cli, load_files, pipeline_run, select_steps
+from tasks.runlog import today_ist
+from tasks.transform import build_dim_date, build_sales_hierarchy, refresh_reports
+
+STEPS = {
+    "dimension_sync": "apply new product/distributor/retailer/tsr snapshots in date order (absent => inactive)",
+    "tsr_hierarchy": "SCD2 update of dim_sales_hierarchy from every newly applied tsr snapshot",
+    "business_constants": "load config/business_constants.json into business_constants",
+    "dim_date": "extend the calendar (Indian fiscal year) through next year",
+    "reporting_views": "rebuild rpt_sales_daily (dimension changes can move any date)",
+}
+CALENDAR_START = dt.date(2015, 1, 1)
+
+
+@flow(name="evening", log_prints=True)
+def evening(
+    business_date: dt.date | None = None,
+    source: str | None = None,
+    warehouse: str | None = None,
+    steps: list[str] | None = None,
+) -> RunSummary:
+    """Sync dimensions and everything derived from them for the business date (default: today, IST)."""
+    day = business_date or today_ist()
+    chosen = select_steps(steps, STEPS)
+    with pipeline_run("evening", day, source, warehouse, chosen) as run:
+        plan = list_and_plan(run.source, run.warehouse)
+        run.summary.unrecognised = plan.unrecognised
+        if "dimension_sync" in chosen:
+            load_files(run, plan.for_tables(set(DIMENSIONS)))
+        if "tsr_hierarchy" in chosen:
+            run.summary.notes["hierarchy"] = build_sales_hierarchy(run.warehouse, run.run_id)
+        if "business_constants" in chosen:
+            load_files(run, plan.for_tables({"business_constants"}))
+        if "dim_date" in chosen:
+            build_dim_date(run.warehouse, CALENDAR_START, dt.date(day.year + 1, 12, 31))
+        if "reporting_views" in chosen:
+            refresh_reports(run.warehouse, None, None, run.run_id)
+    return run.summary
+
+
+if __name__ == "__main__":
+    args = flow_cli("evening", evening.__doc__ or "", STEPS, "today").parse_args()
+    result = evening(business_date=args.business_date, source=args.source, warehouse=args.warehouse,
+                     steps=args.steps.split(",") if args.steps else None)
+    print(summary_text([result]))

@@ -1,0 +1,13 @@
+-- Reporting table for the touched dates (:start .. :end). On StarRocks this is a materialized view.
+DELETE FROM rpt_sales_daily WHERE invoice_date BETWEEN :start AND :end;
+
+INSERT INTO rpt_sales_daily (invoice_date, region, brand, quantity, net_amount, billed_outlets, _loaded_at, _run_id)
+SELECT f.invoice_date, coalesce(d.region, 'Unknown'), coalesce(p.brand, 'Unknown'),
+       sum(f.quantity), sum(f.net_amount),
+       count(DISTINCT CASE WHEN f.doc_type = 'INV' THEN f.retailer_code END),
+       :loaded_at, :run_id
+FROM fact_secondary_sales f
+LEFT JOIN dim_distributor d ON d.distributor_code = f.distributor_code
+LEFT JOIN dim_product p ON p.sku_code = f.sku_code
+WHERE f.invoice_date BETWEEN :start AND :end
+GROUP BY f.invoice_date, coalesce(d.region, 'Unknown'), coalesce(p.brand, 'Unknown')

@@ -1,0 +1,341 @@
+"""The table-contract registry: the single source of truth every stage reads.
+
+Each source table of DATA-CONTRACT.md §2 has one `TableContract`: where its files land
+(path patterns), its columns and their rules, its key, the warehouse table it feeds and
+how it is loaded. Cleaning, pandera models, DDL checks, the sample generator and the
+planner all derive from this module — adding a table means one entry here, one SQL file
+per backend at most, and tests.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+ColumnType = Literal["str", "int", "dec", "date", "ts", "bool"]
+
+
+class LoadMode(enum.StrEnum):
+    """How a file version reaches its warehouse table."""
+
+    SNAPSHOT_UPSERT = "snapshot_upsert"  # full snapshot; absent keys are deactivated
+    FACT_UPSERT = "fact_upsert"  # incremental lines; a re-delivery replaces its file's rows
+    CONSTANTS = "constants"  # business_constants.json, one row per constant
+
+
+class Origin(enum.StrEnum):
+    """Which delivery stream a path belongs to (the backfill reads only `historical`)."""
+
+    SNAPSHOT = "snapshot"
+    INCREMENTAL = "incremental"
+    HISTORICAL = "historical"
+    CONFIG = "config"
+
+
+@dataclass(frozen=True)
+class Column:
+    """One source column and every row-level rule of DATA-CONTRACT.md §2 that applies to it."""
+
+    name: str
+    type: ColumnType
+    key: bool = False
+    nullable: bool = False
+    precision: int | None = None  # dec only
+    scale: int | None = None  # dec only
+    pattern: str | None = None
+    allowed: tuple[str | float | int, ...] | None = None
+    gt: float | None = None
+    ge: float | None = None
+    is_code: bool = False  # upper-cased by cleaning (codes are case-insensitive upstream)
+
+
+@dataclass(frozen=True)
+class PathPattern:
+    """A landing path regex with named groups `date` (YYYYMMDD or YYYYMM) and optional `part`."""
+
+    regex: str
+    origin: Origin
+
+    def match(self, path: str) -> re.Match[str] | None:
+        return re.fullmatch(self.regex, path)
+
+
+@dataclass(frozen=True)
+class TableContract:
+    """Everything the pipeline knows about one source table."""
+
+    name: str
+    target_table: str
+    load_mode: LoadMode
+    paths: tuple[PathPattern, ...]
+    columns: tuple[Column, ...] = ()
+    date_column: str | None = None  # fact column that must match the file's date
+    max_reject_ratio: float = 0.05
+    # Snapshot tables whose every applied snapshot is also kept by date (the SCD2 input).
+    history_table: str | None = None
+    # Fact code columns and the dimension table+key they refer to (orphans are counted, not rejected).
+    references: dict[str, tuple[str, str]] = field(default_factory=dict, hash=False, compare=False)
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns if c.key)
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    def column(self, name: str) -> Column:
+        return next(c for c in self.columns if c.name == name)
+
+
+@dataclass(frozen=True)
+class FileRef:
+    """A landing path resolved against the registry: which contract, which date, which part."""
+
+    path: str
+    contract: TableContract
+    origin: Origin
+    business_date: dt.date | None  # snapshot/business day, or the 1st of the month for history
+    period: Literal["day", "month", "none"]
+    part: int | None
+
+
+# ---------------------------------------------------------------------------- columns
+_EXT = r"\.(?P<ext>parquet|csv)"
+_UPDATED_AT = Column("updated_at", "ts")
+_IS_ACTIVE = Column("is_active", "bool")
+
+SKU = r"^SKU\d{6}$"
+DISTRIBUTOR = r"^D\d{5}$"
+RETAILER = r"^R\d{7}$"
+EMPLOYEE = r"^E\d{5}$"
+
+CATEGORIES = (
+    "Adhesives", "Sealants", "Waterproofing", "Art & Craft", "Construction Chemicals", "Wood Finishes",
+)
+REGIONS = ("North", "South", "East", "West", "Central")
+ROLES = ("NSM", "ZSM", "RSM", "ASM", "SO", "TSR")  # top of the chain first
+
+
+def _dim_paths(name: str) -> tuple[PathPattern, ...]:
+    return (PathPattern(rf"dimensions/{name}/{name}_(?P<date>\d{{8}}){_EXT}", Origin.SNAPSHOT),)
+
+
+def _fact_paths(name: str) -> tuple[PathPattern, ...]:
+    return (
+        PathPattern(
+            rf"facts/{name}/(?P<y>\d{{4}})/(?P<m>\d{{2}})/(?P<d>\d{{2}})/"
+            rf"{name}_(?P<date>\d{{8}})_(?P<part>\d{{3}}){_EXT}",
+            Origin.INCREMENTAL,
+        ),
+        PathPattern(
+            rf"historical/{name}/(?P<y>\d{{4}})/(?P<m>\d{{2}})/{name}_(?P<date>\d{{6}})_(?P<part>\d{{3}}){_EXT}",
+            Origin.HISTORICAL,
+        ),
+    )
+
+
+PRODUCT = TableContract(
+    name="product",
+    target_table="dim_product",
+    load_mode=LoadMode.SNAPSHOT_UPSERT,
+    paths=_dim_paths("product"),
+    columns=(
+        Column("sku_code", "str", key=True, pattern=SKU, is_code=True),
+        Column("sku_name", "str"),
+        Column("brand", "str"),
+        Column("category", "str", allowed=CATEGORIES),
+        Column("pack_size", "dec", precision=10, scale=3, gt=0),
+        Column("uom", "str", allowed=("ML", "L", "G", "KG", "PC"), is_code=True),
+        Column("mrp", "dec", precision=12, scale=2, gt=0),
+        Column("gst_rate", "dec", precision=5, scale=2, allowed=(0, 5, 12, 18, 28)),
+        _IS_ACTIVE,
+        _UPDATED_AT,
+    ),
+)
+
+DISTRIBUTOR_CONTRACT = TableContract(
+    name="distributor",
+    target_table="dim_distributor",
+    load_mode=LoadMode.SNAPSHOT_UPSERT,
+    paths=_dim_paths("distributor"),
+    columns=(
+        Column("distributor_code", "str", key=True, pattern=DISTRIBUTOR, is_code=True),
+        Column("distributor_name", "str"),
+        Column("city", "str"),
+        Column("state", "str"),
+        Column("region", "str", allowed=REGIONS),
+        Column("channel", "str", allowed=("Urban", "Rural")),
+        Column("onboarded_on", "date"),
+        _IS_ACTIVE,
+        _UPDATED_AT,
+    ),
+)
+
+RETAILER_CONTRACT = TableContract(
+    name="retailer",
+    target_table="dim_retailer",
+    load_mode=LoadMode.SNAPSHOT_UPSERT,
+    paths=_dim_paths("retailer"),
+    columns=(
+        Column("retailer_code", "str", key=True, pattern=RETAILER, is_code=True),
+        Column("retailer_name", "str"),
+        Column("distributor_code", "str", pattern=DISTRIBUTOR, is_code=True),
+        Column("city", "str"),
+        Column("state", "str"),
+        Column("pin_code", "str", pattern=r"^\d{6}$"),
+        Column("outlet_type", "str", allowed=("Hardware", "Paint", "Stationery", "Plywood", "General")),
+        _IS_ACTIVE,
+        _UPDATED_AT,
+    ),
+)
+
+TSR = TableContract(
+    name="tsr",
+    target_table="dim_employee",
+    load_mode=LoadMode.SNAPSHOT_UPSERT,
+    paths=_dim_paths("tsr"),
+    history_table="stg_tsr_snapshot",
+    columns=(
+        Column("employee_code", "str", key=True, pattern=EMPLOYEE, is_code=True),
+        Column("employee_name", "str"),
+        Column("role", "str", allowed=ROLES, is_code=True),
+        # Null only for the NSM: enforced by a table-level check in the pandera model.
+        Column("manager_code", "str", nullable=True, pattern=EMPLOYEE, is_code=True),
+        Column("region", "str"),
+        Column("territory", "str"),
+        _IS_ACTIVE,
+        _UPDATED_AT,
+    ),
+)
+
+FIS = TableContract(
+    name="fis",
+    target_table="fact_secondary_sales",
+    load_mode=LoadMode.FACT_UPSERT,
+    paths=_fact_paths("fis"),
+    date_column="invoice_date",
+    columns=(
+        Column("invoice_no", "str", key=True, pattern=r"^(INV|CRN)\d{10}$", is_code=True),
+        Column("line_no", "int", key=True, ge=1),
+        Column("doc_type", "str", allowed=("INV", "CRN"), is_code=True),
+        Column("invoice_date", "date"),
+        Column("distributor_code", "str", pattern=DISTRIBUTOR, is_code=True),
+        Column("retailer_code", "str", pattern=RETAILER, is_code=True),
+        Column("tsr_code", "str", pattern=EMPLOYEE, is_code=True),
+        Column("sku_code", "str", pattern=SKU, is_code=True),
+        Column("quantity", "int"),
+        Column("free_quantity", "int", ge=0),
+        Column("gross_amount", "dec", precision=14, scale=2),
+        Column("discount_amount", "dec", precision=14, scale=2, ge=0),
+        Column("tax_amount", "dec", precision=14, scale=2),
+        Column("net_amount", "dec", precision=14, scale=2),
+        _UPDATED_AT,
+    ),
+    references={
+        "distributor_code": ("dim_distributor", "distributor_code"),
+        "retailer_code": ("dim_retailer", "retailer_code"),
+        "tsr_code": ("dim_employee", "employee_code"),
+        "sku_code": ("dim_product", "sku_code"),
+    },
+)
+
+FID = TableContract(
+    name="fid",
+    target_table="fact_primary_sales",
+    load_mode=LoadMode.FACT_UPSERT,
+    paths=_fact_paths("fid"),
+    date_column="dispatch_date",
+    columns=(
+        Column("dispatch_no", "str", key=True, pattern=r"^DSP\d{10}$", is_code=True),
+        Column("line_no", "int", key=True, ge=1),
+        Column("dispatch_date", "date"),
+        Column("plant_code", "str", pattern=r"^P\d{3}$", is_code=True),
+        Column("distributor_code", "str", pattern=DISTRIBUTOR, is_code=True),
+        Column("sku_code", "str", pattern=SKU, is_code=True),
+        Column("quantity", "int", gt=0),
+        Column("net_amount", "dec", precision=14, scale=2, gt=0),
+        _UPDATED_AT,
+    ),
+    references={
+        "distributor_code": ("dim_distributor", "distributor_code"),
+        "sku_code": ("dim_product", "sku_code"),
+    },
+)
+
+BUSINESS_CONSTANTS = TableContract(
+    name="business_constants",
+    target_table="business_constants",
+    load_mode=LoadMode.CONSTANTS,
+    paths=(PathPattern(r"config/business_constants\.json", Origin.CONFIG),),
+    # The JSON document becomes one row per constant (value kept as JSON text).
+    columns=(Column("constant_name", "str", key=True), Column("value", "str"), Column("as_of", "date")),
+    max_reject_ratio=0.0,
+)
+REQUIRED_CONSTANTS = ("min_productive_bill_value", "focus_brands", "target_lines_per_bill")
+
+CONTRACTS: dict[str, TableContract] = {
+    c.name: c
+    for c in (PRODUCT, DISTRIBUTOR_CONTRACT, RETAILER_CONTRACT, TSR, FIS, FID, BUSINESS_CONSTANTS)
+}
+DIMENSIONS = ("product", "distributor", "retailer", "tsr")  # applied in this order
+FACTS = ("fis", "fid")
+
+# Landing prefixes the source lists: one listing call per prefix.
+PREFIXES = ("dimensions/", "facts/", "historical/", "config/")
+
+# Lineage columns every loaded table carries.
+LINEAGE_COLUMNS = ("_source_file", "_source_version", "_loaded_at", "_run_id")
+
+
+def resolve_path(path: str) -> FileRef | None:
+    """Match a landing path against every contract; None means "unrecognised"."""
+    for contract in CONTRACTS.values():
+        for pattern in contract.paths:
+            m = pattern.match(path)
+            if m is None:
+                continue
+            return _file_ref(path, contract, pattern, m)
+    return None
+
+
+def _file_ref(path: str, contract: TableContract, pattern: PathPattern, m: re.Match[str]) -> FileRef | None:
+    groups = m.groupdict()
+    raw = groups.get("date")
+    part = int(groups["part"]) if groups.get("part") else None
+    if raw is None:
+        return FileRef(path, contract, pattern.origin, None, "none", part)
+    try:
+        if len(raw) == 8:
+            day = dt.date(int(raw[:4]), int(raw[4:6]), int(raw[6:]))
+            period: Literal["day", "month"] = "day"
+        else:
+            day = dt.date(int(raw[:4]), int(raw[4:6]), 1)
+            period = "month"
+    except ValueError:
+        return None  # e.g. fis_20251332_001: looks right, is not a date -> unrecognised
+    # The folder (YYYY/MM[/DD]) must agree with the date in the file name.
+    if groups.get("y") and (int(groups["y"]), int(groups["m"])) != (day.year, day.month):
+        return None
+    if groups.get("d") and int(groups["d"]) != day.day:
+        return None
+    return FileRef(path, contract, pattern.origin, day, period, part)
+
+
+def owning_contract(path: str) -> TableContract | None:
+    """The contract whose folder a path sits in, even when its file name does not parse.
+
+    A file in `facts/fis/...` with a malformed name is *rejected* with a reason (it was meant
+    for fis); a path outside every table's folder is merely *unrecognised*.
+    """
+    for contract in CONTRACTS.values():
+        for pattern in contract.paths:
+            folder = pattern.regex.split("/")[0] + "/"
+            second = pattern.regex.split("/")[1] if "/" in pattern.regex else ""
+            prefix = folder + (second + "/" if "(" not in second and "\\" not in second else "")
+            if contract.load_mode is not LoadMode.CONSTANTS and path.startswith(prefix):
+                return contract
+    return None

@@ -1,0 +1,68 @@
+"""The two error families: transient (retry with backoff) and terminal (never retry).
+
+Prefect's `retry_condition_fn` is driven from this split, so a contract violation is
+reported once with its file, row and column instead of being retried three times.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+
+class DataWizError(Exception):
+    """Base class; messages never carry secrets or row data beyond the offending value."""
+
+
+class TerminalError(DataWizError):
+    """Retrying cannot help: bad configuration, a rejected file, a contract violation."""
+
+
+class TransientError(DataWizError):
+    """Retrying may help: network, lock wait, lost connection, 5xx."""
+
+
+class ConfigError(TerminalError):
+    """A source/warehouse reference or setting that cannot work."""
+
+
+class FileRejected(TerminalError):
+    """A whole file version is refused (unreadable, missing column, above reject ratio)."""
+
+    def __init__(self, path: str, reason: str, rows_in: int = 0) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+        self.rows_in = rows_in
+
+
+class ReconciliationError(TerminalError):
+    """rows_in != loaded + quarantined + deduplicated for a file version: something was lost."""
+
+
+# Exceptions from libraries that mean "try again" (checked by name so this module needs no driver imports).
+_TRANSIENT_NAMES = {
+    "OperationalError",  # pymysql: lost connection, lock wait timeout, server gone
+    "InterfaceError",
+    "ServiceRequestError",  # azure-core: connection problems
+    "ServiceResponseError",
+    "IOException",  # duckdb: lock held by another process
+}
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True when a retry can reasonably succeed."""
+    if isinstance(exc, TerminalError):
+        return False
+    if isinstance(exc, TransientError | TimeoutError | ConnectionError | socket.timeout):
+        return True
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int) and (status >= 500 or status in (408, 429)):
+        return True
+    return type(exc).__name__ in _TRANSIENT_NAMES
+
+
+def retry_transient(task: Any, task_run: Any, state: Any) -> bool:
+    """Prefect `retry_condition_fn`: retry only transient failures."""
+    exc = state.result(raise_on_failure=False)
+    return isinstance(exc, BaseException) and is_transient(exc)

@@ -1,0 +1,194 @@
+"""Extract: list the landing area, plan against the ledger, back up new versions, read files.
+
+Planning is a diff of (path, version) against `etl_file_ledger`: a version the ledger knows
+(loaded, rejected or superseded) is never planned again, whatever its date — so late files
+load and re-runs load nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+from prefect import task
+from prefect.cache_policies import NO_CACHE, CachePolicy
+from prefect.tasks import exponential_backoff
+
+from blocks.source import Source
+from blocks.types import SourceFile
+from blocks.warehouse.base import Warehouse
+from tasks.contracts import PREFIXES, REQUIRED_CONSTANTS, FileRef, Origin, owning_contract, resolve_path
+from tasks.errors import FileRejected, retry_transient
+
+
+def data_dir() -> Path:
+    """Local working area (raw backups, quarantine copies): $DATAWIZ_DATA_DIR or ./data."""
+    return Path(os.environ.get("DATAWIZ_DATA_DIR", "./data"))
+
+
+def raw_root() -> Path:
+    return data_dir() / "raw"
+
+
+@dataclass(frozen=True)
+class PlannedFile:
+    """A new file version and what the registry says about it (ref None: its name does not parse)."""
+
+    file: SourceFile
+    ref: FileRef | None
+    table_name: str
+
+
+@dataclass
+class Plan:
+    """What a run will do: new versions to load, and what it saw but will not load."""
+
+    todo: list[PlannedFile] = field(default_factory=list)
+    unrecognised: list[str] = field(default_factory=list)
+    already_in_ledger: int = 0
+
+    def for_tables(self, names: set[str], origins: set[Origin] | None = None) -> list[PlannedFile]:
+        """The planned files of some contracts (and origins), in load order."""
+        picked = [
+            p for p in self.todo
+            if p.ref is not None and p.ref.contract.name in names
+            and (origins is None or p.ref.origin in origins)
+        ]
+        unparseable = [p for p in self.todo if p.ref is None and p.table_name in names]
+        return sorted(picked, key=_load_order) + unparseable
+
+
+def _load_order(p: PlannedFile) -> tuple[str, Any, str]:
+    # Snapshots are applied in date order, facts by day then part: deterministic, oldest first.
+    assert p.ref is not None
+    return (p.ref.contract.name, p.ref.business_date or "", p.file.path)
+
+
+def plan_files(files: list[SourceFile], known: set[tuple[str, str]]) -> Plan:
+    """Diff a listing against the ledger's (path, version) pairs."""
+    plan = Plan()
+    for f in files:
+        ref = resolve_path(f.path)
+        owner = ref.contract if ref else owning_contract(f.path)
+        if owner is None:
+            plan.unrecognised.append(f.path)
+        elif (f.path, f.version) in known:
+            plan.already_in_ledger += 1
+        else:
+            plan.todo.append(PlannedFile(f, ref, owner.target_table if ref is None else ref.contract.target_table))
+    return plan
+
+
+@task(
+    name="plan-files",
+    retries=3,
+    retry_delay_seconds=exponential_backoff(backoff_factor=2),
+    retry_jitter_factor=0.5,
+    retry_condition_fn=retry_transient,
+    cache_policy=NO_CACHE,
+)
+def list_and_plan(source: Source, warehouse: Warehouse, prefixes: tuple[str, ...] = PREFIXES) -> Plan:
+    """List the landing area (one call per prefix) and keep the versions the ledger lacks."""
+    files = source.list_files(prefixes)
+    plan = plan_files(files, warehouse.ledger_versions())
+    if hasattr(source, "list_all"):
+        listed = {f.path for f in files}
+        plan.unrecognised.extend(f.path for f in source.list_all() if f.path not in listed)
+    return plan
+
+
+def raw_path(file: SourceFile, root: Path | None = None) -> Path:
+    """data/raw/<dir>/<stem>@<version><ext>: two versions of one path never overwrite each other."""
+    version = re.sub(r"[^A-Za-z0-9]", "", file.version)
+    rel = Path(file.path)
+    return (root or raw_root()) / rel.parent / f"{rel.stem}@{version}{rel.suffix}"
+
+
+class _RawCopyPolicy(CachePolicy):
+    """Cache a fetch by (path, version) — but a cache hit whose local copy has gone is a miss."""
+
+    def compute_key(self, task_ctx: Any, inputs: dict[str, Any], flow_parameters: Any, **kw: Any) -> str | None:
+        file: SourceFile = inputs["file"]
+        root = Path(inputs.get("root") or raw_root())
+        if not raw_path(file, root).exists():
+            return None  # no key: the task runs and re-creates the copy
+        return f"raw-copy-{file.path}@{file.version}-{root.resolve()}"
+
+
+@task(
+    name="fetch-file",
+    retries=3,
+    retry_delay_seconds=exponential_backoff(backoff_factor=2),
+    retry_jitter_factor=0.5,
+    retry_condition_fn=retry_transient,
+    cache_policy=_RawCopyPolicy(),
+    persist_result=True,
+    task_run_name="fetch {file.path}",
+)
+def fetch_file(source: Source, file: SourceFile, root: str | None = None) -> str:
+    """Copy one file version into the raw backup area (verified) and return its local path."""
+    dest = raw_path(file, Path(root) if root else None)
+    if dest.exists() and dest.stat().st_size == file.size:
+        return str(dest)
+    return str(source.fetch(file, dest))
+
+
+def read_raw(path: Path, ref: FileRef) -> pa.Table:
+    """Read a data file as delivered: Parquet with its types, CSV with every column as text."""
+    if path.stat().st_size == 0:
+        raise FileRejected(ref.path, "file is empty (0 bytes)")
+    try:
+        return _read_csv(path) if path.suffix == ".csv" else pq.read_table(path)
+    except FileRejected:
+        raise
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OSError, UnicodeDecodeError) as exc:
+        kind = "CSV" if path.suffix == ".csv" else "Parquet"
+        raise FileRejected(ref.path, f"unreadable {kind}: {_short(exc)}") from exc
+
+
+def _read_csv(path: Path) -> pa.Table:
+    # Every column is read as text so that coercion (and its failures) happens in one place: clean.
+    with path.open("rb") as fh:
+        head = fh.readline()
+    try:
+        header = head.decode("utf-8-sig").rstrip("\r\n")
+    except UnicodeDecodeError as exc:
+        raise FileRejected(str(path), "not valid UTF-8 in the header row") from exc
+    names = next(csv.reader([header]), [])
+    return pacsv.read_csv(
+        path,
+        read_options=pacsv.ReadOptions(encoding="utf8", block_size=1 << 24),
+        parse_options=pacsv.ParseOptions(newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(
+            column_types={n: pa.string() for n in names},
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=True,
+            null_values=[""],
+        ),
+    )
+
+
+def read_constants(path: Path, ref: FileRef) -> dict[str, Any]:
+    """Parse business_constants.json; the three named constants are required."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise FileRejected(ref.path, f"not valid JSON: {_short(exc)}") from exc
+    if not isinstance(doc, dict) or not isinstance(doc.get("constants"), dict) or "as_of" not in doc:
+        raise FileRejected(ref.path, 'expected {"as_of": "YYYY-MM-DD", "constants": {...}}')
+    missing = [c for c in REQUIRED_CONSTANTS if c not in doc["constants"]]
+    if missing:
+        raise FileRejected(ref.path, f"missing required constant(s): {', '.join(missing)}")
+    return doc
+
+
+def _short(exc: BaseException) -> str:
+    return str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__

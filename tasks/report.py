@@ -1,0 +1,101 @@
+"""Run reports: the per-file quality report (a Prefect artifact) and the terminal summary."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from prefect.artifacts import create_markdown_artifact
+
+from blocks.warehouse.base import Warehouse
+from tasks.load import FileReport
+
+SUMMARY_TABLES = (
+    "dim_product", "dim_distributor", "dim_retailer", "dim_employee", "dim_sales_hierarchy", "dim_date",
+    "business_constants", "fact_secondary_sales", "fact_primary_sales", "agg_dd_tsr_month",
+    "agg_dd_outlet_month", "rpt_sales_daily",
+)
+
+
+@dataclass
+class RunSummary:
+    """What one flow run did; returned by every flow (and emailed by the notification flows)."""
+
+    flow: str
+    business_date: dt.date
+    run_id: str
+    files: list[FileReport] = field(default_factory=list)
+    unrecognised: list[str] = field(default_factory=list)
+    steps: list[str] = field(default_factory=list)
+    notes: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def count(self, status: str) -> int:
+        return sum(1 for f in self.files if f.status == status)
+
+    def rows(self, attr: str) -> int:
+        return sum(getattr(f.stats, attr) for f in self.files)
+
+    def loaded_by_table(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for f in self.files:
+            out[f.table] = out.get(f.table, 0) + f.stats.rows_loaded
+        return out
+
+
+def table_counts(warehouse: Warehouse, tables: tuple[str, ...] = SUMMARY_TABLES) -> dict[str, int]:
+    """Row count of each warehouse table (table names come from this module, never from input)."""
+    sql = " UNION ALL ".join(f"SELECT '{t}' AS t, count(*) AS n FROM {t}" for t in tables)
+    rows = warehouse.query(sql).to_pylist()
+    return {r["t"]: int(r["n"]) for r in rows}
+
+
+def quality_markdown(summary: RunSummary) -> str:
+    """Markdown for the `dq-<flow>` artifact: one line per file, then the rules that failed most."""
+    lines = [
+        f"# Data quality — {summary.flow} {summary.business_date}",
+        "",
+        f"Files: {len(summary.files)} new · loaded {summary.count('loaded')} · rejected "
+        f"{summary.count('rejected')} · superseded {summary.count('superseded')} · "
+        f"unrecognised {len(summary.unrecognised)}",
+        "",
+        "| file | table | status | in | loaded | quarantined | deduplicated | orphans | reason / top rules |",
+        "|---|---|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for f in summary.files:
+        s = f.stats
+        detail = f.reason or ", ".join(f"{rule} ×{n}" for rule, n in f.top_rules)
+        if f.drift_columns:
+            detail += f" (schema drift, not loaded: {', '.join(f.drift_columns)})"
+        lines.append(
+            f"| {f.path} | {f.table} | {f.status} | {s.rows_in} | {s.rows_loaded} | {s.rows_quarantined} "
+            f"| {s.rows_deduplicated} | {s.orphans} | {detail.replace('|', '/')} |"
+        )
+    if summary.unrecognised:
+        lines += ["", "Unrecognised paths (ignored):", *[f"- `{p}`" for p in summary.unrecognised]]
+    return "\n".join(lines)
+
+
+def publish_quality_report(summary: RunSummary) -> None:
+    """Attach the quality report to the flow run as a markdown artifact (key `dq-<flow>`)."""
+    create_markdown_artifact(
+        key=f"dq-{summary.flow}",
+        markdown=quality_markdown(summary),
+        description=f"Data quality of {summary.flow} run for {summary.business_date}",
+    )
+
+
+def summary_text(summaries: list[RunSummary]) -> str:
+    """The terminal summary: per run files and rows, then the warehouse row counts after the last run."""
+    out = []
+    for s in summaries:
+        out.append(
+            f"{s.flow:<8} {s.business_date}  files {len(s.files):>4} (loaded {s.count('loaded')}, rejected "
+            f"{s.count('rejected')}, superseded {s.count('superseded')}, unrecognised {len(s.unrecognised)})  "
+            f"rows loaded {s.rows('rows_loaded'):>9,}  quarantined {s.rows('rows_quarantined'):>5,}  "
+            f"deduplicated {s.rows('rows_deduplicated'):>3,}  orphans {s.rows('orphans'):>4,}  {s.seconds:6.1f} s"
+        )
+    counts = summaries[-1].notes.get("table_counts", {}) if summaries else {}
+    out += ["", f"{'table':<24}{'rows':>12}", *[f"{t:<24}{n:>12,}" for t, n in counts.items()]]
+    return "\n".join(out)

@@ -1,0 +1,121 @@
+"""What every flow does around its steps: resolve configuration, migrate, log the run, load files.
+
+Kept out of the flow files so each flow reads like a table of contents.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from prefect import get_run_logger
+
+from blocks.source import Source, resolve_source
+from blocks.warehouse import resolve_warehouse
+from blocks.warehouse.base import Warehouse
+from tasks.extract import PlannedFile, fetch_file
+from tasks.load import FileReport, ingest_file
+from tasks.report import RunSummary, publish_quality_report, table_counts
+from tasks.runlog import current_run_id, finish_run, start_run
+
+
+@dataclass
+class RunContext:
+    """The resolved source and warehouse of one run, and its summary being filled in."""
+
+    source: Source
+    warehouse: Warehouse
+    summary: RunSummary
+    raw_root: str | None = None
+
+    @property
+    def run_id(self) -> str:
+        return self.summary.run_id
+
+
+@contextmanager
+def pipeline_run(
+    flow: str, business_date: dt.date, source: str | None, warehouse: str | None, steps: list[str]
+) -> Iterator[RunContext]:
+    """Open source + warehouse, migrate, and bracket the run in etl_run_log (failed runs are logged too)."""
+    started = time.perf_counter()
+    wh = resolve_warehouse(warehouse)
+    src = resolve_source(source)
+    applied = wh.migrate()
+    logger = get_run_logger()
+    logger.info("%s %s: source %s, warehouse %s", flow, business_date, src.describe(), wh.describe())
+    if applied:
+        logger.info("applied migrations: %s", ", ".join(applied))
+    ctx = RunContext(src, wh, RunSummary(flow, business_date, current_run_id(), steps=steps))
+    start_run(wh, ctx.run_id, flow, business_date)
+    try:
+        yield ctx
+    except BaseException as exc:
+        finish_run(wh, ctx.run_id, "failed", f"{type(exc).__name__}: {exc}"[:1000])
+        wh.close()
+        raise
+    ctx.summary.seconds = round(time.perf_counter() - started, 2)
+    ctx.summary.notes["table_counts"] = table_counts(wh)
+    publish_quality_report(ctx.summary)
+    finish_run(wh, ctx.run_id, "completed")
+    wh.close()
+
+
+def load_files(ctx: RunContext, planned: list[PlannedFile]) -> list[FileReport]:
+    """Fetch (cached by version) and ingest files one by one, in plan order; collect their reports."""
+    reports = []
+    logger = get_run_logger()
+    for item in planned:
+        local = fetch_file(ctx.source, item.file, ctx.raw_root)
+        report = ingest_file(ctx.warehouse, item, local, ctx.run_id)
+        _log_report(logger, report)
+        reports.append(report)
+    ctx.summary.files.extend(reports)
+    return reports
+
+
+def backup_files(ctx: RunContext, planned: list[PlannedFile]) -> list[str]:
+    """Download every new file version into the raw area concurrently (bounded by the task runner)."""
+    futures = fetch_file.map(ctx.source, [p.file for p in planned], ctx.raw_root)
+    return [f.result() for f in futures]
+
+
+def _log_report(logger: object, r: FileReport) -> None:
+    s = r.stats
+    msg = (
+        f"{r.status:<10} {r.path}: in {s.rows_in}, loaded {s.rows_loaded}, quarantined {s.rows_quarantined}, "
+        f"deduplicated {s.rows_deduplicated}, orphans {s.orphans}"
+    )
+    if r.reason:
+        msg += f" — {r.reason}"
+    (logger.warning if r.status == "rejected" else logger.info)(msg)  # type: ignore[attr-defined]
+
+
+def select_steps(requested: list[str] | str | None, available: dict[str, str]) -> list[str]:
+    """Validate a --steps / `steps` parameter against the flow's steps; None means all, in order."""
+    if requested is None:
+        return list(available)
+    names = [s.strip() for s in (requested.split(",") if isinstance(requested, str) else requested)]
+    unknown = [n for n in names if n not in available]
+    if unknown:
+        raise ValueError(f"unknown step(s) {', '.join(unknown)}; choose from {', '.join(available)}")
+    return [s for s in available if s in names]
+
+
+def flow_cli(name: str, description: str, steps: dict[str, str], default_date: str) -> argparse.ArgumentParser:
+    """Command-line arguments shared by `python flows/<name>.py`."""
+    epilog = "steps:\n" + "\n".join(f"  {k:<18} {v}" for k, v in steps.items())
+    parser = argparse.ArgumentParser(
+        prog=f"python flows/{name}.py", description=description, epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--business-date", type=dt.date.fromisoformat, default=None,
+                        help=f"YYYY-MM-DD (default: {default_date}, IST)")
+    parser.add_argument("--source", default=None, help="landing folder or block (default: $DATAWIZ_SOURCE)")
+    parser.add_argument("--warehouse", default=None, help="warehouse URL or block (default: $DATAWIZ_WAREHOUSE)")
+    parser.add_argument("--steps", default=None, help="comma-separated subset of the steps below")
+    return parser

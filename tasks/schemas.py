@@ -1,0 +1,101 @@
+"""pandera models derived from the contract registry (no second list of columns).
+
+Types are already enforced by cleaning (a value that cannot be coerced is a `coercion`
+failure there), so these models check the *rules*: nullability, patterns, enums, ranges,
+and the table-level sign / arithmetic / date rules of DATA-CONTRACT.md §2.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import lru_cache
+
+import pandas as pd
+import pandera.pandas as pa
+
+from tasks.contracts import Column, TableContract
+
+
+def column_checks(column: Column) -> list[pa.Check]:
+    """The element-wise checks of one contract column."""
+    checks: list[pa.Check] = []
+    if column.pattern:
+        checks.append(pa.Check.str_matches(column.pattern))
+    if column.allowed is not None:
+        values = [float(v) for v in column.allowed] if column.type == "dec" else list(column.allowed)
+        checks.append(pa.Check.isin(values))
+    if column.gt is not None:
+        checks.append(pa.Check.gt(column.gt))
+    if column.ge is not None:
+        checks.append(pa.Check.ge(column.ge))
+    return checks
+
+
+def _manager_rule(df: pd.DataFrame) -> pd.Series:
+    # manager_code may be null only for the NSM (the top of the chain).
+    return df["manager_code"].notna() | (df["role"] == "NSM")
+
+
+def _doc_type_rule(df: pd.DataFrame) -> pd.Series:
+    return df["invoice_no"].isna() | df["doc_type"].isna() | (df["invoice_no"].str[:3] == df["doc_type"])
+
+
+def _sign_rule(df: pd.DataFrame) -> pd.Series:
+    """INV lines are positive, CRN lines negative; the discount is never negative."""
+    inv = df["doc_type"] == "INV"
+    crn = df["doc_type"] == "CRN"
+    amounts = df[["quantity", "gross_amount", "tax_amount", "net_amount"]]
+    positive = (df["quantity"] > 0) & (amounts.drop(columns="quantity") >= 0).all(axis=1)
+    negative = (df["quantity"] < 0) & (amounts.drop(columns="quantity") <= 0).all(axis=1)
+    decided = inv | crn
+    has_values = amounts.notna().all(axis=1)
+    return ~decided | ~has_values | (inv & positive) | (crn & negative)
+
+
+def _arithmetic_rule(df: pd.DataFrame) -> pd.Series:
+    """net = gross - discount + tax within 0.01."""
+    expected = df["gross_amount"] - df["discount_amount"] + df["tax_amount"]
+    diff = (df["net_amount"] - expected).abs()
+    return diff.isna() | (diff <= 0.01 + 1e-9)
+
+
+def _date_rule(column: str, start: dt.date, end: dt.date):  # noqa: ANN202 - pandera check fn
+    lo, hi = pd.Timestamp(start), pd.Timestamp(end)
+
+    def rule(df: pd.DataFrame) -> pd.Series:
+        d = df[column]
+        return d.isna() | ((d >= lo) & (d <= hi))
+
+    return rule
+
+
+def file_date_range(period: str, business_date: dt.date | None) -> tuple[dt.date, dt.date] | None:
+    """Dates a fact file may hold: its day, or its month for historical files."""
+    if business_date is None or period == "none":
+        return None
+    if period == "day":
+        return business_date, business_date
+    nxt = (business_date.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    return business_date, nxt - dt.timedelta(days=1)
+
+
+@lru_cache(maxsize=256)
+def schema_for(contract: TableContract, date_range: tuple[dt.date, dt.date] | None = None) -> pa.DataFrameSchema:
+    """The pandera model of a contract (and, for facts, the dates its file may hold)."""
+    columns = {
+        c.name: pa.Column(nullable=c.nullable, checks=column_checks(c), required=True)
+        for c in contract.columns
+    }
+    checks: list[pa.Check] = []
+    names = set(contract.column_names)
+    if "manager_code" in names:
+        checks.append(pa.Check(_manager_rule, name="manager_required_below_nsm"))
+    if {"invoice_no", "doc_type"} <= names:
+        checks.append(pa.Check(_doc_type_rule, name="doc_type_matches_invoice_prefix"))
+        checks.append(pa.Check(_sign_rule, name="sign_matches_doc_type"))
+    if {"gross_amount", "discount_amount", "tax_amount", "net_amount"} <= names:
+        checks.append(pa.Check(_arithmetic_rule, name="net_equals_gross_minus_discount_plus_tax"))
+    if contract.date_column and date_range:
+        rule = _date_rule(contract.date_column, *date_range)
+        checks.append(pa.Check(rule, name=f"{contract.date_column}_matches_file_name"))
+    return pa.DataFrameSchema(columns, checks=checks, name=contract.name, strict=False, coerce=False)

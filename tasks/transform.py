@@ -1,0 +1,136 @@
+"""Post-load SQL: the sales hierarchy (SCD2), the calendar, DD metrics and reporting tables.
+
+Each task runs one SQL file from sql/<backend>/ (or sql/) with bound parameters; the SQL does
+the work inside the warehouse, this module only decides *which* dates or months to rebuild.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from prefect.tasks import exponential_backoff
+
+from blocks.warehouse.base import Warehouse
+from tasks.errors import retry_transient
+
+_RETRY = {
+    "retries": 2,
+    "retry_delay_seconds": exponential_backoff(backoff_factor=5),
+    "retry_jitter_factor": 0.5,
+    "retry_condition_fn": retry_transient,
+    "cache_policy": NO_CACHE,
+}
+HIERARCHY_WATERMARK = "tsr_hierarchy"
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def month_start(day: dt.date) -> dt.date:
+    return day.replace(day=1)
+
+
+def month_end(day: dt.date) -> dt.date:
+    return (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
+
+
+@dataclass
+class HierarchyReport:
+    """What the SCD2 build did: which snapshot dates it applied, and the TSRs whose chain is broken."""
+
+    snapshot_dates: list[dt.date] = field(default_factory=list)
+    current_rows: int = 0
+    broken_chains: list[str] = field(default_factory=list)
+
+
+@task(name="build-sales-hierarchy", **_RETRY)
+def build_sales_hierarchy(warehouse: Warehouse, run_id: str) -> HierarchyReport:
+    """Apply SCD2 for every tsr snapshot date not yet seen (oldest first); report broken chains."""
+    report = HierarchyReport()
+    watermark = _watermark(warehouse, HIERARCHY_WATERMARK)
+    dates = warehouse.query(
+        "SELECT snapshot_date, min(_source_file) AS f, min(_source_version) AS v FROM stg_tsr_snapshot "
+        "WHERE snapshot_date >= :w GROUP BY snapshot_date ORDER BY snapshot_date",
+        {"w": watermark or dt.date(1900, 1, 1)},
+    ).to_pylist()
+    for row in dates:
+        day = row["snapshot_date"]
+        warehouse.run_sql_file(
+            "sales_hierarchy",
+            {
+                "snapshot_date": day,
+                "day_before": day - dt.timedelta(days=1),
+                "source_file": row["f"],
+                "source_version": row["v"],
+                "run_id": run_id,
+                "loaded_at": _now(),
+            },
+        )
+        _set_watermark(warehouse, HIERARCHY_WATERMARK, day)
+        report.snapshot_dates.append(day)
+    report.current_rows = warehouse.query(
+        "SELECT count(*) AS n FROM dim_sales_hierarchy WHERE is_current"
+    )["n"][0].as_py()
+    report.broken_chains = _broken_chains(warehouse)
+    return report
+
+
+def _broken_chains(warehouse: Warehouse) -> list[str]:
+    """Active TSRs whose chain was broken in the latest snapshot (they keep their last valid chain)."""
+    rows = warehouse.query(
+        "SELECT tsr_code FROM etl_hierarchy_broken "
+        "WHERE snapshot_date = (SELECT max(snapshot_date) FROM stg_tsr_snapshot) ORDER BY tsr_code"
+    )
+    return rows["tsr_code"].to_pylist()
+
+
+def _watermark(warehouse: Warehouse, name: str) -> dt.date | None:
+    rows = warehouse.query("SELECT value FROM etl_watermark WHERE name = :n", {"n": name})
+    return rows["value"][0].as_py() if rows.num_rows else None
+
+
+def _set_watermark(warehouse: Warehouse, name: str, value: dt.date) -> None:
+    warehouse.execute("DELETE FROM etl_watermark WHERE name = :n", {"n": name})
+    warehouse.execute(
+        "INSERT INTO etl_watermark (name, value, updated_at) VALUES (:n, :v, :t)",
+        {"n": name, "v": value, "t": _now()},
+    )
+
+
+@task(name="build-dim-date", **_RETRY)
+def build_dim_date(warehouse: Warehouse, start: dt.date, end: dt.date) -> int:
+    """Make sure dim_date covers start..end (Indian fiscal year); returns the table's row count."""
+    warehouse.run_sql_file("dim_date", {"start": start, "end": end})
+    return warehouse.query("SELECT count(*) AS n FROM dim_date")["n"][0].as_py()
+
+
+@task(name="compute-dd", **_RETRY)
+def compute_dd(warehouse: Warehouse, months: Iterable[dt.date], run_id: str) -> list[dt.date]:
+    """Recompute agg_dd_tsr_month and agg_dd_outlet_month for every given month."""
+    done = []
+    for first in sorted({month_start(m) for m in months}):
+        params = {"month_start": first, "month_end": month_end(first), "run_id": run_id, "loaded_at": _now()}
+        warehouse.run_sql_file("dd_month", params)
+        done.append(first)
+    return done
+
+
+@task(name="refresh-reports", **_RETRY)
+def refresh_reports(warehouse: Warehouse, start: dt.date | None, end: dt.date | None, run_id: str) -> int:
+    """Rebuild rpt_sales_daily for start..end (all fact dates when None); returns rows in range."""
+    if start is None or end is None:
+        bounds = warehouse.query(
+            "SELECT min(invoice_date) AS lo, max(invoice_date) AS hi FROM fact_secondary_sales"
+        ).to_pylist()[0]
+        start, end = bounds["lo"], bounds["hi"]
+        if start is None:
+            return 0
+    warehouse.run_sql_file("rpt_sales_daily", {"start": start, "end": end, "run_id": run_id, "loaded_at": _now()})
+    return warehouse.query(
+        "SELECT count(*) AS n FROM rpt_sales_daily WHERE invoice_date BETWEEN :s AND :e", {"s": start, "e": end}
+    )["n"][0].as_py()

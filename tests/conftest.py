@@ -1,0 +1,31 @@
+"""Shared fixtures: one Prefect test server per session, isolated working folders per test."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
+@pytest.fixture(scope="session")
+def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """A real temporary Prefect server (started once): flows run against it as in production."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    storage = tmp_path_factory.mktemp("prefect-results")
+    os.environ["PREFECT_LOCAL_STORAGE_PATH"] = str(storage)
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private data folder (raw backups, quarantine copies) for one test."""
+    monkeypatch.setenv("DATAWIZ_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("DATAWIZ_SOURCE", raising=False)
+    monkeypatch.delenv("DATAWIZ_WAREHOUSE", raising=False)
+    return tmp_path
