@@ -7,7 +7,6 @@ with a check of every table the generator predicted against what the warehouse h
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from decimal import Decimal
 from pathlib import Path
 
@@ -56,6 +55,7 @@ def run_demo(landing: Path, warehouse: str | None, days: int) -> int:
     from flows.evening import evening
     from flows.morning import morning
     from tasks.report import summary_text
+    from tasks.run import quiet_server_shutdown
 
     manifest = ensure_sample_data(landing, days)
     business_date = dt.date.fromisoformat(str(manifest.params["end_date"]))
@@ -67,7 +67,5 @@ def run_demo(landing: Path, warehouse: str | None, days: int) -> int:
     print()
     check = expectation_check(manifest, warehouse)
     print("\n".join(check))
-    # The temporary server stops at exit with task-run events still queued; its complaints about
-    # them are noise here (the runs are complete and recorded in the warehouse).
-    logging.getLogger("prefect.server").setLevel(logging.CRITICAL)
+    quiet_server_shutdown()
     return 0 if check[-1].startswith("warehouse matches") else 1

@@ -192,8 +192,9 @@ _CITIES: dict[str, tuple[tuple[str, str, int], ...]] = {
 }
 assert set(_CITIES) == set(REGIONS)
 
-# Plant that ships to each region (primary sales); P002 also tops up every region.
+# Plant that ships to each region (primary sales, same order as REGIONS); P002 also tops up every region.
 _PLANTS = {"North": "P001", "West": "P002", "South": "P004", "East": "P005", "Central": "P006"}
+_CENTRAL_PLANT = "P002"
 
 _FIRST_NAMES = (
     "Amit", "Rahul", "Suresh", "Ramesh", "Priya", "Anita", "Vikram", "Sanjay", "Deepak", "Kavita",
@@ -212,7 +213,7 @@ _TRADE_NAMES = (
 )
 _TRADE_SUFFIXES = ("Traders", "Agencies", "Distributors", "Enterprises", "Marketing", "Sales Corporation")
 _MARKETS = ("Sadar Bazar", "Main Road", "Station Road", "Gandhi Chowk", "Old City", "MG Road")
-_OUTLET_TYPES: tuple[str, ...] = RETAILER_CONTRACT.column("outlet_type").allowed  # type: ignore[assignment]
+_OUTLET_TYPES = tuple(str(v) for v in RETAILER_CONTRACT.column("outlet_type").allowed or ())
 _OUTLET_WORDS = {
     "Hardware": "Hardware", "Paint": "Paints", "Stationery": "Stationers", "Plywood": "Plywood",
     "General": "Stores",
@@ -327,7 +328,7 @@ def _as_arrow(values: object, typ: pa.DataType) -> pa.Array:
         return pa.array(np.asarray(values, dtype=np.int64), type=typ)
     if pa.types.is_date32(typ):
         return pa.array(np.asarray(values, dtype=np.int32), type=typ)
-    return pa.array(values, type=typ)  # type: ignore[call-overload]
+    return pa.array(values, type=typ)
 
 
 def _decimal(scaled: np.ndarray, typ: pa.DataType) -> pa.Array:
@@ -447,12 +448,10 @@ class _Products:
     first: pa.Table
     later: pa.Table | None
     code: pa.Array
-    brand: np.ndarray
     gst_bp: np.ndarray  # GST in basis points (18 % -> 1800)
     mrp_first: np.ndarray  # paise
     mrp_later: np.ndarray
     weight: np.ndarray  # sales popularity, sums to 1
-    toy_row: bool = False
 
 
 @dataclass
@@ -488,8 +487,6 @@ class _Employees:
     code: pa.Array
     role: np.ndarray  # str
     region: np.ndarray  # index into REGIONS, -1 for the NSM
-    manager_first: np.ndarray  # index, -1 for the NSM
-    manager_later: np.ndarray
     moved_tsr: int | None  # the TSR whose SO changed in the later snapshot
 
 
@@ -577,9 +574,9 @@ def _build_products(seed: int, first: dt.date, last: dt.date, n: int, two: bool,
             first_table = pa.concat_tables([first_table, toy_row])
     weight = np.array([c[4] for c in chosen]) * rng.gamma(2.0, 0.5, size=n)
     return _Products(
-        first=first_table, later=later_table, code=code, brand=np.array([c[0] for c in chosen]),
+        first=first_table, later=later_table, code=code,
         gst_bp=np.array([c[3] * 100 for c in chosen], dtype=np.int64), mrp_first=mrp, mrp_later=mrp_later,
-        weight=weight / weight.sum(), toy_row=toy,
+        weight=weight / weight.sum(),
     )
 
 
@@ -685,7 +682,7 @@ def _build_employees(seed: int, first: dt.date, last: dt.date, n_tsr: int, two: 
         upd_later[moved] = _ts_us(_days(last), 7 * 3600)
         later = snapshot(manager_later, upd_later)
     return _Employees(first=snapshot(manager_a, updated), later=later, code=code, role=role_a,
-                      region=region_a, manager_first=manager_a, manager_later=manager_later, moved_tsr=moved)
+                      region=region_a, moved_tsr=moved)
 
 
 def _territory(level: str, region: str, cities: np.ndarray, i: int) -> str:
@@ -858,14 +855,13 @@ def _fis_batch(rng: np.random.Generator, world: _World, pool: _Pool, keys: _Keys
 
     r = world.retailers
     doc_type = pa.array(["INV", "CRN"]).take(pa.array(crn_line.astype(np.int8)))
-    line_retailer = pa.array(retailer[doc])
     table = _table(FIS, {
         "invoice_no": pc.if_else(is_crn, _codes("CRN", number, 10), _codes("INV", number, 10)).take(doc),
         "line_no": line_no,
         "doc_type": doc_type,
         "invoice_date": day[doc],
         "distributor_code": world.distributors.code.take(pa.array(r.distributor[retailer[doc]])),
-        "retailer_code": r.code.take(line_retailer),
+        "retailer_code": r.code.take(pa.array(retailer[doc])),
         "tsr_code": world.employees.code.take(pa.array(r.tsr[retailer[doc]])),
         "sku_code": world.products.code.take(pa.array(sku)),
         "quantity": qty,
@@ -890,10 +886,9 @@ def _fid_batch(rng: np.random.Generator, world: _World, pool: _Pool, keys: _Keys
     day, secs, lines = day[order], secs[order], lines[order]
     d = world.distributors
     dist = rng.choice(len(d.region), size=n_docs, p=d.weight)
-    plants = pa.array(sorted(set(_PLANTS.values())))
-    home = np.array([plants.to_pylist().index(_PLANTS[r]) for r in REGIONS])[d.region[dist]]
-    central = plants.to_pylist().index("P002")
-    plant = np.where(rng.random(n_docs) < 0.1, central, home)  # the central plant tops up everyone
+    plants = pa.array([_PLANTS[r] for r in REGIONS])  # position = region index
+    central = REGIONS.index(next(r for r, p in _PLANTS.items() if p == _CENTRAL_PLANT))
+    plant = np.where(rng.random(n_docs) < 0.1, central, d.region[dist])  # the central plant tops up everyone
     number = keys.dsp + np.arange(n_docs)
     keys.dsp += n_docs
 
@@ -1133,21 +1128,21 @@ def _row_defects(run: _Run) -> None:
         row = good.slice(int(i), 1).set_column(col("invoice_no"), "invoice_no", number)
         return row.set_column(col("line_no"), "line_no", pa.array([1], pa.int64()))
 
-    def text(row: pa.Table, **changes: str) -> dict[str, str | None]:
-        """The CSV text of a one-row table with some fields replaced."""
-        return {**_text_table(row).to_pylist()[0], **changes}
+    def text(row: pa.Table, **changes: str) -> dict[str, str]:
+        """The CSV text of a one-row clean table (no nulls) with some fields replaced."""
+        values: dict[str, str] = _text_table(row).to_pylist()[0]
+        return {**values, **changes}
 
     sign = text(fresh(t[5]))
-    gross, tax = -Decimal(sign["gross_amount"]), -Decimal(sign["tax_amount"])  # type: ignore[arg-type]
-    sign.update(quantity=str(-int(sign["quantity"])), gross_amount=str(gross),  # type: ignore[arg-type]
-                discount_amount="0.00", tax_amount=str(tax), net_amount=str(gross + tax))
+    gross, tax = -Decimal(sign["gross_amount"]), -Decimal(sign["tax_amount"])
+    sign.update(quantity=str(-int(sign["quantity"])), gross_amount=str(gross), discount_amount="0.00",
+                tax_amount=str(tax), net_amount=str(gross + tax))
     arith = text(fresh(t[6]))
-    arith["net_amount"] = str(Decimal(arith["net_amount"]) + Decimal("5.00"))  # type: ignore[arg-type]
+    arith["net_amount"] = str(Decimal(arith["net_amount"]) + Decimal("5.00"))
     conflict_a = text(fresh(t[7]))
     # Same key, twice the quantity and amounts: each copy is valid alone, together they conflict.
-    conflict_b = {**conflict_a, **{k: str(Decimal(conflict_a[k]) * 2)  # type: ignore[arg-type]
-                                   for k in ("quantity", "gross_amount", "discount_amount", "tax_amount",
-                                             "net_amount")}}
+    doubled = ("quantity", "gross_amount", "discount_amount", "tax_amount", "net_amount")
+    conflict_b = {**conflict_a, **{k: str(Decimal(conflict_a[k]) * 2) for k in doubled}}
     quarantined = [
         text(fresh(t[0]), invoice_no=""),  # key blank
         text(fresh(t[1]), quantity="abc"),  # not coercible to int

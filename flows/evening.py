@@ -12,7 +12,7 @@ from prefect import flow
 from tasks.contracts import DIMENSIONS
 from tasks.extract import list_and_plan
 from tasks.report import RunSummary, summary_text
-from tasks.run import flow_cli, load_files, pipeline_run, select_steps
+from tasks.run import flow_cli, load_files, pipeline_run, quiet_server_shutdown, select_steps
 from tasks.runlog import today_ist
 from tasks.transform import build_dim_date, build_sales_hierarchy, refresh_reports
 
@@ -57,3 +57,4 @@ if __name__ == "__main__":
     result = evening(business_date=args.business_date, source=args.source, warehouse=args.warehouse,
                      steps=args.steps.split(",") if args.steps else None)
     print(summary_text([result]))
+    quiet_server_shutdown()

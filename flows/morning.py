@@ -13,7 +13,7 @@ from tasks.contracts import Origin
 from tasks.extract import list_and_plan
 from tasks.load import FileReport
 from tasks.report import RunSummary, summary_text
-from tasks.run import backup_files, flow_cli, load_files, pipeline_run, select_steps
+from tasks.run import backup_files, flow_cli, load_files, pipeline_run, quiet_server_shutdown, select_steps
 from tasks.runlog import today_ist
 from tasks.transform import compute_dd, refresh_reports
 
@@ -65,3 +65,4 @@ if __name__ == "__main__":
     result = morning(business_date=args.business_date, source=args.source, warehouse=args.warehouse,
                      steps=args.steps.split(",") if args.steps else None)
     print(summary_text([result]))
+    quiet_server_shutdown()

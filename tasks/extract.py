@@ -44,7 +44,8 @@ class PlannedFile:
 
     file: SourceFile
     ref: FileRef | None
-    table_name: str
+    contract_name: str
+    table_name: str  # the warehouse table the file feeds
 
 
 @dataclass
@@ -62,7 +63,7 @@ class Plan:
             if p.ref is not None and p.ref.contract.name in names
             and (origins is None or p.ref.origin in origins)
         ]
-        unparseable = [p for p in self.todo if p.ref is None and p.table_name in names]
+        unparseable = [p for p in self.todo if p.ref is None and p.contract_name in names]
         return sorted(picked, key=_load_order) + unparseable
 
 
@@ -83,7 +84,7 @@ def plan_files(files: list[SourceFile], known: set[tuple[str, str]]) -> Plan:
         elif (f.path, f.version) in known:
             plan.already_in_ledger += 1
         else:
-            plan.todo.append(PlannedFile(f, ref, owner.target_table if ref is None else ref.contract.target_table))
+            plan.todo.append(PlannedFile(f, ref, owner.name, owner.target_table))
     return plan
 
 

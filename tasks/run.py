@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -82,6 +83,18 @@ def backup_files(ctx: RunContext, planned: list[PlannedFile]) -> list[str]:
     """Download every new file version into the raw area concurrently (bounded by the task runner)."""
     futures = fetch_file.map(ctx.source, [p.file for p in planned], ctx.raw_root)
     return [f.result() for f in futures]
+
+
+def quiet_server_shutdown() -> None:
+    """Silence the temporary server's complaints about queued events when a local run exits.
+
+    `python flows/x.py` and `datawiz demo` start a temporary Prefect server that is stopped at
+    exit; events still in its queue are then reported as errors although the run is complete.
+    """
+    for name in list(logging.root.manager.loggerDict):
+        if name.startswith("prefect.server"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+    logging.getLogger("prefect.server").setLevel(logging.CRITICAL)
 
 
 def _log_report(logger: object, r: FileReport) -> None:

@@ -106,14 +106,17 @@ def _pandera_failures(df: pd.DataFrame, ref: FileRef, coercions: list[Failure]) 
     # A value that failed coercion is already reported; its null is not a second "not_nullable".
     coerced = {(int(r), f.column) for f in coercions for r in f.rows}
     out: list[Failure] = []
-    cases = cases[cases["index"].notna()]
+    cases = cases[cases["index"].notna()].copy()
+    # A table-level check is reported once per column of its row: it belongs to no single column.
+    table_level = cases["schema_context"] == "DataFrameSchema"
+    cases["column"] = cases["column"].where(~table_level, None)
     for (column, check), group in cases.groupby(["column", "check"], dropna=False, sort=False):
-        col = None if pd.isna(column) or column == ref.contract.name else str(column)
-        rows = group["index"].astype(np.int64).to_numpy()
+        col = None if pd.isna(column) else str(column)
+        rows = np.unique(group["index"].astype(np.int64).to_numpy())
         if check == "not_nullable":
             rows = np.array([r for r in rows if (int(r), col) not in coerced], dtype=np.int64)
         if len(rows):
-            out.append(Failure(np.unique(rows), col, str(check), "data"))
+            out.append(Failure(rows, col, str(check), "data"))
     return out
 
 
