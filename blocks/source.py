@@ -21,6 +21,7 @@ from typing import Protocol
 from blocks.types import SourceFile
 
 DEFAULT_SOURCE = "./data/landing"
+AZURE_BLOCK_SLUG = "azure-blob-storage-container"  # prefect-azure's AzureBlobStorageContainer
 _CHUNK = 1 << 20
 
 
@@ -34,8 +35,31 @@ class Source(Protocol):
     def describe(self) -> str: ...
 
 
-class SourceChanged(RuntimeError):
-    """The file's content changed between listing and fetching: re-plan instead of loading a mix."""
+class SourceError(RuntimeError):
+    """A source operation failed. `transient` tells `tasks.errors.is_transient` whether a retry may help.
+
+    Messages name the source and the file, never a secret (see `blocks.redact`).
+    """
+
+    transient: bool = False
+
+
+class SourceChanged(SourceError):
+    """The file's content changed between listing and fetching: re-plan instead of loading a mix.
+
+    Terminal for *this version* (retrying the same version fails the same way); the caller lists
+    the path again and loads the version it finds (tasks/run.load_files).
+    """
+
+
+class SourceUnavailable(SourceError):
+    """Network trouble, timeouts, throttling or 5xx that outlasted the client's own retries."""
+
+    transient = True
+
+
+class SourceConfigError(SourceError):
+    """The source cannot work as configured: missing container/folder, access denied, bad credentials."""
 
 
 def md5_of(path: Path) -> str:
@@ -69,15 +93,17 @@ class LocalFolderSource:
         files: list[SourceFile] = []
         for prefix in prefixes:
             base = self.root / prefix
-            if not base.exists():
-                continue
-            for path in sorted(p for p in base.rglob("*") if p.is_file()):
-                files.append(self._describe_file(path))
+            paths = [base] if base.is_file() else sorted(p for p in base.rglob("*") if p.is_file())
+            files.extend(self._describe_file(path) for path in paths)
         return files
 
-    def list_all(self) -> list[SourceFile]:
-        """Every file in the folder, whatever its prefix (to report unrecognised paths)."""
-        return self.list_files([""])
+    def list_all(self, skip: Iterable[str] = ()) -> list[SourceFile]:
+        """Every file in the folder except those under the `skip` prefixes (to report unrecognised paths)."""
+        if not self.root.is_dir():
+            raise FileNotFoundError(f"landing folder {self.root} does not exist")
+        skipped = tuple(skip)
+        tops = sorted(p.name + "/" if p.is_dir() else p.name for p in self.root.iterdir())
+        return [f for f in self.list_files([t for t in tops if t not in skipped]) if not f.path.startswith(skipped)]
 
     def _describe_file(self, path: Path) -> SourceFile:
         st = path.stat()
@@ -102,10 +128,22 @@ class LocalFolderSource:
 
 
 def resolve_source(spec: str | None) -> Source:
-    """Turn a `source` parameter into a Source: explicit value, else DATAWIZ_SOURCE, else ./data/landing."""
+    """Turn a `source` parameter into a Source: explicit value, else DATAWIZ_SOURCE, else ./data/landing.
+
+    Accepted: a folder path (or `file://PATH`); `az://CONTAINER[/PREFIX]` with the connection string
+    in $AZURE_STORAGE_CONNECTION_STRING; `azure-blob-storage-container/NAME`, a prefect-azure block.
+    """
     spec = spec or os.environ.get("DATAWIZ_SOURCE") or DEFAULT_SOURCE
     if spec.startswith("file://"):
         spec = spec[len("file://") :]
-    if "://" in spec or spec.startswith("azure-blob-storage-container/"):
-        raise ValueError(f"source {spec!r}: only local folders are supported in this build")
+    if spec.startswith(("az://", f"{AZURE_BLOCK_SLUG}/")):
+        from blocks.azure import AzureBlobSource  # azure-storage-blob is imported only when used
+
+        if spec.startswith("az://"):
+            return AzureBlobSource.from_url(spec)
+        return AzureBlobSource.from_block_name(spec.split("/", 1)[1])
+    if "://" in spec:
+        raise SourceConfigError(
+            f"source {spec!r}: expected a folder, az://CONTAINER[/PREFIX] or {AZURE_BLOCK_SLUG}/NAME"
+        )
     return LocalFolderSource(spec)

@@ -1,0 +1,200 @@
+"""Backfill helpers: which months to load, what one month's listing covers, progress reporting.
+
+The backfill flow (flows/backfill.py) loads `historical/<table>/YYYY/MM/` — and, on request, a
+date range of `facts/` — one month at a time. Resuming and idempotence come from the ledger:
+every month is planned against `etl_file_ledger`, so a month whose files are all recorded is
+skipped, and a month interrupted half-way loads only its remaining files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from uuid import UUID
+
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
+
+from blocks.warehouse.base import Warehouse
+from tasks.contracts import REQUIRED_CONSTANTS, Origin
+from tasks.errors import ConfigError
+from tasks.extract import Plan, PlannedFile
+from tasks.report import RunSummary
+from tasks.transform import month_end, month_start
+
+BACKFILL_TABLES = ("fis", "fid")
+PROGRESS_KEY = "backfill-progress"
+
+
+@dataclass(frozen=True)
+class Period:
+    """An inclusive range of days; months are given by their first and last day."""
+
+    first: dt.date
+    last: dt.date
+
+    def __contains__(self, day: object) -> bool:
+        return isinstance(day, dt.date) and self.first <= day <= self.last
+
+    def overlaps_month(self, month: dt.date) -> bool:
+        return self.first <= month_end(month) and month_start(month) <= self.last
+
+
+def _period(spec: str, what: str, fmt: str, first: Callable[[str], dt.date], last: Callable[[str], dt.date]) -> Period:
+    lo, sep, hi = spec.partition("..")
+    try:
+        period = Period(first(lo.strip()), last((hi if sep else lo).strip()))
+    except ValueError:
+        raise ValueError(f"{what} {spec!r}: expected {fmt} or {fmt}..{fmt}") from None
+    if period.last < period.first:
+        raise ValueError(f"{what} {spec!r}: the range ends before it starts")
+    return period
+
+
+def parse_months(spec: str | None) -> Period | None:
+    """`YYYY-MM..YYYY-MM` (inclusive) or one `YYYY-MM`; None means every month found."""
+
+    def first(month: str) -> dt.date:
+        return dt.date.fromisoformat(f"{month}-01")
+
+    return _period(spec, "months", "YYYY-MM", first, lambda m: month_end(first(m))) if spec else None
+
+
+def parse_days(spec: str | None) -> Period | None:
+    """`YYYY-MM-DD..YYYY-MM-DD` (inclusive) or one day; None means no `facts/` files."""
+    if not spec:
+        return None
+    return _period(spec, "facts range", "YYYY-MM-DD", dt.date.fromisoformat, dt.date.fromisoformat)
+
+
+def check_tables(tables: Iterable[str]) -> list[str]:
+    """The requested fact tables, validated (the backfill knows fis and fid)."""
+    names = list(tables)
+    unknown = [t for t in names if t not in BACKFILL_TABLES]
+    if unknown or not names:
+        raise ValueError(f"tables {names}: choose from {', '.join(BACKFILL_TABLES)}")
+    return names
+
+
+def origins(facts: Period | None) -> set[Origin]:
+    return {Origin.HISTORICAL, Origin.INCREMENTAL} if facts else {Origin.HISTORICAL}
+
+
+def all_prefixes(tables: list[str], facts: Period | None) -> tuple[str, ...]:
+    """What the planning listing covers: each table's historical/ folder, and facts/ months in range."""
+    prefixes = [f"historical/{t}/" for t in tables]
+    if facts:
+        prefixes += [f"facts/{t}/{m:%Y/%m}/" for m in months_between(facts) for t in tables]
+    return tuple(prefixes)
+
+
+def month_prefixes(tables: list[str], month: dt.date, facts: Period | None) -> tuple[str, ...]:
+    """One month's listing: historical/<t>/YYYY/MM/ and, when in the facts range, facts/<t>/YYYY/MM/."""
+    prefixes = [f"historical/{t}/{month:%Y/%m}/" for t in tables]
+    if facts and facts.overlaps_month(month):
+        prefixes += [f"facts/{t}/{month:%Y/%m}/" for t in tables]
+    return tuple(prefixes)
+
+
+def months_between(period: Period) -> list[dt.date]:
+    """First days of every month the period touches, oldest first."""
+    out, m = [], month_start(period.first)
+    while m <= period.last:
+        out.append(m)
+        m = month_end(m) + dt.timedelta(days=1)
+    return out
+
+
+def in_scope(plan: Plan, tables: list[str], facts: Period | None) -> list[PlannedFile]:
+    """The planned files a backfill loads: history always, facts/ only for days in the range."""
+    picked = plan.for_tables(set(tables), origins(facts))
+    return [p for p in picked if p.ref is None or p.ref.origin is Origin.HISTORICAL
+            or (facts is not None and p.ref.business_date in facts)]
+
+
+def pending_months(planned: list[PlannedFile], window: Period | None) -> dict[str, int]:
+    """`YYYY-MM` -> number of new file versions, oldest first, limited to the window.
+
+    A file whose name does not parse has no month; it is counted under the month of its folder
+    (historical/<t>/YYYY/MM/...) so that it is still reported (rejected) by that month's run.
+    """
+    counts: dict[str, int] = {}
+    for p in planned:
+        month = _month_of(p)
+        if month is not None and (window is None or month in window):
+            key = f"{month:%Y-%m}"
+            counts[key] = counts.get(key, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def _month_of(p: PlannedFile) -> dt.date | None:
+    if p.ref is not None and p.ref.business_date is not None:
+        return month_start(p.ref.business_date)
+    parts = p.file.path.split("/")  # historical/<t>/YYYY/MM/<name>
+    try:
+        return dt.date(int(parts[2]), int(parts[3]), 1)
+    except (IndexError, ValueError):
+        return None
+
+
+def require_constants(warehouse: Warehouse) -> None:
+    """Refuse to start before the business constants are loaded: the per-month DD needs them.
+
+    Failing here, before any month is loaded, beats failing after the first month's load.
+    """
+    rows = warehouse.query("SELECT constant_name FROM business_constants").column("constant_name").to_pylist()
+    missing = [c for c in REQUIRED_CONSTANTS if c not in rows]
+    if missing:
+        raise ConfigError(
+            f"business_constants lacks {', '.join(missing)} (DD needs them): run the evening flow first"
+        )
+
+
+def month_first_day(month: str) -> dt.date:
+    """`YYYY-MM` -> its first day."""
+    return dt.date.fromisoformat(f"{month}-01")
+
+
+def touched_fis(summary: RunSummary) -> bool:
+    """Did the run load secondary sales (so DD and reports need recomputing)?"""
+    return any(f.status == "loaded" and f.table == "fact_secondary_sales" for f in summary.files)
+
+
+class Progress:
+    """Backfill progress: a Prefect progress artifact (key `backfill-progress`) and one printed line per month."""
+
+    def __init__(self, months: dict[str, int]) -> None:
+        self.months = months
+        self.done = 0
+        files = sum(months.values())
+        self.artifact: UUID | None = create_progress_artifact(
+            progress=0.0 if months else 100.0, key=PROGRESS_KEY,
+            description=f"backfill: {len(months)} month(s), {files} new file version(s)",
+        )
+        print(f"backfill: {len(months)} month(s) with {files} new file version(s)"
+              + (f", {min(months)} .. {max(months)}" if months else "; nothing to do"))
+
+    def month_done(self, month: str, summary: RunSummary) -> str:
+        """Record one finished month; returns (and prints) its progress line."""
+        self.done += 1
+        total = len(self.months)
+        line = (f"backfill {self.done}/{total} {month}: {summary.count('loaded')} loaded, "
+                f"{summary.count('rejected')} rejected, {summary.rows('rows_loaded'):,} rows")
+        if self.artifact is not None:
+            update_progress_artifact(self.artifact, progress=100.0 * self.done / total, description=line)
+        print(line)
+        return line
+
+
+def cli() -> argparse.ArgumentParser:
+    """Arguments of `python flows/backfill.py`."""
+    p = argparse.ArgumentParser(prog="python flows/backfill.py",
+                                description="Load historical/fis and historical/fid month by month (resumable).")
+    p.add_argument("--source", default=None, help="landing folder, az://CONTAINER or block (default: $DATAWIZ_SOURCE)")
+    p.add_argument("--warehouse", default=None, help="warehouse URL or block (default: $DATAWIZ_WAREHOUSE)")
+    p.add_argument("--tables", default=",".join(BACKFILL_TABLES), help="comma-separated: fis,fid (default both)")
+    p.add_argument("--months", default=None, help="YYYY-MM..YYYY-MM (inclusive; default: every month found)")
+    p.add_argument("--include-facts-range", default=None,
+                   help="also load facts/ files for YYYY-MM-DD..YYYY-MM-DD, month by month")
+    return p

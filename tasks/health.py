@@ -1,0 +1,236 @@
+"""Health checks: can the configured source and warehouse be reached, as the flows would reach them?
+
+Used by `datawiz check` (one line per target) and by the hourly health flow, which adds disk space,
+facts and evening run on time, and SMTP. A check lists one small prefix of the source and runs
+`SELECT 1` on the warehouse (which, like a flow, creates an embedded DuckDB file that does not exist yet).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from prefect import task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.variables import Variable
+
+from blocks.email import DataWizEmail
+from blocks.source import resolve_source
+from blocks.warehouse import resolve_warehouse
+from blocks.warehouse.base import Warehouse
+from tasks.contracts import CONTRACTS, FACTS
+from tasks.errors import describe_error
+from tasks.extract import data_dir
+from tasks.notify import Email, email_settings, open_smtp, render
+
+# The smallest prefix every landing area has: listing it proves the container (or folder) and credentials.
+_PROBE_PREFIX = "config/"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The outcome of one check: what was checked, whether it worked, and the description or the reason."""
+
+    target: str
+    ok: bool
+    detail: str
+
+    def line(self) -> str:
+        """`OK   source    <description>` or `FAIL source    <reason>`."""
+        return f"{'OK' if self.ok else 'FAIL':<4} {self.target:<9} {self.detail}"
+
+
+def _run_check(target: str, probe: Callable[[], str]) -> CheckResult:
+    try:
+        return CheckResult(target, True, probe())
+    except Exception as exc:  # any failure is the answer, not a crash of the check
+        return CheckResult(target, False, describe_error(exc))
+
+
+def check_source(spec: str | None) -> CheckResult:
+    """Resolve the source like the flows do and list one small prefix."""
+
+    def probe() -> str:
+        source = resolve_source(spec)
+        source.list_files([_PROBE_PREFIX])
+        return source.describe()
+
+    return _run_check("source", probe)
+
+
+def check_warehouse(spec: str | None) -> CheckResult:
+    """Resolve the warehouse like the flows do and run `SELECT 1`."""
+
+    def probe() -> str:
+        warehouse = resolve_warehouse(spec)
+        try:
+            warehouse.query("SELECT 1 AS ok")
+            return warehouse.describe()
+        finally:
+            warehouse.close()
+
+    return _run_check("warehouse", probe)
+
+
+def run_checks(source: str | None, warehouse: str | None, email: str | None = None) -> list[CheckResult]:
+    """Every connectivity check, in a fixed order; SMTP too when an email block is named (or $DATAWIZ_EMAIL)."""
+    results = [check_source(source), check_warehouse(warehouse)]
+    try:
+        settings = email_settings(email)
+    except Exception as exc:  # a missing block is a failed check, not a crash
+        return [*results, CheckResult("smtp", False, describe_error(exc))]
+    return results if settings is None else [*results, check_smtp(settings)]
+
+
+# ------------------------------------------------------------------------------------- checks of the health flow
+def check_smtp(settings: DataWizEmail) -> CheckResult:
+    """Connect to the SMTP server of the email block (TLS and login as configured) and say NOOP."""
+
+    def probe() -> str:
+        creds = settings.credentials
+        with open_smtp(creds, settings.timeout_seconds) as server:
+            server.noop()
+        kind = getattr(creds.smtp_type, "name", creds.smtp_type)
+        return f"{creds.smtp_server}:{creds.smtp_port or ''} ({kind}), {len(settings.recipients)} recipient(s)"
+
+    return _run_check("smtp", probe)
+
+
+def check_disk(folder: Path, min_free_gb: float) -> CheckResult:
+    """Free space on the file system of the data folder (raw backups and quarantine copies grow there)."""
+
+    def probe() -> str:
+        existing = next(p for p in (folder, *folder.resolve().parents) if p.exists())
+        free_gb = shutil.disk_usage(existing).free / 1e9
+        if free_gb < min_free_gb:
+            raise RuntimeError(f"{folder}: {free_gb:.1f} GB free, below the {min_free_gb:g} GB minimum")
+        return f"{folder}: {free_gb:.1f} GB free"
+
+    return _run_check("disk", probe)
+
+
+def due_dates(now: dt.datetime, morning_due_hour: int = 10, evening_due_hour: int = 20) -> tuple[dt.date, dt.date]:
+    """(newest fact date, newest evening date) that must be loaded by `now` (IST).
+
+    The morning run (08:00) loads yesterday's facts and the evening run (18:00) today's dimensions;
+    each is given until its due hour before its absence counts as a problem.
+    """
+    today = now.date()
+    facts = today - dt.timedelta(days=1 if now.hour >= morning_due_hour else 2)
+    evening = today if now.hour >= evening_due_hour else today - dt.timedelta(days=1)
+    return facts, evening
+
+
+def check_facts_loaded(warehouse: Warehouse, expected: dt.date, tables: tuple[str, ...]) -> CheckResult:
+    """Every fact table has a loaded file for `expected` or later (the ledger says so)."""
+
+    def probe() -> str:
+        rows = warehouse.query(
+            "SELECT table_name, max(business_date) AS latest FROM etl_file_ledger "
+            "WHERE status = 'loaded' AND business_date >= :d GROUP BY table_name",
+            {"d": expected},
+        ).to_pylist()
+        missing = sorted(set(tables) - {r["table_name"] for r in rows})
+        if missing:
+            raise RuntimeError(f"no facts for {expected} or later in {', '.join(missing)}")
+        return f"facts of {expected} loaded ({', '.join(tables)})"
+
+    return _run_check("facts", probe)
+
+
+def check_evening_done(warehouse: Warehouse, expected: dt.date) -> CheckResult:
+    """A completed evening run for `expected` or later is in etl_run_log."""
+
+    def probe() -> str:
+        done = warehouse.query(
+            "SELECT max(business_date) AS d FROM etl_run_log "
+            "WHERE flow = 'evening' AND status = 'completed' AND business_date >= :d",
+            {"d": expected},
+        )["d"][0].as_py()
+        if done is None:
+            raise RuntimeError(f"no completed evening run for {expected} in etl_run_log")
+        return f"evening run of {done} completed"
+
+    return _run_check("evening", probe)
+
+
+def check_loads(warehouse: str | None, facts_due: dt.date, evening_due: dt.date, tables: tuple[str, ...]) -> list[CheckResult]:
+    """The facts and evening checks, on one warehouse connection (FAIL both when it cannot be opened)."""
+    try:
+        wh = resolve_warehouse(warehouse)
+    except Exception as exc:
+        reason = f"warehouse unavailable: {describe_error(exc)}"
+        return [CheckResult("facts", False, reason), CheckResult("evening", False, reason)]
+    try:
+        return [check_facts_loaded(wh, facts_due, tables), check_evening_done(wh, evening_due)]
+    finally:
+        wh.close()
+
+
+@task(name="health-checks", cache_policy=NO_CACHE)
+def health_checks(
+    source: str | None, warehouse: str | None, settings: DataWizEmail | None, now: dt.datetime, min_free_gb: float
+) -> list[CheckResult]:
+    """Every check of the health flow: reachability, disk space, facts and evening run on time, SMTP."""
+    facts_due, evening_due = due_dates(now)
+    fact_tables = tuple(CONTRACTS[name].target_table for name in FACTS)
+    results = [check_source(source), check_warehouse(warehouse), check_disk(data_dir(), min_free_gb)]
+    results += check_loads(warehouse, facts_due, evening_due, fact_tables)
+    if settings is not None:
+        results.append(check_smtp(settings))
+    return results
+
+
+def publish_health_report(results: list[CheckResult]) -> None:
+    """The checks as a markdown artifact (key `health`), one row per check."""
+    rows = [f"| {r.target} | {'OK' if r.ok else '**FAIL**'} | {r.detail.replace('|', '/')} |" for r in results]
+    create_markdown_artifact(key="health", markdown="\n".join(["| check | result | detail |", "|---|---|---|", *rows]),
+                             description="DataWiz health checks")
+
+
+# ------------------------------------------------------------------------------------------------ health alerts
+def failing(results: list[CheckResult]) -> list[str]:
+    """The targets of the failed checks, sorted: what an alert is about."""
+    return sorted(r.target for r in results if not r.ok)
+
+
+def alert_due(now_failing: list[str], previous: dict[str, object] | None, now: dt.datetime,
+              repeat_hours: float) -> bool:
+    """Email when the set of failing checks changed (new trouble, or all clear) or trouble outlasts `repeat_hours`.
+
+    An hourly flow must not send the same alert every hour through a night-long outage.
+    """
+    before = list(previous.get("failing", [])) if previous else []  # type: ignore[call-overload]
+    if now_failing != before:
+        return bool(now_failing or before)
+    if not now_failing or not previous:
+        return False
+    last = dt.datetime.fromisoformat(str(previous.get("alerted_at")))
+    return now - last >= dt.timedelta(hours=repeat_hours)
+
+
+def health_email(results: list[CheckResult], link: str | None) -> Email:
+    """The system-health alert: every check with OK/FAIL and its detail."""
+    bad = failing(results)
+    subject = f"health: {len(bad)} problem(s): {', '.join(bad)}" if bad else "health: all checks OK again"
+    return render("health", subject, {"results": results, "bad": bad, "link": link})
+
+
+def _alert_variable() -> str:
+    return f"datawiz-{os.environ.get('DATAWIZ_ENV', 'local')}-health-alert"
+
+
+def last_alert() -> dict[str, object] | None:
+    """What the last health alert was about and when it was sent (a Prefect Variable)."""
+    value = Variable.get(_alert_variable())
+    return value if isinstance(value, dict) else None
+
+
+def remember_alert(now_failing: list[str], now: dt.datetime) -> None:
+    """Record the alert just sent, so the next hourly run does not repeat it."""
+    Variable.set(_alert_variable(), {"failing": now_failing, "alerted_at": now.isoformat()}, overwrite=True)
