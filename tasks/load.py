@@ -26,6 +26,8 @@ from tasks.clean import clean_table
 from tasks.contracts import FileRef, LoadMode
 from tasks.errors import FileRejected, ReconciliationError, retry_transient
 from tasks.extract import PlannedFile, read_constants, read_raw
+from tasks.lineage import with_lineage
+from tasks.quarantine import write_quarantine_copy
 from tasks.validate import QUARANTINE_SCHEMA, Split, validate_rows
 
 
@@ -42,6 +44,7 @@ class FileReport:
     reason: str | None = None
     drift_columns: list[str] = field(default_factory=list)
     top_rules: list[tuple[str, int]] = field(default_factory=list)
+    examples: list[dict[str, object]] = field(default_factory=list)  # a few bad rows: number + rules
     seconds: float = 0.0
 
     def to_dict(self) -> dict[str, object]:
@@ -91,6 +94,7 @@ def ingest_file(warehouse: Warehouse, planned: PlannedFile, local_path: str, run
         reason=entry.reason,
         drift_columns=entry.drift_columns,
         top_rules=rules.most_common(5),
+        examples=entry.examples,
         seconds=round(time.perf_counter() - started, 3),
     )
 
@@ -112,6 +116,8 @@ def _load(warehouse: Warehouse, ref: FileRef, entry: LedgerEntry, local: Path) -
     if not entry.stats.balanced():  # nothing may be lost between reading and loading
         raise ReconciliationError(f"{ref.path}: rows_in != loaded + quarantined + deduplicated ({entry.stats})")
     warehouse.load_file(contract, entry, with_lineage(split.good, entry), split.quarantine)
+    write_quarantine_copy(entry, split.quarantine)
+    entry.examples = split.examples()
     return split.rule_counts
 
 
@@ -142,15 +148,3 @@ def constants_split(doc: dict[str, object]) -> Split:
     )
     stats = FileStats(rows_in=len(names), rows_loaded=len(names))
     return Split(good, QUARANTINE_SCHEMA.empty_table(), stats)
-
-
-def with_lineage(table: pa.Table, entry: LedgerEntry) -> pa.Table:
-    """Append _source_file, _source_version, _loaded_at, _run_id to every row."""
-    n = table.num_rows
-    loaded_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    return (
-        table.append_column("_source_file", pa.repeat(pa.scalar(entry.source_file, pa.string()), n))
-        .append_column("_source_version", pa.repeat(pa.scalar(entry.source_version, pa.string()), n))
-        .append_column("_loaded_at", pa.repeat(pa.scalar(loaded_at, pa.timestamp("us")), n))
-        .append_column("_run_id", pa.repeat(pa.scalar(entry.run_id, pa.string()), n))
-    )

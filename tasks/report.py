@@ -72,6 +72,12 @@ def quality_markdown(summary: RunSummary) -> str:
             f"| {f.path} | {f.table} | {f.status} | {s.rows_in} | {s.rows_loaded} | {s.rows_quarantined} "
             f"| {s.rows_deduplicated} | {s.orphans} | {detail.replace('|', '/')} |"
         )
+    examples = [(f.path, e) for f in summary.files for e in f.examples]
+    if examples:
+        lines += ["", "Example quarantined rows (all of them: table `etl_quarantine`, files under data/quarantine/):"]
+        for path, e in examples[:20]:
+            rules = "; ".join(f"{r['column'] or 'row'}: {r['rule']}" for r in e["rules"])  # type: ignore[union-attr]
+            lines.append(f"- `{path}` row {e['row_number']}: {rules}")
     if summary.unrecognised:
         lines += ["", "Unrecognised paths (ignored):", *[f"- `{p}`" for p in summary.unrecognised]]
     return "\n".join(lines)

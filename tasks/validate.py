@@ -43,8 +43,13 @@ class Split:
     stats: FileStats
     rule_counts: Counter[str] = field(default_factory=Counter)
 
+    def examples(self, limit: int = 3) -> list[dict[str, object]]:
+        """A few quarantined rows (row number, rules) for reports; never the whole row."""
+        rows = self.quarantine.slice(0, limit).to_pylist()
+        return [{"row_number": r["row_number"], "rules": json.loads(r["rules"])} for r in rows]
 
-def validate_rows(cleaned: Cleaned, ref: FileRef) -> Split:
+
+def validate_rows(cleaned: Cleaned, ref: FileRef, enforce_ratio: bool = True) -> Split:
     """Deduplicate, check every rule, and split; raises FileRejected above the reject ratio."""
     contract = ref.contract
     table = cleaned.table
@@ -52,12 +57,10 @@ def validate_rows(cleaned: Cleaned, ref: FileRef) -> Split:
     df = _to_pandas(table)
     columns = list(contract.column_names)
 
-    exact_dup = df.duplicated(subset=columns, keep="first").to_numpy()
-    failures = [f for f in cleaned.failures]
-    kept = ~exact_dup
     key = list(contract.key)
-    conflict = kept & df[key].notna().all(axis=1).to_numpy()
-    conflict &= df[kept].duplicated(subset=key, keep=False).reindex(df.index, fill_value=False).to_numpy()
+    exact_dup, conflict = _duplicates(df, columns, key)
+    failures = list(cleaned.failures)
+    kept = ~exact_dup
     if conflict.any():
         failures.append(Failure(np.flatnonzero(conflict), ",".join(key), "duplicate_key_conflict", "data"))
     failures.extend(_pandera_failures(df, ref, cleaned.failures))
@@ -72,12 +75,33 @@ def validate_rows(cleaned: Cleaned, ref: FileRef) -> Split:
         rows_quarantined=int(bad.sum()),
         rows_deduplicated=int(exact_dup.sum()),
     )
-    _enforce_reject_ratio(ref, stats, rule_counts, contract.max_reject_ratio)
+    if enforce_ratio:
+        _enforce_reject_ratio(ref, stats, rule_counts, contract.max_reject_ratio)
     good_mask = kept & ~bad
     good = table.filter(pa_arrow.array(good_mask)).select(columns)
     stats.rows_loaded = good.num_rows
     quarantine = _quarantine_table(table, cleaned.raw, per_row, key)
     return Split(good, quarantine, stats, rule_counts)
+
+
+def _duplicates(df: pd.DataFrame, columns: list[str], key: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(exact copies to drop, rows whose key repeats with different values).
+
+    Only rows whose key repeats can be either, so the full-row comparison runs on those alone.
+    """
+    exact = np.zeros(len(df), dtype=bool)
+    conflict = np.zeros(len(df), dtype=bool)
+    same_key = df.duplicated(subset=key, keep=False).to_numpy()
+    if not same_key.any():
+        return exact, conflict
+    positions = np.flatnonzero(same_key)
+    candidates = df.iloc[positions]
+    copies = candidates.duplicated(subset=columns, keep="first").to_numpy()
+    exact[positions[copies]] = True
+    rest = candidates[~copies]
+    clash = rest.duplicated(subset=key, keep=False) & rest[key].notna().all(axis=1)
+    conflict[positions[~copies][clash.to_numpy()]] = True
+    return exact, conflict
 
 
 def _to_pandas(table: pa_arrow.Table) -> pd.DataFrame:
