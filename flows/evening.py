@@ -9,6 +9,7 @@ import datetime as dt
 
 from prefect import flow
 
+from tasks.constants import publish_business_constants
 from tasks.contracts import DIMENSIONS
 from tasks.extract import list_and_plan
 from tasks.report import RunSummary, summary_text
@@ -19,7 +20,7 @@ from tasks.transform import build_dim_date, build_sales_hierarchy, refresh_repor
 STEPS = {
     "dimension_sync": "apply new product/distributor/retailer/tsr snapshots in date order (absent => inactive)",
     "tsr_hierarchy": "SCD2 update of dim_sales_hierarchy from every newly applied tsr snapshot",
-    "business_constants": "load config/business_constants.json into business_constants",
+    "business_constants": "load config/business_constants.json; publish Variable datawiz-business-constants",
     "dim_date": "extend the calendar (Indian fiscal year) through next year",
     "reporting_views": "rebuild rpt_sales_daily (dimension changes can move any date)",
 }
@@ -45,6 +46,7 @@ def evening(
             run.summary.notes["hierarchy"] = build_sales_hierarchy(run.warehouse, run.run_id)
         if "business_constants" in chosen:
             load_files(run, plan.for_tables({"business_constants"}))
+            publish_business_constants(run.warehouse)
         if "dim_date" in chosen:
             build_dim_date(run.warehouse, CALENDAR_START, dt.date(day.year + 1, 12, 31))
         if "reporting_views" in chosen:

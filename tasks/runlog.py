@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 import uuid
 
-from prefect import runtime, task
+from prefect import get_run_logger, runtime, task
 from prefect.cache_policies import NO_CACHE
 
 from blocks.warehouse.base import Warehouse
+from tasks.errors import TerminalError
 
 IST = dt.timezone(dt.timedelta(hours=5, minutes=30), "IST")
 
@@ -44,3 +46,30 @@ def finish_run(warehouse: Warehouse, run_id: str, status: str, message: str | No
         "UPDATE etl_run_log SET status = :s, finished_at = :t, message = :m WHERE run_id = :r",
         {"s": status, "t": _now(), "m": message, "r": run_id},
     )
+
+
+@task(name="wait-for-evening", cache_policy=NO_CACHE)
+def wait_for_evening(
+    warehouse: Warehouse, business_date: dt.date, max_wait_s: float = 7200, poll_s: float = 60
+) -> dt.date:
+    """Block until an evening run for `business_date` (or a later date) completed; fail after max_wait_s.
+
+    A later evening also counts: its dimensions are at least as new as the ones this morning needs.
+    """
+    logger = get_run_logger()
+    deadline = time.monotonic() + max_wait_s
+    while True:
+        done = warehouse.query(
+            "SELECT max(business_date) AS d FROM etl_run_log "
+            "WHERE flow = 'evening' AND status = 'completed' AND business_date >= :d",
+            {"d": business_date},
+        )["d"][0].as_py()
+        if done is not None:
+            return done
+        if time.monotonic() >= deadline:
+            raise TerminalError(
+                f"the evening run for {business_date} is missing: no completed evening run in etl_run_log "
+                f"after waiting {max_wait_s / 60:g} minutes"
+            )
+        logger.info("waiting for the evening run of %s (use --skip-wait for local debugging)", business_date)
+        time.sleep(min(poll_s, max(deadline - time.monotonic(), 0.0)))
