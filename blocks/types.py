@@ -47,3 +47,4 @@ class LedgerEntry:
     reason: str | None = None
     load_label: str | None = None
     drift_columns: list[str] = field(default_factory=list)
+    examples: list[dict[str, object]] = field(default_factory=list)  # report only, not stored

@@ -65,7 +65,73 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(args.landing, args.warehouse, args.days)
 
 
-COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (_add_sample_data, _add_demo)
+def _add_quarantine(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("quarantine", help="inspect and replay quarantined rows")
+    qsub = p.add_subparsers(dest="action", required=True)
+    replay = qsub.add_parser("replay", help="re-validate a file's quarantined rows and load those that now pass")
+    replay.add_argument("--file", required=True, help="source_file as in etl_file_ledger (path in the landing area)")
+    replay.add_argument("--warehouse", default=None, help="default: $DATAWIZ_WAREHOUSE or ./data/warehouse.duckdb")
+    replay.set_defaults(func=cmd_quarantine_replay)
+
+
+def cmd_quarantine_replay(args: argparse.Namespace) -> int:
+    """Replay one file's quarantine (after a contract fix) and print what happened."""
+    import uuid
+
+    from blocks.warehouse import resolve_warehouse
+    from tasks.quarantine import replay_file
+
+    wh = resolve_warehouse(args.warehouse)
+    try:
+        wh.migrate()
+        r = replay_file(wh, args.file, f"replay-{uuid.uuid4()}")
+    finally:
+        wh.close()
+    print(f"{r.source_file} (version {r.source_version}): {r.replayed} quarantined rows re-validated, "
+          f"{r.loaded} loaded, {r.still_quarantined} still quarantined")
+    return 0
+
+
+def _add_check(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("check", help="test that the configured source and warehouse can be reached")
+    p.add_argument("--source", default=None, help="default: $DATAWIZ_SOURCE or ./data/landing")
+    p.add_argument("--warehouse", default=None, help="default: $DATAWIZ_WAREHOUSE or ./data/warehouse.duckdb")
+    p.set_defaults(func=cmd_check)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Print one OK/FAIL line per target; exit 1 when any failed."""
+    from tasks.health import run_checks
+
+    results = run_checks(args.source, args.warehouse)
+    print("\n".join(r.line() for r in results))
+    return 0 if all(r.ok for r in results) else 1
+
+
+def _add_db(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("db", help="warehouse schema operations")
+    dbsub = p.add_subparsers(dest="action", required=True)
+    migrate = dbsub.add_parser("migrate", help="apply the schema migrations the warehouse lacks (idempotent)")
+    migrate.add_argument("--warehouse", default=None, help="default: $DATAWIZ_WAREHOUSE or ./data/warehouse.duckdb")
+    migrate.set_defaults(func=cmd_db_migrate)
+
+
+def cmd_db_migrate(args: argparse.Namespace) -> int:
+    """Apply pending migrations (recorded in schema_migrations) and say which."""
+    from blocks.warehouse import resolve_warehouse
+
+    wh = resolve_warehouse(args.warehouse)
+    try:
+        applied = wh.migrate()
+        print(f"{wh.describe()}: " + (f"applied {', '.join(applied)}" if applied else "schema is up to date"))
+    finally:
+        wh.close()
+    return 0
+
+
+COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
+    _add_sample_data, _add_demo, _add_quarantine, _add_check, _add_db,
+)
 
 
 def main(argv: list[str] | None = None) -> int:

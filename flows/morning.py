@@ -13,7 +13,15 @@ from tasks.contracts import Origin
 from tasks.extract import list_and_plan
 from tasks.load import FileReport
 from tasks.report import RunSummary, summary_text
-from tasks.run import backup_files, flow_cli, load_files, pipeline_run, quiet_server_shutdown, select_steps
+from tasks.run import (
+    backup_files,
+    download_runner,
+    flow_cli,
+    load_files,
+    pipeline_run,
+    quiet_server_shutdown,
+    select_steps,
+)
 from tasks.runlog import today_ist
 from tasks.transform import compute_dd, refresh_reports
 
@@ -27,7 +35,8 @@ STEPS = {
 INCREMENTAL = {Origin.INCREMENTAL}
 
 
-@flow(name="morning", log_prints=True)
+# Bounded download parallelism for blob_backup ($DATAWIZ_DOWNLOAD_CONCURRENCY, read at import).
+@flow(name="morning", log_prints=True, task_runner=download_runner())
 def morning(
     business_date: dt.date | None = None,
     source: str | None = None,

@@ -9,6 +9,9 @@ from __future__ import annotations
 import socket
 from typing import Any
 
+# Re-exported: tasks take the secret scrubber from here, next to the error families.
+from blocks.redact import redact as redact
+
 
 class DataWizError(Exception):
     """Base class; messages never carry secrets or row data beyond the offending value."""
@@ -44,22 +47,36 @@ class ReconciliationError(TerminalError):
 _TRANSIENT_NAMES = {
     "OperationalError",  # pymysql: lost connection, lock wait timeout, server gone
     "InterfaceError",
-    "ServiceRequestError",  # azure-core: connection problems
+    "ServiceRequestError",  # azure-core: connection problems (and its Timeout subclasses)
     "ServiceResponseError",
+    "IncompleteReadError",  # azure-core: body cut off mid-download
     "IOException",  # duckdb: lock held by another process
 }
 
 
 def is_transient(exc: BaseException) -> bool:
-    """True when a retry can reasonably succeed."""
+    """True when a retry can reasonably succeed.
+
+    Besides the two families, an exception may say so itself with a boolean `transient`
+    attribute (blocks.source errors do: blocks cannot import this module), or carry an HTTP
+    `status_code` (azure-core): 5xx, 408 and 429 (throttling) are transient, other codes are not.
+    """
     if isinstance(exc, TerminalError):
         return False
     if isinstance(exc, TransientError | TimeoutError | ConnectionError | socket.timeout):
         return True
+    declared = getattr(exc, "transient", None)
+    if isinstance(declared, bool):
+        return declared
     status = getattr(exc, "status_code", None)
     if isinstance(status, int) and (status >= 500 or status in (408, 429)):
         return True
-    return type(exc).__name__ in _TRANSIENT_NAMES
+    return any(cls.__name__ in _TRANSIENT_NAMES for cls in type(exc).__mro__)
+
+
+def describe_error(exc: BaseException) -> str:
+    """`Type: message` with secrets scrubbed, for run logs, reports and re-raised errors."""
+    return redact(f"{type(exc).__name__}: {exc}")
 
 
 def retry_transient(task: Any, task_run: Any, state: Any) -> bool:

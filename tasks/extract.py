@@ -18,7 +18,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
-from prefect import task
+from prefect import Task, task
 from prefect.cache_policies import NO_CACHE, CachePolicy
 from prefect.tasks import exponential_backoff
 
@@ -96,13 +96,19 @@ def plan_files(files: list[SourceFile], known: set[tuple[str, str]]) -> Plan:
     retry_condition_fn=retry_transient,
     cache_policy=NO_CACHE,
 )
-def list_and_plan(source: Source, warehouse: Warehouse, prefixes: tuple[str, ...] = PREFIXES) -> Plan:
-    """List the landing area (one call per prefix) and keep the versions the ledger lacks."""
+def list_and_plan(
+    source: Source, warehouse: Warehouse, prefixes: tuple[str, ...] = PREFIXES, report_unrecognised: bool = True
+) -> Plan:
+    """List the landing area (one call per prefix) and keep the versions the ledger lacks.
+
+    With `report_unrecognised`, paths outside the prefixes are listed too (sources that offer
+    `list_all(skip=...)`) and reported; a narrow listing (one backfill month) turns it off.
+    """
     files = source.list_files(prefixes)
     plan = plan_files(files, warehouse.ledger_versions())
-    if hasattr(source, "list_all"):
+    if report_unrecognised and hasattr(source, "list_all"):
         listed = {f.path for f in files}
-        plan.unrecognised.extend(f.path for f in source.list_all() if f.path not in listed)
+        plan.unrecognised.extend(f.path for f in source.list_all(skip=prefixes) if f.path not in listed)
     return plan
 
 
@@ -114,13 +120,19 @@ def raw_path(file: SourceFile, root: Path | None = None) -> Path:
 
 
 class _RawCopyPolicy(CachePolicy):
-    """Cache a fetch by (path, version) — but a cache hit whose local copy has gone is a miss."""
+    """Cache a fetch by (path, version) — but a cache hit whose local copy has gone is a miss.
+
+    The key is computed before the task runs. For the download itself to be recorded under the key
+    later runs look up, a fetch whose copy is missing runs with `refresh_cache` (see `fetch_task`):
+    it overwrites any stale record instead of hitting it. Without that flag a missing copy gets no
+    key at all (a plain miss, nothing recorded), so a stale record can never hand back a gone file.
+    """
 
     def compute_key(self, task_ctx: Any, inputs: dict[str, Any], flow_parameters: Any, **kw: Any) -> str | None:
         file: SourceFile = inputs["file"]
         root = Path(inputs.get("root") or raw_root())
-        if not raw_path(file, root).exists():
-            return None  # no key: the task runs and re-creates the copy
+        if not raw_path(file, root).exists() and not getattr(task_ctx.task, "refresh_cache", False):
+            return None
         return f"raw-copy-{file.path}@{file.version}-{root.resolve()}"
 
 
@@ -142,6 +154,18 @@ def fetch_file(source: Source, file: SourceFile, root: str | None = None) -> str
     return str(source.fetch(file, dest))
 
 
+_refetch_file = fetch_file.with_options(refresh_cache=True)
+
+
+def fetch_task(file: SourceFile, root: str | None = None) -> Task[..., str]:
+    """The fetch task to call for `file`: `fetch_file`, or its cache-refreshing twin when the copy is missing.
+
+    The twin's download is recorded under the (path, version) key, so the next call is a cache hit,
+    and a record left from a copy that has since gone is overwritten instead of handed back.
+    """
+    return fetch_file if raw_path(file, Path(root) if root else None).exists() else _refetch_file
+
+
 def read_raw(path: Path, ref: FileRef) -> pa.Table:
     """Read a data file as delivered: Parquet with its types, CSV with every column as text."""
     if path.stat().st_size == 0:
@@ -151,8 +175,22 @@ def read_raw(path: Path, ref: FileRef) -> pa.Table:
     except FileRejected:
         raise
     except (pa.ArrowInvalid, pa.ArrowTypeError, OSError, UnicodeDecodeError) as exc:
+        if path.suffix == ".csv" and "UTF8" in str(exc):
+            raise FileRejected(ref.path, f"not valid UTF-8 at line {first_bad_utf8_line(path)}") from exc
         kind = "CSV" if path.suffix == ".csv" else "Parquet"
-        raise FileRejected(ref.path, f"unreadable {kind}: {_short(exc)}") from exc
+        # The local copy's path means nothing to the reader of the report: name the source file only.
+        raise FileRejected(ref.path, f"unreadable {kind}: {_short(exc).replace(str(path), ref.path)}") from exc
+
+
+def first_bad_utf8_line(path: Path) -> int | None:
+    """1-based line number of the first line that is not valid UTF-8 (header = line 1)."""
+    with path.open("rb") as fh:
+        for number, line in enumerate(fh, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                return number
+    return None
 
 
 def _read_csv(path: Path) -> pa.Table:

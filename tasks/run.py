@@ -8,17 +8,20 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import logging
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from prefect import get_run_logger
+from prefect.task_runners import ThreadPoolTaskRunner
 
-from blocks.source import Source, resolve_source
+from blocks.source import Source, SourceChanged, resolve_source
 from blocks.warehouse import resolve_warehouse
 from blocks.warehouse.base import Warehouse
-from tasks.extract import PlannedFile, fetch_file
+from tasks.errors import describe_error
+from tasks.extract import PlannedFile, fetch_task
 from tasks.load import FileReport, ingest_file
 from tasks.report import RunSummary, publish_quality_report, table_counts
 from tasks.runlog import current_run_id, finish_run, start_run
@@ -56,7 +59,7 @@ def pipeline_run(
     try:
         yield ctx
     except BaseException as exc:
-        finish_run(wh, ctx.run_id, "failed", f"{type(exc).__name__}: {exc}"[:1000])
+        finish_run(wh, ctx.run_id, "failed", describe_error(exc)[:1000])
         wh.close()
         raise
     ctx.summary.seconds = round(time.perf_counter() - started, 2)
@@ -70,8 +73,11 @@ def load_files(ctx: RunContext, planned: list[PlannedFile]) -> list[FileReport]:
     """Fetch (cached by version) and ingest files one by one, in plan order; collect their reports."""
     reports = []
     logger = get_run_logger()
-    for item in planned:
-        local = fetch_file(ctx.source, item.file, ctx.raw_root)
+    for planned_item in planned:
+        fetched = fetch_current(ctx, planned_item)
+        if fetched is None:
+            continue
+        local, item = fetched
         report = ingest_file(ctx.warehouse, item, local, ctx.run_id)
         _log_report(logger, report)
         reports.append(report)
@@ -79,10 +85,63 @@ def load_files(ctx: RunContext, planned: list[PlannedFile]) -> list[FileReport]:
     return reports
 
 
+def fetch_current(ctx: RunContext, item: PlannedFile, attempts: int = 2) -> tuple[str, PlannedFile] | None:
+    """Fetch the planned version (cached); if it changed since listing, list that path again and fetch that.
+
+    `SourceChanged` is terminal for one version, so it is not retried as is: the path is re-planned
+    against the ledger. A file deleted meanwhile, or still changing after `attempts`, is left (with a
+    warning) for the next run, which will list it afresh.
+    """
+    logger = get_run_logger()
+    current = item
+    for _ in range(attempts):
+        try:
+            return fetch_task(current.file, ctx.raw_root)(ctx.source, current.file, ctx.raw_root), current
+        except SourceChanged as exc:
+            logger.warning("%s", exc)
+            relisted = _relist(ctx, current)
+            if relisted is None:
+                return None
+            current = relisted
+    logger.warning("%s keeps changing; left for the next run", item.file.path)
+    return None
+
+
+def _relist(ctx: RunContext, item: PlannedFile) -> PlannedFile | None:
+    """The path's version as listed now, if the ledger does not have it yet."""
+    now = [f for f in ctx.source.list_files([item.file.path]) if f.path == item.file.path]
+    if not now:
+        get_run_logger().warning("%s was deleted after it was listed; skipped", item.file.path)
+        return None
+    if (now[0].path, now[0].version) in ctx.warehouse.ledger_versions():
+        return None
+    return replace(item, file=now[0])
+
+
+def download_concurrency() -> int:
+    """Parallel downloads of the backup step: $DATAWIZ_DOWNLOAD_CONCURRENCY, default 4."""
+    return max(1, int(os.environ.get("DATAWIZ_DOWNLOAD_CONCURRENCY", "4")))
+
+
+def download_runner() -> ThreadPoolTaskRunner:
+    """The task runner of flows that back up files: Prefect's default thread pool is unbounded."""
+    return ThreadPoolTaskRunner(max_workers=download_concurrency())
+
+
 def backup_files(ctx: RunContext, planned: list[PlannedFile]) -> list[str]:
-    """Download every new file version into the raw area concurrently (bounded by the task runner)."""
-    futures = fetch_file.map(ctx.source, [p.file for p in planned], ctx.raw_root)
-    return [f.result() for f in futures]
+    """Download every new file version into the raw area concurrently (bounded by the flow's task runner).
+
+    Each download is cached by (path, version), so the load step that follows reuses the copy.
+    A version that changed since listing is skipped here; the load step re-plans it.
+    """
+    futures = [fetch_task(p.file, ctx.raw_root).submit(ctx.source, p.file, ctx.raw_root) for p in planned]
+    paths = []
+    for future in futures:
+        try:
+            paths.append(future.result())
+        except SourceChanged as exc:
+            get_run_logger().warning("%s; the load step lists it again", exc)
+    return paths
 
 
 def quiet_server_shutdown() -> None:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import pyarrow as pa
 
 from blocks.types import LedgerEntry
+from blocks.warehouse.sql_builders import LATEST_SNAPSHOT_SQL, LEDGER_VERSIONS_SQL
 
 if TYPE_CHECKING:  # contracts live in tasks/; blocks only duck-type them
     from tasks.contracts import TableContract
@@ -46,6 +47,9 @@ class Warehouse(Protocol):
         self, contract: TableContract, entry: LedgerEntry, data: pa.Table, quarantine: pa.Table
     ) -> LedgerEntry: ...
     def record_rejected(self, entry: LedgerEntry, quarantine: pa.Table | None = None) -> None: ...
+    def replay_rows(
+        self, contract: TableContract, entry: LedgerEntry, data: pa.Table, fixed_rows: list[int]
+    ) -> None: ...
     def run_sql_file(self, name: str, params: dict[str, Any]) -> None: ...
     def query(self, sql: str, params: dict[str, Any] | None = None) -> pa.Table: ...
     def close(self) -> None: ...
@@ -53,6 +57,22 @@ class Warehouse(Protocol):
 
 class AlreadyLoaded(Exception):
     """Another run committed this file version first; nothing was written by this one."""
+
+
+class LedgerQueries:
+    """The ledger reads every backend answers with the same SQL (mixed into the warehouse blocks)."""
+
+    def query(self, sql: str, params: dict[str, Any] | None = None) -> pa.Table:
+        raise NotImplementedError
+
+    def ledger_versions(self) -> set[tuple[str, str]]:
+        """Every (source_file, source_version) the ledger knows, whatever its status."""
+        rows = self.query(LEDGER_VERSIONS_SQL)
+        return set(zip(rows["source_file"].to_pylist(), rows["source_version"].to_pylist(), strict=True))
+
+    def latest_snapshot_date(self, table_name: str) -> dt.date | None:
+        """The newest snapshot date applied to a dimension (older late snapshots must not win)."""
+        return self.query(LATEST_SNAPSHOT_SQL, {"t": table_name})["d"][0].as_py()
 
 
 def migrations(dialect: str) -> list[Migration]:

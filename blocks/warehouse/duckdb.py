@@ -7,9 +7,9 @@ all of them or none.
 
 from __future__ import annotations
 
-import datetime as dt
-import json
+import contextlib
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -20,12 +20,13 @@ from pydantic import Field, PrivateAttr
 
 from blocks.types import LedgerEntry
 from blocks.warehouse import base
-from blocks.warehouse.base import AlreadyLoaded
+from blocks.warehouse import sql_builders as sb
+from blocks.warehouse.base import AlreadyLoaded, LedgerQueries
 
 DEFAULT_PATH = "./data/warehouse.duckdb"
 
 
-class DuckDBWarehouse(Block):
+class DuckDBWarehouse(Block, LedgerQueries):
     """An embedded DuckDB database file used as the warehouse."""
 
     _block_type_name = "DataWiz DuckDB Warehouse"
@@ -117,7 +118,7 @@ class DuckDBWarehouse(Block):
                 for statement in base.split_statements(mig.path.read_text()):
                     cur.execute(statement)
                 cur.execute(
-                    "INSERT INTO schema_migrations VALUES (?, ?, ?)", [mig.version, mig.name, _now()]
+                    "INSERT INTO schema_migrations VALUES (?, ?, ?)", [mig.version, mig.name, sb.now()]
                 )
                 cur.commit()
                 applied.append(mig.path.name)
@@ -125,36 +126,32 @@ class DuckDBWarehouse(Block):
         finally:
             cur.close()
 
-    # ------------------------------------------------------------------ ledger
-    def ledger_versions(self) -> set[tuple[str, str]]:
-        """Every (source_file, source_version) the ledger knows, whatever its status."""
-        rows = self.query("SELECT source_file, source_version FROM etl_file_ledger")
-        return set(zip(rows["source_file"].to_pylist(), rows["source_version"].to_pylist(), strict=True))
-
-    def latest_snapshot_date(self, table_name: str) -> dt.date | None:
-        """The newest snapshot date applied to a dimension (older late snapshots must not win)."""
-        rows = self.query(
-            "SELECT max(business_date) AS d FROM etl_file_ledger "
-            "WHERE table_name = :t AND status IN ('loaded', 'superseded') AND rows_loaded > 0",
-            {"t": table_name},
-        )
-        return rows["d"][0].as_py()
-
-    def record_rejected(self, entry: LedgerEntry, quarantine: pa.Table | None = None) -> None:
-        """Write the ledger row of a rejected (or skipped) file version, with its quarantined rows."""
+    @contextlib.contextmanager
+    def _transaction(self, **tables: pa.Table) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor inside BEGIN ... COMMIT (ROLLBACK on error), with Arrow tables registered by name."""
         cur = self._cursor()
         try:
             cur.begin()
-            _refuse_if_known(cur, entry)
-            if quarantine is not None and quarantine.num_rows:
-                _write_quarantine(cur, entry, quarantine)
-            _write_ledger(cur, entry)
+            for name, table in tables.items():
+                cur.register(name, table)
+            yield cur
             cur.commit()
         except Exception:
             cur.rollback()
             raise
         finally:
+            for name in tables:
+                cur.unregister(name)
             cur.close()
+
+    # ------------------------------------------------------------------ ledger
+    def record_rejected(self, entry: LedgerEntry, quarantine: pa.Table | None = None) -> None:
+        """Write the ledger row of a rejected (or skipped) file version, with its quarantined rows."""
+        with self._transaction() as cur:
+            _refuse_if_known(cur, entry)
+            if quarantine is not None and quarantine.num_rows:
+                _write_quarantine(cur, entry, quarantine)
+            _run(cur, sb.ledger_statements(entry, sb.DUCKDB))
 
     # ------------------------------------------------------------------ load
     def load_file(
@@ -165,127 +162,65 @@ class DuckDBWarehouse(Block):
         Fact re-delivery: the previous version's rows of this path are deleted first, then the
         new rows upsert by key — inside one transaction, so no reader sees both versions.
         """
-        cur = self._cursor()
-        try:
-            cur.begin()
+        style = sb.DUCKDB
+        with self._transaction(_incoming=data) as cur:
             _refuse_if_known(cur, entry)
-            cur.register("_incoming", data)
-            cur.register("_quarantined_keys", quarantine.select(["quarantined_key"]))
-            _apply(cur, contract, entry, data.column_names)
-            entry.stats.orphans = _count_orphans(cur, contract)
+            _run(cur, [sb.clear_previous(contract, entry, style)])
+            _upsert_incoming(cur, contract, data.column_names)
+            skip = sb.quarantined_keys(quarantine)
+            _run(cur, sb.after_upsert(contract, entry, data.column_names, skip, style))
+            orphans = sb.orphan_count(contract, entry, style)
+            entry.stats.orphans = int(cur.execute(orphans.sql, orphans.params).fetchall()[0][0]) if orphans else 0
             if quarantine.num_rows:
                 _write_quarantine(cur, entry, quarantine)
-            _write_ledger(cur, entry)
-            cur.commit()
-            return entry
-        except Exception:
-            cur.rollback()
-            raise
-        finally:
-            cur.unregister("_incoming")
-            cur.unregister("_quarantined_keys")
-            cur.close()
+            _run(cur, sb.ledger_statements(entry, style))
+        return entry
 
+    def replay_rows(self, contract: Any, entry: LedgerEntry, data: pa.Table, fixed_rows: list[int]) -> None:
+        """Upsert quarantined rows that now pass, forget them in etl_quarantine, fix the ledger counts.
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        One transaction; a snapshot table's history copy of that snapshot date gets the rows too.
+        """
+        with self._transaction(_incoming=data) as cur:
+            _upsert_incoming(cur, contract, data.column_names)
+            if contract.history_table:
+                hist, cols = contract.history_table, ", ".join(data.column_names)
+                match = " AND ".join(f"h.{k} = i.{k}" for k in contract.key)
+                cur.execute(f"DELETE FROM {hist} h WHERE snapshot_date = ? AND EXISTS "
+                            f"(SELECT 1 FROM _incoming i WHERE {match})", [entry.business_date])
+                cur.execute(f"INSERT INTO {hist} (snapshot_date, {cols}) SELECT ?, {cols} FROM _incoming",
+                            [entry.business_date])
+            _run(cur, sb.replay_statements(entry, fixed_rows, data.num_rows, sb.DUCKDB))
+
+def _run(cur: duckdb.DuckDBPyConnection, statements: list[sb.Stmt | None]) -> None:
+    for st in statements:
+        if st is not None:
+            cur.execute(st.sql, list(st.params))
 
 
 def _refuse_if_known(cur: duckdb.DuckDBPyConnection, entry: LedgerEntry) -> None:
     # Checked inside the transaction: two runs racing for the same version cannot both commit.
-    known = cur.execute(
-        "SELECT count(*) FROM etl_file_ledger WHERE source_file = ? AND source_version = ?",
-        [entry.source_file, entry.source_version],
-    ).fetchall()
-    if known[0][0]:
+    known = sb.ledger_known(entry, sb.DUCKDB)
+    if cur.execute(known.sql, list(known.params)).fetchall()[0][0]:
         raise AlreadyLoaded(f"{entry.source_file} version {entry.source_version} is already in the ledger")
 
 
-def _apply(cur: duckdb.DuckDBPyConnection, contract: Any, entry: LedgerEntry, columns: list[str]) -> None:
-    """Upsert `_incoming` into the contract's table according to its load mode.
+def _upsert_incoming(cur: duckdb.DuckDBPyConnection, contract: Any, columns: list[str]) -> None:
+    """Delete-by-key then insert `_incoming` (DuckDB's bulk path: straight from Arrow).
 
     Table and column names come from the contract registry, never from data.
     """
-    table = contract.target_table
-    key = contract.key
-    cols = ", ".join(columns)
-    mode = contract.load_mode.value
-    if mode == "fact_upsert":
-        cur.execute(f"DELETE FROM {table} WHERE _source_file = ?", [entry.source_file])
-    elif mode == "constants":
-        cur.execute(f"DELETE FROM {table}")
-    match = " AND ".join(f"t.{k} = i.{k}" for k in key)
+    table, cols = contract.target_table, ", ".join(columns)
+    match = " AND ".join(f"t.{k} = i.{k}" for k in contract.key)
     cur.execute(f"DELETE FROM {table} t WHERE EXISTS (SELECT 1 FROM _incoming i WHERE {match})")
     cur.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _incoming")
-    if mode == "snapshot_upsert":
-        _deactivate_absent(cur, table, key[0], entry)
-    if contract.history_table:
-        hist = contract.history_table
-        cur.execute(f"DELETE FROM {hist} WHERE snapshot_date = ?", [entry.business_date])
-        cur.execute(
-            f"INSERT INTO {hist} (snapshot_date, {cols}) SELECT ?, {cols} FROM _incoming", [entry.business_date]
-        )
-
-
-def _deactivate_absent(cur: duckdb.DuckDBPyConnection, table: str, key: str, entry: LedgerEntry) -> None:
-    """A record missing from the snapshot is deactivated, never deleted.
-
-    Keys whose row was quarantined in this snapshot are not "missing": a bad row must not
-    switch a live record off.
-    """
-    cur.execute(
-        f"UPDATE {table} SET is_active = false, _source_file = ?, _source_version = ?, "
-        f"_loaded_at = ?, _run_id = ? "
-        f"WHERE is_active AND {key} NOT IN (SELECT {key} FROM _incoming) "
-        f"AND {key} NOT IN (SELECT quarantined_key FROM _quarantined_keys WHERE quarantined_key IS NOT NULL)",
-        [entry.source_file, entry.source_version, _now(), entry.run_id],
-    )
-
-
-def _count_orphans(cur: duckdb.DuckDBPyConnection, contract: Any) -> int:
-    """Loaded fact rows with at least one code the referenced dimension lacks."""
-    if not contract.references:
-        return 0
-    missing = " OR ".join(
-        f"NOT EXISTS (SELECT 1 FROM {dim} d WHERE d.{dim_key} = i.{col})"
-        for col, (dim, dim_key) in contract.references.items()
-    )
-    return int(cur.execute(f"SELECT count(*) FROM _incoming i WHERE {missing}").fetchall()[0][0])
 
 
 def _write_quarantine(cur: duckdb.DuckDBPyConnection, entry: LedgerEntry, quarantine: pa.Table) -> None:
-    cur.execute(
-        "DELETE FROM etl_quarantine WHERE source_file = ? AND source_version = ?",
-        [entry.source_file, entry.source_version],
-    )
-    cur.register("_q", quarantine)
+    _run(cur, [sb.quarantine_delete(entry, sb.DUCKDB)])
+    cur.register("_q", sb.quarantine_rows(entry, quarantine))
     try:
-        cur.execute(
-            "INSERT INTO etl_quarantine (source_file, source_version, row_number, table_name, row_json, "
-            "rules, run_id, quarantined_at) SELECT ?, ?, row_number, ?, row_json, rules, ?, ? FROM _q",
-            [entry.source_file, entry.source_version, entry.table_name, entry.run_id, _now()],
-        )
+        cols = ", ".join(sb.DUCKDB.q(c) for c in sb.QUARANTINE_COLUMNS)
+        cur.execute(f"INSERT INTO etl_quarantine ({cols}) SELECT {cols} FROM _q")
     finally:
         cur.unregister("_q")
-
-
-def _write_ledger(cur: duckdb.DuckDBPyConnection, entry: LedgerEntry) -> None:
-    if entry.status == "loaded":
-        # The previous versions of this path stop counting: their rows were replaced above.
-        cur.execute(
-            "UPDATE etl_file_ledger SET status = 'superseded' "
-            "WHERE source_file = ? AND source_version <> ? AND status = 'loaded'",
-            [entry.source_file, entry.source_version],
-        )
-    s = entry.stats
-    cur.execute(
-        "INSERT INTO etl_file_ledger (source_file, source_version, table_name, status, business_date, "
-        "rows_in, rows_loaded, rows_quarantined, rows_deduplicated, orphans, reason, drift_columns, "
-        "load_label, run_id, started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            entry.source_file, entry.source_version, entry.table_name, entry.status, entry.business_date,
-            s.rows_in, s.rows_loaded, s.rows_quarantined, s.rows_deduplicated, s.orphans, entry.reason,
-            json.dumps(entry.drift_columns) if entry.drift_columns else None, entry.load_label,
-            entry.run_id, entry.started_at.replace(tzinfo=None), _now(),
-        ],
-    )

@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+from prefect.variables import Variable
 
 from blocks.warehouse import resolve_warehouse
 from datawiz.sample_data import Manifest, generate
@@ -86,6 +87,9 @@ def test_first_run_loads_every_file_with_the_generators_counts(world: World) -> 
     assert world.scalar("SELECT sum(net_amount) FROM rpt_sales_daily") == fact_totals(world, "fact_secondary_sales")[1]
     assert world.scalar("SELECT fiscal_year FROM dim_date WHERE date_key = DATE '2026-03-31'") == "FY2025-26"
     assert world.scalar("SELECT fiscal_month FROM dim_date WHERE date_key = DATE '2026-04-01'") == 1
+    constants = Variable.get("datawiz-business-constants")
+    assert constants["constants"]["min_productive_bill_value"] == 100.0
+    assert world.scalar("SELECT count(*) FROM etl_run_log WHERE status = 'completed'") == 2
 
 
 def test_second_run_loads_nothing_and_changes_nothing(world: World) -> None:

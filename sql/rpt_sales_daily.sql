@@ -1,4 +1,5 @@
--- Reporting table for the touched dates (:start .. :end). On StarRocks this is a materialized view.
+-- Reporting table for the touched dates (:start .. :end), shared by DuckDB and MySQL/MariaDB.
+-- On StarRocks rpt_sales_daily is an async materialized view (sql/starrocks/rpt_sales_daily.sql refreshes it).
 DELETE FROM rpt_sales_daily WHERE invoice_date BETWEEN :start AND :end;
 
 INSERT INTO rpt_sales_daily (invoice_date, region, brand, quantity, net_amount, billed_outlets, _loaded_at, _run_id)

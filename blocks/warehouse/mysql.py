@@ -1,0 +1,485 @@
+"""The MySQL / MariaDB warehouse: pymysql, bulk loads with LOAD DATA LOCAL INFILE.
+
+`PyMySQLBlock` is the connection layer shared with the StarRocks connector (same wire protocol,
+same driver): configuration, one connection per thread (re-opened when lost), the prefect
+`DatabaseBlock` methods and the Warehouse reads. `MySQLWarehouse` adds the load path.
+
+How one file version loads (one InnoDB transaction, so a crash or a killed connection leaves
+none of it — data, quarantined rows and ledger row commit together):
+1. refuse if the ledger already holds (file, version);
+2. fact re-delivery: delete the rows of the path's older versions; constants: delete the rest;
+3. `LOAD DATA LOCAL INFILE ... REPLACE INTO TABLE <target>` from a CSV that pyarrow writes into a
+   temporary file — REPLACE is delete-by-key-then-insert, the same upsert as DuckDB's;
+4. history copy, deactivation of absent keys, orphan count, quarantine and ledger rows
+   (sql_builders: the same statements as every backend).
+
+Why straight into the target and not through a staging table: a staging table writes every row
+twice (LOAD into the stage, INSERT ... SELECT into the target), which halves throughput; the
+steps after the load find the file's rows by their lineage columns instead (see sql_builders).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import tempfile
+import threading
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pymysql
+from prefect.blocks.abstract import DatabaseBlock
+from pydantic import Field, PrivateAttr, SecretStr
+
+from blocks.types import LedgerEntry
+from blocks.warehouse import base
+from blocks.warehouse import sql_builders as sb
+from blocks.warehouse.base import AlreadyLoaded, LedgerQueries
+
+# pymysql error codes that mean "the connection is gone": the thread's connection is dropped so the
+# next call opens a fresh one (CR_SERVER_GONE_ERROR, CR_SERVER_LOST, ER_CONNECTION_KILLED, ...).
+_LOST_CONNECTION = {2006, 2013, 2055, 1927, 4031}
+_DUPLICATE_KEY = 1062
+_LOAD_INFO = re.compile(r"(\w+): (\d+)")
+
+
+class PyMySQLBlock(DatabaseBlock, LedgerQueries):
+    """Connection settings and SQL over pymysql (MySQL, MariaDB, StarRocks' MySQL port)."""
+
+    host: str = Field(default="127.0.0.1", description="Server host name or address.")
+    port: int = Field(default=3306, description="MySQL protocol port.")
+    user: str = Field(default="root", description="Login user.")
+    password: SecretStr | None = Field(default=None, description="Login password (never logged).")
+    database: str = Field(description="Database (schema) holding the warehouse tables.")
+    tls: bool = Field(default=False, description="Encrypt the connection (implied by any ssl_* file).")
+    ssl_ca: str | None = Field(default=None, description="CA bundle file.")
+    ssl_cert: str | None = Field(default=None, description="Client certificate file (mutual TLS).")
+    ssl_key: str | None = Field(default=None, description="Client private key file (mutual TLS).")
+    ssl_verify: bool = Field(default=True, description="Verify the server certificate and host name.")
+    connect_timeout: int = Field(default=10, description="Seconds to wait for a connection.")
+    read_timeout: int = Field(default=3600, description="Seconds to wait for a server answer (long loads).")
+    # Per socket write (16 KiB of a LOAD DATA upload): a healthy server takes milliseconds. A server
+    # that killed the statement stops reading without closing, so this is how long a dead load hangs.
+    write_timeout: int = Field(default=60, description="Seconds one send may block before the connection is lost.")
+
+    dialect: ClassVar[str] = "mysql"
+    scheme: ClassVar[str] = "mysql"
+    # False on StarRocks: no multi-statement DML transactions there, each statement commits alone.
+    transactional: ClassVar[bool] = True
+    _local_infile: ClassVar[bool] = False
+    _tls: threading.local = PrivateAttr(default_factory=threading.local)
+    _opened: list[pymysql.connections.Connection] = PrivateAttr(default_factory=list)
+    _lock: Any = PrivateAttr(default_factory=threading.Lock)
+
+    # ------------------------------------------------------------------ connection
+    def describe(self) -> str:
+        """Secret-free one-line description (no password, ever)."""
+        tls = " (tls)" if self._ssl() else ""
+        return f"{self.scheme}://{self.user}@{self.host}:{self.port}/{self.database}{tls}"
+
+    def _ssl(self) -> dict[str, Any]:
+        """pymysql TLS arguments: none unless `tls` or a certificate file is set."""
+        if not (self.tls or self.ssl_ca or self.ssl_cert or self.ssl_key):
+            return {}
+        opts: dict[str, Any] = {"check_hostname": self.ssl_verify, "verify_mode": self.ssl_verify}
+        opts.update({k: v for k, v in (("ca", self.ssl_ca), ("cert", self.ssl_cert), ("key", self.ssl_key)) if v})
+        return {"ssl": opts}
+
+    def _connect(self) -> pymysql.connections.Connection:
+        return pymysql.connect(
+            host=self.host,
+            port=self.port,
+            user=self.user,
+            password=self.password.get_secret_value() if self.password else "",
+            database=self.database,
+            charset="utf8mb4",
+            autocommit=True,  # units of work open explicit transactions (BEGIN ... COMMIT)
+            local_infile=self._local_infile,
+            **self._ssl(),
+            connect_timeout=self.connect_timeout,
+            read_timeout=self.read_timeout,
+            write_timeout=self.write_timeout,
+        )
+
+    def _connection(self) -> pymysql.connections.Connection:
+        """This thread's connection: reused while it lives, re-opened after a loss."""
+        conn = getattr(self._tls, "conn", None)
+        if conn is not None and conn.open:
+            try:
+                conn.ping(reconnect=False)
+                return conn
+            except pymysql.err.Error:
+                self._discard(conn)
+        conn = self._connect()
+        self._tls.conn = conn
+        with self._lock:
+            self._opened.append(conn)
+        return conn
+
+    def _discard(self, conn: pymysql.connections.Connection) -> None:
+        with contextlib.suppress(Exception):
+            conn.close()
+        with self._lock:
+            if conn in self._opened:
+                self._opened.remove(conn)
+        if getattr(self._tls, "conn", None) is conn:
+            self._tls.conn = None
+
+    @contextlib.contextmanager
+    def _cursor(self, transaction: bool = False) -> Iterator[pymysql.cursors.Cursor]:
+        """A cursor on this thread's connection; with `transaction`, inside BEGIN ... COMMIT."""
+        conn = self._connection()
+        transaction = transaction and self.transactional
+        try:
+            if transaction:
+                conn.begin()
+            with conn.cursor() as cur:
+                yield cur
+            if transaction:
+                conn.commit()
+        except BaseException as exc:
+            if transaction:
+                with contextlib.suppress(Exception):  # a killed connection cannot roll back: the server did
+                    conn.rollback()
+            if _is_lost(exc) or not conn.open:
+                self._discard(conn)
+                if not isinstance(exc, pymysql.err.Error):
+                    # pymysql can mask a lost connection (e.g. AttributeError after a failed LOAD DATA
+                    # upload); surface it as what it is, so the retry policy sees a transient error.
+                    raise pymysql.err.OperationalError(2013, "Lost connection to the server mid-statement") from exc
+            raise
+
+    def close(self) -> None:
+        """Close every connection this block opened (in any thread)."""
+        with self._lock:
+            opened, self._opened = self._opened, []
+        for conn in opened:
+            with contextlib.suppress(Exception):
+                conn.close()
+        self._tls = threading.local()
+
+    def __enter__(self) -> PyMySQLBlock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ SQL (prefect DatabaseBlock)
+    def query(self, sql: str, params: dict[str, Any] | None = None) -> pa.Table:
+        """Run a read query with `:name` parameters; returns Arrow."""
+        with self._cursor() as cur:
+            _exec(cur, sql, params)
+            rows = cur.fetchall()
+            names = [d[0] for d in cur.description or ()]
+        return _to_arrow(names, rows)
+
+    def execute(self, operation: str, parameters: dict[str, Any] | None = None, **_: Any) -> None:  # type: ignore[override]
+        """Run one statement with `:name` parameters (committed on return)."""
+        with self._cursor() as cur:
+            _exec(cur, operation, parameters)
+
+    def execute_many(self, operation: str, seq_of_parameters: list[dict[str, Any]], **_: Any) -> None:  # type: ignore[override]
+        """Run one statement for each parameter dict, all in one transaction."""
+        text, _names = base.bind_style(operation, "pyformat")
+        with self._cursor(transaction=True) as cur:
+            cur.executemany(text, seq_of_parameters)
+
+    def fetch_one(self, operation: str, parameters: dict[str, Any] | None = None, **_: Any) -> tuple[Any, ...]:  # type: ignore[override]
+        """First row of a query (None when it returns none)."""
+        with self._cursor() as cur:
+            _exec(cur, operation, parameters)
+            return cur.fetchone()
+
+    def fetch_many(  # type: ignore[override]
+        self, operation: str, parameters: dict[str, Any] | None = None, size: int | None = None, **_: Any
+    ) -> list[tuple[Any, ...]]:
+        """Up to `size` rows of a query (the cursor's arraysize when None)."""
+        with self._cursor() as cur:
+            _exec(cur, operation, parameters)
+            return list(cur.fetchmany(size or cur.arraysize))
+
+    def fetch_all(self, operation: str, parameters: dict[str, Any] | None = None, **_: Any) -> list[tuple[Any, ...]]:  # type: ignore[override]
+        """Every row of a query."""
+        with self._cursor() as cur:
+            _exec(cur, operation, parameters)
+            return list(cur.fetchall())
+
+    def run_sql_file(self, name: str, params: dict[str, Any]) -> None:
+        """Run every statement of sql/<dialect>/<name>.sql (or sql/<name>.sql) in one transaction."""
+        with self._cursor(transaction=True) as cur:
+            for statement in base.split_statements(base.sql_file(self.dialect, name)):
+                _exec(cur, statement, params)
+
+    # ------------------------------------------------------------------ migrations
+    def migrate(self) -> list[str]:
+        """Apply the migrations not yet recorded in schema_migrations; returns what was applied.
+
+        DDL commits implicitly here, so each migration is written to be re-runnable (IF NOT EXISTS)
+        and is recorded only after its last statement succeeded.
+        """
+        applied = []
+        with self._migration_lock(), self._cursor() as cur:
+            cur.execute(self._schema_migrations_ddl())
+            cur.execute("SELECT version FROM schema_migrations")
+            done = {r[0] for r in cur.fetchall()}
+            for mig in base.migrations(self.dialect):
+                if mig.version in done:
+                    continue
+                for statement in base.split_statements(mig.path.read_text()):
+                    cur.execute(statement)
+                cur.execute(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (%s, %s, %s)",
+                    (mig.version, mig.name, sb.now().replace(microsecond=0)),
+                )
+                applied.append(mig.path.name)
+        return applied
+
+    def _schema_migrations_ddl(self) -> str:
+        return (
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INT NOT NULL PRIMARY KEY, "
+            "name VARCHAR(255) NOT NULL, applied_at DATETIME NOT NULL) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
+        )
+
+    @contextlib.contextmanager
+    def _migration_lock(self) -> Iterator[None]:
+        # Two flows starting together must not both run the same DDL.
+        with self._cursor() as cur:
+            cur.execute("SELECT GET_LOCK(%s, 300)", (f"datawiz_migrate_{self.database}",))
+            try:
+                yield
+            finally:
+                cur.execute("SELECT RELEASE_LOCK(%s)", (f"datawiz_migrate_{self.database}",))
+
+    # ------------------------------------------------------------------ ledger and load steps
+    def _start_load(self, cur: pymysql.cursors.Cursor, contract: Any, entry: LedgerEntry) -> None:
+        """Before the bulk upsert: refuse a known version, clear what the load mode replaces."""
+        _refuse_if_known(cur, entry)
+        _run(cur, [sb.clear_previous(contract, entry, sb.PYMYSQL)])
+
+    def _finish_load(
+        self, cur: pymysql.cursors.Cursor, contract: Any, entry: LedgerEntry, data: pa.Table, quarantine: pa.Table
+    ) -> None:
+        """After the bulk upsert: history and deactivation, orphan count, quarantined rows, ledger row last."""
+        _run(cur, sb.after_upsert(contract, entry, data.column_names, sb.quarantined_keys(quarantine), sb.PYMYSQL))
+        entry.stats.orphans = self._count_orphans(cur, contract, entry, data)
+        if quarantine.num_rows:
+            _write_quarantine(cur, entry, quarantine)
+        _write_ledger(cur, entry)
+
+    def _count_orphans(self, cur: pymysql.cursors.Cursor, contract: Any, entry: LedgerEntry, data: pa.Table) -> int:
+        """Loaded rows with a code the referenced dimension lacks, counted by the warehouse."""
+        orphans = sb.orphan_count(contract, entry, sb.PYMYSQL)
+        if orphans is None:
+            return 0
+        cur.execute(orphans.sql, orphans.params)
+        return int(cur.fetchone()[0])
+
+    def record_rejected(self, entry: LedgerEntry, quarantine: pa.Table | None = None) -> None:
+        """Write the ledger row of a rejected (or skipped) file version, with its quarantined rows."""
+        with self._cursor(transaction=True) as cur:
+            _refuse_if_known(cur, entry)
+            if quarantine is not None and quarantine.num_rows:
+                _write_quarantine(cur, entry, quarantine)
+            _write_ledger(cur, entry)
+
+
+class MySQLWarehouse(PyMySQLBlock):
+    """A MySQL 8 / MariaDB 10.11+ database used as the warehouse (bulk loads via LOAD DATA LOCAL)."""
+
+    _block_type_name = "DataWiz MySQL Warehouse"
+    _block_type_slug = "datawiz-mysql-warehouse"
+    _description = "MySQL/MariaDB warehouse: LOAD DATA LOCAL INFILE bulk loads, data + ledger in one transaction."
+
+    dialect: ClassVar[str] = "mysql"
+    _local_infile: ClassVar[bool] = True
+
+    def load_file(
+        self, contract: Any, entry: LedgerEntry, data: pa.Table, quarantine: pa.Table
+    ) -> LedgerEntry:
+        """Load one file version's good rows, quarantined rows and ledger row in one transaction."""
+        with self._cursor(transaction=True) as cur:
+            self._start_load(cur, contract, entry)
+            with csv_pipe(data) as csv_path:
+                _load_data(cur, contract.target_table, data.column_names, csv_path, data.num_rows)
+            self._finish_load(cur, contract, entry, data, quarantine)
+        return entry
+
+    def replay_rows(self, contract: Any, entry: LedgerEntry, data: pa.Table, fixed_rows: list[int]) -> None:
+        """Upsert quarantined rows that now pass, forget them in etl_quarantine, fix the ledger (one transaction)."""
+        with self._cursor(transaction=True) as cur:
+            if data.num_rows:
+                with csv_pipe(data) as csv_path:
+                    _load_data(cur, contract.target_table, data.column_names, csv_path, data.num_rows)
+            _run(cur, [sb.replay_history(contract, entry, data, sb.PYMYSQL, "REPLACE INTO"),
+                       *sb.replay_statements(entry, fixed_rows, data.num_rows, sb.PYMYSQL)])
+
+    def _count_orphans(self, cur: pymysql.cursors.Cursor, contract: Any, entry: LedgerEntry, data: pa.Table) -> int:
+        """Orphans counted in Arrow against the dimension keys read in this transaction.
+
+        Same answer as the SQL count, an order of magnitude faster on InnoDB: the SQL version
+        walks the lineage index and probes every dimension per loaded row.
+        """
+        keys = {}
+        for col, (dim, dim_key) in contract.references.items():
+            cur.execute(f"SELECT DISTINCT {dim_key} FROM {dim}")
+            keys[col] = pa.array([r[0] for r in cur.fetchall()], pa.string())
+        return sb.count_orphans(data, keys)
+
+
+# ---------------------------------------------------------------------------------------- helpers
+def _is_lost(exc: BaseException) -> bool:
+    if isinstance(exc, pymysql.err.InterfaceError):
+        return True
+    return isinstance(exc, pymysql.err.OperationalError) and bool(exc.args) and exc.args[0] in _LOST_CONNECTION
+
+
+def _exec(cur: pymysql.cursors.Cursor, sql: str, params: dict[str, Any] | None) -> None:
+    text, names = base.bind_style(sql, "pyformat")
+    if not names:  # pymysql formats (and un-doubles %%) only when given parameters
+        cur.execute(sql)
+        return
+    cur.execute(text, {n: (params or {})[n] for n in names})
+
+
+def _run(cur: pymysql.cursors.Cursor, statements: list[sb.Stmt | None]) -> None:
+    for st in statements:
+        if st is not None:
+            cur.execute(st.sql, st.params)
+
+
+def _to_arrow(names: list[str], rows: tuple[tuple[Any, ...], ...] | list[tuple[Any, ...]]) -> pa.Table:
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in names]
+    return pa.table({n: pa.array(list(col)) if col else pa.array([], pa.null()) for n, col in zip(
+        names, columns, strict=True)})
+
+
+def _refuse_if_known(cur: pymysql.cursors.Cursor, entry: LedgerEntry) -> None:
+    known = sb.ledger_known(entry, sb.PYMYSQL)
+    cur.execute(known.sql, known.params)
+    if cur.fetchone()[0]:
+        raise AlreadyLoaded(f"{entry.source_file} version {entry.source_version} is already in the ledger")
+
+
+def _write_ledger(cur: pymysql.cursors.Cursor, entry: LedgerEntry) -> None:
+    try:
+        _run(cur, sb.ledger_statements(entry, sb.PYMYSQL))
+    except pymysql.err.IntegrityError as exc:
+        # Another run inserted the same (file, version) after our check: its transaction won.
+        if exc.args and exc.args[0] == _DUPLICATE_KEY:
+            raise AlreadyLoaded(f"{entry.source_file} version {entry.source_version} is already in the ledger") from exc
+        raise
+
+
+def _write_quarantine(cur: pymysql.cursors.Cursor, entry: LedgerEntry, quarantine: pa.Table) -> None:
+    _run(cur, [sb.quarantine_delete(entry, sb.PYMYSQL)])
+    rows = sb.quarantine_rows(entry, quarantine)
+    # Few rows (bounded by the reject ratio): executemany packs them into multi-row INSERTs.
+    cur.executemany(
+        sb.insert_values_sql("etl_quarantine", sb.QUARANTINE_COLUMNS, sb.PYMYSQL),
+        [tuple(r.values()) for r in rows.to_pylist()],
+    )
+
+
+@contextlib.contextmanager
+def csv_pipe(data: pa.Table) -> Iterator[str]:
+    """A path LOAD DATA LOCAL can read `data` from as CSV: a named pipe a thread fills meanwhile.
+
+    Writing the CSV and loading it overlap (nothing lands on disk); where named pipes do not exist,
+    a temporary file is written first.
+    """
+    with tempfile.TemporaryDirectory(prefix="datawiz-load-") as tmp:
+        path = os.path.join(tmp, "rows.csv")
+        if not hasattr(os, "mkfifo"):
+            write_load_csv(data, path)
+            yield path
+            return
+        os.mkfifo(path, 0o600)
+        errors: list[BaseException] = []
+        writer = threading.Thread(target=_fill_pipe, args=(data, path, errors), name="datawiz-csv", daemon=True)
+        writer.start()
+        try:
+            yield path
+        finally:
+            _drain(path, writer)
+        if errors:
+            raise errors[0]
+
+
+def _fill_pipe(data: pa.Table, path: str, errors: list[BaseException]) -> None:
+    try:
+        with open(path, "wb") as pipe:
+            write_load_csv(data, pipe)
+    except BrokenPipeError:
+        pass  # the reader stopped early (the load failed): its error is the one to report
+    except BaseException as exc:  # noqa: BLE001  (handed to the loading thread)
+        errors.append(exc)
+
+
+def _drain(path: str, writer: threading.Thread) -> None:
+    """Unblock a writer nobody reads from (LOAD DATA failed before or while reading), then wait for it."""
+    if not writer.is_alive():
+        writer.join()
+        return
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        while writer.is_alive():
+            try:
+                os.read(fd, 1 << 20)
+            except BlockingIOError:
+                writer.join(0.01)
+    finally:
+        os.close(fd)
+    writer.join()
+
+
+def write_load_csv(data: pa.Table, path: str | Any) -> None:
+    """Write Arrow rows as the CSV that `_load_data` reads back exactly.
+
+    Every non-null value is quoted ("all_valid") and null is the bare word NULL, which MySQL reads
+    as SQL NULL only when unquoted — so NULL, the empty string and the string "NULL" stay distinct.
+    Booleans become 1/0 (MySQL's BOOLEAN is TINYINT and would read "true" as 0).
+    """
+    columns = [pc.cast(col, pa.int8()) if pa.types.is_boolean(col.type) else col for col in data.columns]
+    pacsv.write_csv(
+        pa.table(columns, names=data.column_names),
+        path,
+        write_options=pacsv.WriteOptions(
+            include_header=False, quoting_style="all_valid", null_string="NULL", batch_size=65536
+        ),
+    )
+
+
+# ESCAPED BY '' because pyarrow escapes a quote by doubling it (RFC 4180) and never escapes a
+# backslash: with MySQL's default escape character a backslash in the data would be eaten.
+_LOAD_SQL = (
+    "LOAD DATA LOCAL INFILE %s REPLACE INTO TABLE {table} CHARACTER SET utf8mb4 "
+    "FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' ESCAPED BY '' LINES TERMINATED BY '\\n' ({columns})"
+)
+
+
+def _load_data(cur: pymysql.cursors.Cursor, table: str, columns: list[str], path: str, expected: int) -> None:
+    """LOAD DATA LOCAL INFILE with REPLACE (upsert by key); any warning aborts the transaction.
+
+    With LOCAL, MySQL downgrades conversion errors to warnings and keeps going (it cannot stop
+    the client's upload half way), so a silent truncation would otherwise be committed.
+    """
+    cols = ", ".join(sb.PYMYSQL.q(c) for c in columns)
+    cur.execute(_LOAD_SQL.format(table=table, columns=cols), (path,))
+    result = cur._result  # pymysql keeps the OK packet's info text ("Records: 3  Deleted: 0 ...") here
+    info = {k.lower(): int(v) for k, v in _LOAD_INFO.findall(_text(result.message if result else None))}
+    if result is not None and result.warning_count:
+        cur.execute("SHOW WARNINGS LIMIT 5")
+        shown = "; ".join(f"{r[0]} {r[1]}: {r[2]}" for r in cur.fetchall())
+        raise pymysql.err.DataError(f"LOAD DATA into {table}: {result.warning_count} warning(s): {shown}")
+    if info.get("records", expected) != expected or info.get("skipped", 0):
+        raise pymysql.err.DataError(f"LOAD DATA into {table}: read {info} for {expected} rows")
+
+
+def _text(message: bytes | str | None) -> str:
+    if isinstance(message, bytes):
+        return message.decode("utf-8", "replace")
+    return message or ""

@@ -1,0 +1,113 @@
+"""One environment's names: which blocks, tags, deployments and automations belong to dev, prod, ...
+
+Everything that names a block follows one scheme, `datawiz-<env>-<role>`, and is computed here only:
+`datawiz blocks register` saves the blocks under these names, `prefect.yaml` passes them to the flows
+(through the `deployments.settings.deployment_settings` build step), and `datawiz automations apply`
+matches the runs of the environment by its tag. A dev deployment therefore names dev blocks only.
+
+Settings come from `.env.<env>` (values there win over the process environment, so a developer's
+shell cannot leak a dev host into production blocks), then from the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from dotenv import dotenv_values
+
+ENV_VARIABLE = "DATAWIZ_ENV"
+DEFAULT_ENV = "dev"
+_ENV_NAME = re.compile(r"^[a-z][a-z0-9]{0,15}$")
+# DB_TYPE -> the slug of the warehouse block type it is saved as.
+WAREHOUSE_SLUGS = {"starrocks": "starrocks-connector", "mysql": "datawiz-mysql-warehouse"}
+DEFAULT_DB_TYPE = "starrocks"
+
+
+def current_env(explicit: str | None = None) -> str:
+    """The environment name: explicit, else $DATAWIZ_ENV, else dev; lowercase letters and digits only."""
+    env = explicit or os.environ.get(ENV_VARIABLE) or DEFAULT_ENV
+    if not _ENV_NAME.match(env):
+        raise ValueError(f"environment {env!r}: use 1-16 lowercase letters and digits, e.g. dev or prod")
+    return env
+
+
+def env_file(env: str, explicit: str | Path | None = None) -> Path:
+    """The settings file of an environment: explicit, else ./.env.<env>."""
+    return Path(explicit) if explicit else Path(f".env.{env}")
+
+
+def load_settings(env: str, path: str | Path | None = None) -> dict[str, str]:
+    """The environment's variables: the process environment overlaid by its `.env.<env>` file (if any)."""
+    values = dict(os.environ)
+    file = env_file(env, path)
+    if file.exists():
+        values.update({k: v for k, v in dotenv_values(file).items() if v is not None})
+    elif path is not None:
+        raise FileNotFoundError(f"settings file {file} does not exist")
+    return values
+
+
+@dataclass(frozen=True)
+class EnvNames:
+    """The names of one environment's blocks, tag, deployments and automations."""
+
+    env: str
+    db_type: str = DEFAULT_DB_TYPE
+
+    def __post_init__(self) -> None:
+        if self.db_type not in WAREHOUSE_SLUGS:
+            raise ValueError(f"DB_TYPE {self.db_type!r}: choose one of {', '.join(WAREHOUSE_SLUGS)}")
+
+    def block(self, role: str) -> str:
+        """`datawiz-<env>-<role>`: the name of every block of this environment."""
+        return f"datawiz-{self.env}-{role}"
+
+    @property
+    def tag(self) -> str:
+        """The tag of every pipeline run of this environment (what the automations match)."""
+        return f"datawiz-{self.env}"
+
+    @property
+    def source_ref(self) -> str:
+        return f"azure-blob-storage-container/{self.block('landing')}"
+
+    @property
+    def warehouse_ref(self) -> str:
+        return f"{WAREHOUSE_SLUGS[self.db_type]}/{self.block('warehouse')}"
+
+    @property
+    def email_ref(self) -> str:
+        return f"datawiz-email/{self.block('email')}"
+
+    @property
+    def alert_deployment(self) -> str:
+        """`flow/deployment` of the alert flow the failure automations run."""
+        return f"alert/{self.env}"
+
+    def automation(self, kind: str) -> str:
+        return f"datawiz-{self.env}-{kind}"
+
+
+def names_for(env: str | None = None, settings: dict[str, str] | None = None) -> EnvNames:
+    """The names of an environment, with the warehouse type from its settings (DB_TYPE)."""
+    name = current_env(env)
+    values = load_settings(name) if settings is None else settings
+    return EnvNames(name, values.get("DB_TYPE") or DEFAULT_DB_TYPE)
+
+
+def deployment_settings() -> dict[str, str]:
+    """`prefect.yaml` build step: the environment's names as `{{ datawiz.env }}`, `{{ datawiz.warehouse }}`, ...
+
+    `prefect deploy` runs it once per deployment from the repository root, after reading $DATAWIZ_ENV.
+    """
+    names = names_for()
+    return {
+        "env": names.env,
+        "tag": names.tag,
+        "source": names.source_ref,
+        "warehouse": names.warehouse_ref,
+        "email": names.email_ref,
+    }

@@ -1,0 +1,208 @@
+"""Alert emails: a failed DataWiz run (sent by the alert flow) and a run's data-validation problems.
+
+The failure email is built from the Prefect API after the fact, because the failing process may be
+gone (a crash): flow, deployment, run, state and its message, the failing task, the business date and
+a link. The validation email is sent by the pipeline run itself (tasks/run.py) when it rejected a file
+or quarantined rows, with the quarantined rows of the run as a size-capped CSV attachment.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from uuid import UUID
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import (
+    FlowRunFilter,
+    FlowRunFilterId,
+    TaskRunFilter,
+    TaskRunFilterState,
+    TaskRunFilterStateType,
+)
+from prefect.client.schemas.objects import FlowRun, StateType
+from prefect.client.schemas.sorting import TaskRunSort
+
+from blocks.email import DataWizEmail
+from blocks.redact import redact
+from blocks.warehouse.base import Warehouse
+from tasks.notify import Attachment, Email, EmailFailed, email_settings, render, run_link, send_email
+from tasks.report import RunSummary
+from tasks.runlog import IST
+
+# The default business date of flows run without one, as days after the run's start date (IST).
+# Mirrors the flows' own defaults (evening: today, morning: yesterday, daily report: today).
+DEFAULT_DAY_OFFSET = {"evening": 0, "morning": -1, "daily-report": 0}
+# Rows fetched for the CSV at most; the byte cap of the email block usually cuts earlier.
+CSV_ROW_LIMIT = 100_000
+CSV_COLUMNS = ("source_file", "source_version", "row_number", "table_name", "rules", "row")
+
+
+@dataclass
+class FailureInfo:
+    """What the failure email says about one flow run (every text field already redacted)."""
+
+    flow: str
+    run_name: str
+    run_id: str
+    state: str  # Failed | Crashed | TimedOut
+    message: str
+    business_date: str
+    attempts: int
+    deployment: str | None = None
+    failing_task: str | None = None
+    task_message: str | None = None
+    started: dt.datetime | None = None
+    ended: dt.datetime | None = None
+    parameters: dict[str, str] = field(default_factory=dict)
+    link: str | None = None
+
+    @property
+    def crashed_after_rerun(self) -> bool:
+        """A crash of a run the crash-rerun automation had already started once more."""
+        return self.state == "Crashed" and self.attempts > 1
+
+
+def business_date_of(run: FlowRun, flow_name: str) -> str:
+    """The run's business date: its parameter, else the flow's default from the run's start (IST)."""
+    given = (run.parameters or {}).get("business_date")
+    if given:
+        return str(given)
+    start = run.start_time or run.expected_start_time
+    if flow_name not in DEFAULT_DAY_OFFSET or start is None:
+        return "—"
+    return str(start.astimezone(IST).date() + dt.timedelta(days=DEFAULT_DAY_OFFSET[flow_name]))
+
+
+@task(name="describe-failure", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def describe_failure(flow_run_id: str, settings: DataWizEmail | None = None) -> FailureInfo:
+    """Read the failed run, its flow and deployment and its failing task from the Prefect API."""
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(UUID(flow_run_id))
+        flow_name = client.read_flow(run.flow_id).name
+        deployment = client.read_deployment(run.deployment_id).name if run.deployment_id else None
+        failed_tasks = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run.id])),
+            task_run_filter=TaskRunFilter(
+                state=TaskRunFilterState(type=TaskRunFilterStateType(any_=[StateType.FAILED, StateType.CRASHED]))
+            ),
+            sort=TaskRunSort.END_TIME_DESC,
+            limit=1,
+        )
+    state = run.state
+    failed = failed_tasks[0] if failed_tasks else None
+    return FailureInfo(
+        flow=flow_name,
+        run_name=run.name,
+        run_id=str(run.id),
+        state=(state.name if state else None) or "Failed",
+        message=redact((state.message if state else None) or "(no message)"),
+        business_date=business_date_of(run, flow_name),
+        attempts=max(run.run_count, 1),
+        deployment=deployment,
+        failing_task=failed.name if failed else None,
+        task_message=redact(failed.state.message) if failed and failed.state and failed.state.message else None,
+        started=run.start_time,
+        ended=run.end_time or (state.timestamp if state else None),
+        parameters={k: redact(v) for k, v in (run.parameters or {}).items()},
+        link=run_link(str(run.id), settings),
+    )
+
+
+def failure_email(info: FailureInfo) -> Email:
+    """The failure email: what failed, where, when, the failing task and a link to the run."""
+    day = f" (business date {info.business_date})" if info.business_date != "—" else ""
+    subject = f"{info.flow} run {info.state}{day}: {info.run_name}"
+    return render("failure", subject, {"f": info})
+
+
+# ---------------------------------------------------------------------------------------------------------- validation
+def needs_validation_alert(summary: RunSummary) -> bool:
+    """True when the run rejected a file or quarantined rows."""
+    return summary.count("rejected") > 0 or summary.rows("rows_quarantined") > 0
+
+
+def top_rules(summary: RunSummary, n: int = 10) -> list[tuple[str, int]]:
+    """The rules that failed most across the run's files."""
+    total: Counter[str] = Counter()
+    for f in summary.files:
+        total.update(dict(f.top_rules))
+    return total.most_common(n)
+
+
+def quarantine_rows(warehouse: Warehouse, run_id: str, limit: int = CSV_ROW_LIMIT) -> list[dict[str, object]]:
+    """The run's rows in etl_quarantine (at most `limit`), by file and row number."""
+    # `SELECT *`: `row_number` is a reserved word in MySQL 8 and each backend quotes it differently.
+    rows = warehouse.query(f"SELECT * FROM etl_quarantine WHERE run_id = :r LIMIT {int(limit)}", {"r": run_id})
+    return sorted(rows.to_pylist(), key=lambda r: (str(r["source_file"]), int(r["row_number"])))  # type: ignore[call-overload]
+
+
+def _rules_text(rules_json: object) -> str:
+    try:
+        rules = json.loads(str(rules_json))
+    except ValueError:
+        return str(rules_json)
+    return "; ".join(f"{r.get('column') or 'row'}: {r.get('rule')}" for r in rules)
+
+
+def quarantine_csv(rows: list[dict[str, object]], max_bytes: int) -> tuple[bytes, int]:
+    """The rows as CSV (UTF-8), cut before `max_bytes`; returns the bytes and how many rows they hold."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    size, kept = len(out.getvalue().encode()), 0
+    for r in rows:
+        line = io.StringIO()
+        csv.writer(line, lineterminator="\r\n").writerow(
+            [r["source_file"], r["source_version"], r["row_number"], r["table_name"], _rules_text(r["rules"]),
+             r["row_json"]]
+        )
+        encoded = len(line.getvalue().encode())
+        if size + encoded > max_bytes:
+            break
+        out.write(line.getvalue())
+        size, kept = size + encoded, kept + 1
+    return out.getvalue().encode(), kept
+
+
+def validation_email(summary: RunSummary, csv_bytes: bytes, rows_attached: int, link: str | None) -> Email:
+    """The data-validation alert: counts, files with problems, top rules, the quarantined rows attached."""
+    problems = [
+        (f.path, f.table, f.status, f.stats.rows_in, f.stats.rows_loaded, f.stats.rows_quarantined,
+         f.reason or ", ".join(f"{rule} ×{n}" for rule, n in f.top_rules))
+        for f in summary.files if f.status == "rejected" or f.stats.rows_quarantined
+    ]
+    quarantined = summary.rows("rows_quarantined")
+    subject = (f"data validation: {quarantined:,} row(s) quarantined, {summary.count('rejected')} file(s) rejected "
+               f"— {summary.flow} {summary.business_date}")
+    name = f"quarantine-{summary.flow}-{summary.business_date}.csv"
+    context = {"s": summary, "problems": problems, "rules": top_rules(summary), "quarantined": quarantined,
+               "rows_attached": rows_attached, "attachment": name, "link": link}
+    return render("validation", subject, context, (Attachment(name, csv_bytes),))
+
+
+@task(name="validation-alert", cache_policy=NO_CACHE)
+def send_validation_alert(summary: RunSummary, warehouse: Warehouse) -> bool:
+    """Email the validation alert if the run rejected or quarantined anything and email is configured."""
+    logger = get_run_logger()
+    if not needs_validation_alert(summary):
+        return False
+    settings = email_settings(None)
+    if settings is None:
+        logger.info("no email configured ($DATAWIZ_EMAIL): validation alert not sent")
+        return False
+    csv_bytes, attached = quarantine_csv(quarantine_rows(warehouse, summary.run_id), settings.max_attachment_bytes)
+    email = validation_email(summary, csv_bytes, attached, run_link(summary.run_id, settings))
+    try:
+        send_email(email, settings)
+    except EmailFailed as exc:
+        # The data is loaded and the quality report published: a mail relay outage must not fail the run.
+        logger.error("validation alert not sent: %s", exc)
+        return False
+    return True
