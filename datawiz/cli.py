@@ -129,8 +129,45 @@ def cmd_db_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_env_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--env", default=None, help="environment: dev, prod, ... (default: $DATAWIZ_ENV, else dev)")
+
+
+def _add_blocks(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("blocks", help="the Prefect blocks of an environment")
+    bsub = p.add_subparsers(dest="action", required=True)
+    register = bsub.add_parser("register", help="register the block types and save the environment's blocks "
+                               "(datawiz-<env>-...) from .env.<env> and the environment; idempotent")
+    _add_env_option(register)
+    register.add_argument("--env-file", default=None, help="settings file (default: $DATAWIZ_ENV_FILE or .env.<env>)")
+    register.set_defaults(func=cmd_blocks_register)
+
+
+def cmd_blocks_register(args: argparse.Namespace) -> int:
+    """Save the environment's blocks; print their names and secret-free descriptions."""
+    from deployments.ops import register_environment
+
+    return register_environment(args.env, args.env_file)
+
+
+def _add_automations(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("automations", help="the Prefect automations of an environment")
+    asub = p.add_subparsers(dest="action", required=True)
+    apply = asub.add_parser("apply", help="create or update the failure-email and crash-rerun automations "
+                            "(idempotent; deploy first)")
+    _add_env_option(apply)
+    apply.set_defaults(func=cmd_automations_apply)
+
+
+def cmd_automations_apply(args: argparse.Namespace) -> int:
+    """Create or update the environment's automations; print what was done."""
+    from deployments.ops import apply_automations
+
+    return apply_automations(args.env)
+
+
 COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
-    _add_sample_data, _add_demo, _add_quarantine, _add_check, _add_db,
+    _add_sample_data, _add_demo, _add_quarantine, _add_check, _add_db, _add_blocks, _add_automations,
 )
 
 

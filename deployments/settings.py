@@ -19,6 +19,7 @@ from pathlib import Path
 from dotenv import dotenv_values
 
 ENV_VARIABLE = "DATAWIZ_ENV"
+ENV_FILE_VARIABLE = "DATAWIZ_ENV_FILE"
 DEFAULT_ENV = "dev"
 _ENV_NAME = re.compile(r"^[a-z][a-z0-9]{0,15}$")
 # DB_TYPE -> the slug of the warehouse block type it is saved as.
@@ -35,8 +36,8 @@ def current_env(explicit: str | None = None) -> str:
 
 
 def env_file(env: str, explicit: str | Path | None = None) -> Path:
-    """The settings file of an environment: explicit, else ./.env.<env>."""
-    return Path(explicit) if explicit else Path(f".env.{env}")
+    """The settings file of an environment: explicit, else $DATAWIZ_ENV_FILE, else ./.env.<env>."""
+    return Path(explicit or os.environ.get(ENV_FILE_VARIABLE) or f".env.{env}")
 
 
 def load_settings(env: str, path: str | Path | None = None) -> dict[str, str]:
@@ -45,7 +46,7 @@ def load_settings(env: str, path: str | Path | None = None) -> dict[str, str]:
     file = env_file(env, path)
     if file.exists():
         values.update({k: v for k, v in dotenv_values(file).items() if v is not None})
-    elif path is not None:
+    elif path is not None or os.environ.get(ENV_FILE_VARIABLE):
         raise FileNotFoundError(f"settings file {file} does not exist")
     return values
 

@@ -23,17 +23,23 @@ from tasks.backfill import (
     parse_days,
     parse_months,
     pending_months,
-    require_constants,
     touched_fis,
 )
 from tasks.extract import list_and_plan
 from tasks.report import RunSummary, summary_text
-from tasks.run import backup_files, download_runner, load_files, pipeline_run, quiet_server_shutdown
+from tasks.run import (
+    backup_files,
+    download_runner,
+    flow_retry_delay,
+    load_files,
+    pipeline_run,
+    quiet_server_shutdown,
+)
 from tasks.runlog import today_ist
-from tasks.transform import compute_dd, month_end, refresh_reports
+from tasks.transform import compute_dd, month_end, refresh_reports, require_constants
 
 
-@flow(name="backfill", log_prints=True)
+@flow(name="backfill", log_prints=True, retries=1, retry_delay_seconds=flow_retry_delay())
 def backfill(
     source: str | None = None,
     warehouse: str | None = None,

@@ -1,6 +1,6 @@
 """Morning pipeline (08:00 IST): raw backup, incremental FIS and FID loads, DD metrics, reports.
 
-Run locally: `python flows/morning.py [--business-date YYYY-MM-DD] [--steps a,b]`.
+Run locally: `python flows/morning.py [--business-date YYYY-MM-DD] [--steps a,b] [--skip-wait]`.
 """
 
 from __future__ import annotations
@@ -17,15 +17,17 @@ from tasks.run import (
     backup_files,
     download_runner,
     flow_cli,
+    flow_retry_delay,
     load_files,
     pipeline_run,
     quiet_server_shutdown,
     select_steps,
 )
-from tasks.runlog import today_ist
+from tasks.runlog import today_ist, wait_for_evening
 from tasks.transform import compute_dd, refresh_reports
 
 STEPS = {
+    "wait_for_evening": "wait (bounded) until the evening run for the business date completed",
     "blob_backup": "download every new file version into data/raw (kept per version, cached)",
     "fis": "load new secondary-sales files (facts/fis), whatever their date",
     "fid": "load new primary-dispatch files (facts/fid), whatever their date",
@@ -36,17 +38,23 @@ INCREMENTAL = {Origin.INCREMENTAL}
 
 
 # Bounded download parallelism for blob_backup ($DATAWIZ_DOWNLOAD_CONCURRENCY, read at import).
-@flow(name="morning", log_prints=True, task_runner=download_runner())
+@flow(name="morning", log_prints=True, task_runner=download_runner(), retries=1,
+      retry_delay_seconds=flow_retry_delay())
 def morning(
     business_date: dt.date | None = None,
     source: str | None = None,
     warehouse: str | None = None,
     steps: list[str] | None = None,
+    skip_wait: bool = False,
+    max_wait_minutes: float = 120,
 ) -> RunSummary:
     """Load the new fact files and recompute what depends on them (default date: yesterday, IST)."""
     day = business_date or today_ist() - dt.timedelta(days=1)
-    chosen = select_steps(steps, STEPS)
+    chosen = [s for s in select_steps(steps, STEPS) if not (skip_wait and s == "wait_for_evening")]
     with pipeline_run("morning", day, source, warehouse, chosen) as run:
+        if "wait_for_evening" in chosen:
+            wait_for_evening(run.warehouse, day, max_wait_s=max_wait_minutes * 60,
+                             poll_s=min(60.0, max(1.0, max_wait_minutes * 3)))
         plan = list_and_plan(run.source, run.warehouse)
         run.summary.unrecognised = plan.unrecognised
         if "blob_backup" in chosen:
@@ -70,8 +78,12 @@ def touched_sales_days(reports: list[FileReport]) -> list[dt.date]:
 
 
 if __name__ == "__main__":
-    args = flow_cli("morning", morning.__doc__ or "", STEPS, "yesterday").parse_args()
+    parser = flow_cli("morning", morning.__doc__ or "", STEPS, "yesterday")
+    parser.add_argument("--skip-wait", action="store_true", help="do not wait for the evening run (local debugging)")
+    parser.add_argument("--max-wait-minutes", type=float, default=120, help="how long to wait for the evening run")
+    args = parser.parse_args()
     result = morning(business_date=args.business_date, source=args.source, warehouse=args.warehouse,
-                     steps=args.steps.split(",") if args.steps else None)
+                     steps=args.steps.split(",") if args.steps else None, skip_wait=args.skip_wait,
+                     max_wait_minutes=args.max_wait_minutes)
     print(summary_text([result]))
     quiet_server_shutdown()

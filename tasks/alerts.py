@@ -32,6 +32,7 @@ from prefect.client.schemas.sorting import TaskRunSort
 from blocks.email import DataWizEmail
 from blocks.redact import redact
 from blocks.warehouse.base import Warehouse
+from tasks.errors import ConfigError
 from tasks.notify import Attachment, Email, EmailFailed, email_settings, render, run_link, send_email
 from tasks.report import RunSummary
 from tasks.runlog import IST
@@ -193,7 +194,11 @@ def send_validation_alert(summary: RunSummary, warehouse: Warehouse) -> bool:
     logger = get_run_logger()
     if not needs_validation_alert(summary):
         return False
-    settings = email_settings(None)
+    try:
+        settings = email_settings(None)
+    except ConfigError as exc:  # the run's data is loaded; the health flow fails loudly on the same block
+        logger.error("validation alert not sent: %s", exc)
+        return False
     if settings is None:
         logger.info("no email configured ($DATAWIZ_EMAIL): validation alert not sent")
         return False

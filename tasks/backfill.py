@@ -16,9 +16,7 @@ from uuid import UUID
 
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
-from blocks.warehouse.base import Warehouse
-from tasks.contracts import REQUIRED_CONSTANTS, Origin
-from tasks.errors import ConfigError
+from tasks.contracts import Origin
 from tasks.extract import Plan, PlannedFile
 from tasks.report import RunSummary
 from tasks.transform import month_end, month_start
@@ -136,19 +134,6 @@ def _month_of(p: PlannedFile) -> dt.date | None:
         return dt.date(int(parts[2]), int(parts[3]), 1)
     except (IndexError, ValueError):
         return None
-
-
-def require_constants(warehouse: Warehouse) -> None:
-    """Refuse to start before the business constants are loaded: the per-month DD needs them.
-
-    Failing here, before any month is loaded, beats failing after the first month's load.
-    """
-    rows = warehouse.query("SELECT constant_name FROM business_constants").column("constant_name").to_pylist()
-    missing = [c for c in REQUIRED_CONSTANTS if c not in rows]
-    if missing:
-        raise ConfigError(
-            f"business_constants lacks {', '.join(missing)} (DD needs them): run the evening flow first"
-        )
 
 
 def month_first_day(month: str) -> dt.date:

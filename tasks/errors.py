@@ -83,3 +83,20 @@ def retry_transient(task: Any, task_run: Any, state: Any) -> bool:
     """Prefect `retry_condition_fn`: retry only transient failures."""
     exc = state.result(raise_on_failure=False)
     return isinstance(exc, BaseException) and is_transient(exc)
+
+
+def transient_retries(attempts: int = 3, backoff_s: float = 2, cache_policy: Any = None) -> dict[str, Any]:
+    """Prefect task options: retry transient failures only, exponential backoff with jitter.
+
+    No caching unless a policy is given: most tasks take live connections that cannot be hashed.
+    """
+    from prefect.cache_policies import NO_CACHE
+    from prefect.tasks import exponential_backoff
+
+    return {
+        "retries": attempts,
+        "retry_delay_seconds": exponential_backoff(backoff_factor=backoff_s),
+        "retry_jitter_factor": 0.5,
+        "retry_condition_fn": retry_transient,
+        "cache_policy": cache_policy or NO_CACHE,
+    }

@@ -19,14 +19,13 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from prefect import Task, task
-from prefect.cache_policies import NO_CACHE, CachePolicy
-from prefect.tasks import exponential_backoff
+from prefect.cache_policies import CachePolicy
 
 from blocks.source import Source
 from blocks.types import SourceFile
 from blocks.warehouse.base import Warehouse
 from tasks.contracts import PREFIXES, REQUIRED_CONSTANTS, FileRef, Origin, owning_contract, resolve_path
-from tasks.errors import FileRejected, retry_transient
+from tasks.errors import FileRejected, transient_retries
 
 
 def data_dir() -> Path:
@@ -90,11 +89,7 @@ def plan_files(files: list[SourceFile], known: set[tuple[str, str]]) -> Plan:
 
 @task(
     name="plan-files",
-    retries=3,
-    retry_delay_seconds=exponential_backoff(backoff_factor=2),
-    retry_jitter_factor=0.5,
-    retry_condition_fn=retry_transient,
-    cache_policy=NO_CACHE,
+    **transient_retries(),
 )
 def list_and_plan(
     source: Source, warehouse: Warehouse, prefixes: tuple[str, ...] = PREFIXES, report_unrecognised: bool = True
@@ -138,11 +133,7 @@ class _RawCopyPolicy(CachePolicy):
 
 @task(
     name="fetch-file",
-    retries=3,
-    retry_delay_seconds=exponential_backoff(backoff_factor=2),
-    retry_jitter_factor=0.5,
-    retry_condition_fn=retry_transient,
-    cache_policy=_RawCopyPolicy(),
+    **transient_retries(cache_policy=_RawCopyPolicy()),
     persist_result=True,
     task_run_name="fetch {file.path}",
 )

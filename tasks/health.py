@@ -159,7 +159,9 @@ def check_evening_done(warehouse: Warehouse, expected: dt.date) -> CheckResult:
     return _run_check("evening", probe)
 
 
-def check_loads(warehouse: str | None, facts_due: dt.date, evening_due: dt.date, tables: tuple[str, ...]) -> list[CheckResult]:
+def check_loads(
+    warehouse: str | None, facts_due: dt.date, evening_due: dt.date, tables: tuple[str, ...]
+) -> list[CheckResult]:
     """The facts and evening checks, on one warehouse connection (FAIL both when it cannot be opened)."""
     try:
         wh = resolve_warehouse(warehouse)

@@ -17,14 +17,12 @@ from pathlib import Path
 
 import pyarrow as pa
 from prefect import task
-from prefect.cache_policies import NO_CACHE
-from prefect.tasks import exponential_backoff
 
 from blocks.types import FileStats, LedgerEntry
 from blocks.warehouse.base import AlreadyLoaded, Warehouse
 from tasks.clean import clean_table
 from tasks.contracts import FileRef, LoadMode
-from tasks.errors import FileRejected, ReconciliationError, retry_transient
+from tasks.errors import FileRejected, ReconciliationError, transient_retries
 from tasks.extract import PlannedFile, read_constants, read_raw
 from tasks.lineage import with_lineage
 from tasks.quarantine import write_quarantine_copy
@@ -53,11 +51,7 @@ class FileReport:
 
 @task(
     name="ingest-file",
-    retries=3,
-    retry_delay_seconds=exponential_backoff(backoff_factor=2),
-    retry_jitter_factor=0.5,
-    retry_condition_fn=retry_transient,
-    cache_policy=NO_CACHE,
+    **transient_retries(),
     task_run_name="ingest {planned.file.path}",
 )
 def ingest_file(warehouse: Warehouse, planned: PlannedFile, local_path: str, run_id: str) -> FileReport:

@@ -38,7 +38,7 @@ class MaintenanceReport:
 
     def lines(self) -> list[tuple[str, str]]:
         """(what, outcome) pairs for the email and the artifact."""
-        saved = f" ({self.bytes_before / 1e6:.1f} MB -> {self.bytes_after / 1e6:.1f} MB)" if self.archived_files else ""
+        saved = f" ({self.bytes_before / 1e6:.1f} MB → {self.bytes_after / 1e6:.1f} MB)" if self.archived_files else ""
         return [
             ("raw backups archived", f"{self.archived_files:,}{saved}"),
             ("quarantine copies purged", f"{self.purged_quarantine_files:,}"),

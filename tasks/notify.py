@@ -14,6 +14,7 @@ import smtplib
 import ssl
 from dataclasses import dataclass, field
 from email.message import EmailMessage
+from email.policy import SMTP
 from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,9 @@ from tasks.runlog import IST
 
 TEMPLATES = Path(__file__).parent / "templates"
 EMAIL_ENV = "DATAWIZ_EMAIL"
+# SMTP line endings; headers fold only past 120 characters (at 78, Python folds a subject starting
+# with "[" before its first word, which some clients then show with a leading blank).
+_POLICY = SMTP.clone(max_line_length=120)
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,14 @@ class EmailFailed(TransientError):
     """The SMTP server could not be reached or refused the message (retried by `send_email`)."""
 
 
+def format_ist(value: dt.datetime | None) -> str:
+    """`2025-11-20 08:00 IST` (naive values are UTC, as the warehouse stores them); empty for None."""
+    if value is None:
+        return ""
+    aware = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    return aware.astimezone(IST).strftime("%Y-%m-%d %H:%M IST")
+
+
 def _environment(autoescape: bool) -> Environment:
     # StrictUndefined: a template that names a missing value fails in the tests, not in a mailbox.
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=autoescape, undefined=StrictUndefined,
@@ -68,14 +80,6 @@ def _environment(autoescape: bool) -> Environment:
 
 _HTML = _environment(autoescape=True)
 _TEXT = _environment(autoescape=False)
-
-
-def format_ist(value: dt.datetime | None) -> str:
-    """`2025-11-20 08:00 IST` (naive values are UTC, as the warehouse stores them); empty for None."""
-    if value is None:
-        return ""
-    aware = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-    return aware.astimezone(IST).strftime("%Y-%m-%d %H:%M IST")
 
 
 def render(template: str, subject: str, context: dict[str, Any], attachments: tuple[Attachment, ...] = ()) -> Email:
@@ -112,7 +116,7 @@ def email_settings(spec: str | None) -> DataWizEmail | None:
 
 def build_message(email: Email, settings: DataWizEmail) -> EmailMessage:
     """The MIME message: multipart/alternative (text, then HTML), inside multipart/mixed with attachments."""
-    msg = EmailMessage()
+    msg = EmailMessage(policy=_POLICY)
     msg["Subject"] = f"{settings.subject_prefix} {email.subject}".strip()
     msg["From"] = settings.sender
     msg["To"] = ", ".join(settings.recipients)

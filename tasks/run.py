@@ -20,6 +20,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from blocks.source import Source, SourceChanged, resolve_source
 from blocks.warehouse import resolve_warehouse
 from blocks.warehouse.base import Warehouse
+from tasks.alerts import send_validation_alert
 from tasks.errors import describe_error
 from tasks.extract import PlannedFile, fetch_task
 from tasks.load import FileReport, ingest_file
@@ -66,6 +67,7 @@ def pipeline_run(
     ctx.summary.notes["table_counts"] = table_counts(wh)
     publish_quality_report(ctx.summary)
     finish_run(wh, ctx.run_id, "completed")
+    send_validation_alert(ctx.summary, wh)  # only when a file was rejected or rows quarantined
     wh.close()
 
 
@@ -116,6 +118,11 @@ def _relist(ctx: RunContext, item: PlannedFile) -> PlannedFile | None:
     if (now[0].path, now[0].version) in ctx.warehouse.ledger_versions():
         return None
     return replace(item, file=now[0])
+
+
+def flow_retry_delay() -> int:
+    """Seconds before a failed pipeline run is retried: $DATAWIZ_FLOW_RETRY_DELAY, default 300 (read at import)."""
+    return max(0, int(os.environ.get("DATAWIZ_FLOW_RETRY_DELAY", "300")))
 
 
 def download_concurrency() -> int:

@@ -11,19 +11,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from prefect import task
-from prefect.cache_policies import NO_CACHE
-from prefect.tasks import exponential_backoff
 
 from blocks.warehouse.base import Warehouse
-from tasks.errors import retry_transient
+from tasks.contracts import REQUIRED_CONSTANTS
+from tasks.errors import ConfigError, transient_retries
 
-_RETRY = {
-    "retries": 2,
-    "retry_delay_seconds": exponential_backoff(backoff_factor=5),
-    "retry_jitter_factor": 0.5,
-    "retry_condition_fn": retry_transient,
-    "cache_policy": NO_CACHE,
-}
+_RETRY = transient_retries(attempts=2, backoff_s=5)
 HIERARCHY_WATERMARK = "tsr_hierarchy"
 
 
@@ -112,6 +105,7 @@ def build_dim_date(warehouse: Warehouse, start: dt.date, end: dt.date) -> int:
 @task(name="compute-dd", **_RETRY)
 def compute_dd(warehouse: Warehouse, months: Iterable[dt.date], run_id: str) -> list[dt.date]:
     """Recompute agg_dd_tsr_month and agg_dd_outlet_month for every given month."""
+    require_constants(warehouse)
     done = []
     for first in sorted({month_start(m) for m in months}):
         params = {"month_start": first, "month_end": month_end(first), "run_id": run_id, "loaded_at": _now()}
@@ -134,3 +128,17 @@ def refresh_reports(warehouse: Warehouse, start: dt.date | None, end: dt.date | 
     return warehouse.query(
         "SELECT count(*) AS n FROM rpt_sales_daily WHERE invoice_date BETWEEN :s AND :e", {"s": start, "e": end}
     )["n"][0].as_py()
+
+
+def require_constants(warehouse: Warehouse) -> None:
+    """Refuse to start before the business constants are loaded: DD needs them.
+
+    Without them every outlet would be "not productive" and no brand a focus brand: wrong numbers
+    that look right. The backfill calls this before loading anything.
+    """
+    rows = warehouse.query("SELECT constant_name FROM business_constants").column("constant_name").to_pylist()
+    missing = [c for c in REQUIRED_CONSTANTS if c not in rows]
+    if missing:
+        raise ConfigError(
+            f"business_constants lacks {', '.join(missing)} (DD needs them): run the evening flow first"
+        )

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# A failed pipeline run is retried once (flow-level retries); in tests, at once instead of after 5 min.
+os.environ.setdefault("DATAWIZ_FLOW_RETRY_DELAY", "0")
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,1 @@
+"""What deploying needs besides prefect.yaml: environment names, blocks, automations, job templates."""

@@ -1,0 +1,160 @@
+"""`datawiz blocks register`: save one environment's blocks from its settings (`.env.<env>` + environment).
+
+Idempotent (blocks are saved with overwrite, under the names of deployments/settings.py) and quiet
+about secrets: it prints block names and secret-free descriptions only. All settings are checked
+before anything is saved, so a half-configured environment saves nothing.
+
+Blocks (all named `datawiz-<env>-<role>`) and the variables they are made from:
+
+- `landing`: azure-blob-storage-credentials + azure-blob-storage-container. AZURE_CONTAINER_NAME,
+  AZURE_BASE_FOLDER, and AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_ACCOUNT_URL (+ AZURE_TENANT_ID,
+  AZURE_CLIENT_ID, AZURE_CLIENT_SECRET for a service principal; none of them: the default Azure credential).
+- `warehouse`: starrocks-connector or datawiz-mysql-warehouse (DB_TYPE). DB_HOST, DB_PORT, DB_NAME, DB_USER,
+  DB_PASSWORD, DB_TLS, DB_SSL_CA, STARROCKS_HTTP_PORT, STARROCKS_LOAD_URLS.
+- `smtp`: email-server-credentials (prefect-email). SMTP_HOST, SMTP_PORT, SMTP_USER, SMTP_PASSWORD,
+  SMTP_TYPE (STARTTLS, SSL; INSECURE only outside prod), SMTP_VERIFY.
+- `email`: datawiz-email, holding the smtp block. EMAIL_SENDER, EMAIL_RECIPIENTS (comma-separated),
+  EMAIL_MAX_ATTACHMENT_KB, DATAWIZ_UI_URL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from prefect.blocks.core import Block
+from prefect_azure import AzureBlobStorageContainer, AzureBlobStorageCredentials
+from prefect_email import EmailServerCredentials
+from pydantic import SecretStr
+
+from blocks.email import DataWizEmail
+from blocks.warehouse.duckdb import DuckDBWarehouse
+from blocks.warehouse.mysql import MySQLWarehouse
+from blocks.warehouse.starrocks import StarRocksConnector
+from deployments.settings import EnvNames
+
+# Every block type DataWiz uses, registered so the UI can create and edit them too.
+BLOCK_TYPES: tuple[type[Block], ...] = (
+    AzureBlobStorageCredentials, AzureBlobStorageContainer, MySQLWarehouse, StarRocksConnector, DuckDBWarehouse,
+    EmailServerCredentials, DataWizEmail,
+)
+REQUIRED = {
+    "landing": ("AZURE_CONTAINER_NAME",),
+    "warehouse": ("DB_HOST", "DB_NAME", "DB_USER", "DB_PASSWORD"),
+    "email": ("SMTP_HOST", "EMAIL_SENDER", "EMAIL_RECIPIENTS"),
+}
+_TRUE = ("1", "true", "yes", "on")
+
+
+class SettingsError(ValueError):
+    """Settings missing or unusable; the message names variables, never their values."""
+
+
+@dataclass(frozen=True)
+class Saved:
+    """One saved block: `slug/name` and a secret-free description."""
+
+    ref: str
+    detail: str
+
+    def line(self) -> str:
+        return f"saved {self.ref}: {self.detail}"
+
+
+def check_settings(names: EnvNames, values: dict[str, str]) -> None:
+    """Raise SettingsError listing every missing or unusable variable (all of them at once)."""
+    missing = [var for group in REQUIRED.values() for var in group if not values.get(var)]
+    if not values.get("AZURE_STORAGE_CONNECTION_STRING") and not values.get("AZURE_STORAGE_ACCOUNT_URL"):
+        missing.append("AZURE_STORAGE_CONNECTION_STRING (or AZURE_STORAGE_ACCOUNT_URL)")
+    problems = [f"missing {', '.join(missing)}"] if missing else []
+    smtp_type = values.get("SMTP_TYPE", "STARTTLS").upper()
+    if smtp_type not in ("SSL", "STARTTLS", "INSECURE"):
+        problems.append("SMTP_TYPE must be SSL, STARTTLS or INSECURE")
+    elif smtp_type == "INSECURE" and names.env == "prod":
+        problems.append("SMTP_TYPE=INSECURE is refused for prod: use STARTTLS or SSL")
+    if problems:
+        raise SettingsError(f"{names.env}: " + "; ".join(problems))
+
+
+def _flag(values: dict[str, str], name: str, default: bool) -> bool:
+    return values.get(name, str(default)).strip().lower() in _TRUE
+
+
+def _save(block: Block, name: str) -> str:
+    block.save(name, overwrite=True)
+    return f"{block.get_block_type_slug()}/{name}"
+
+
+def save_landing(names: EnvNames, values: dict[str, str]) -> list[Saved]:
+    """Azure credentials block, then the container block that references it."""
+    name = names.block("landing")
+    if values.get("AZURE_STORAGE_CONNECTION_STRING"):
+        creds = AzureBlobStorageCredentials(connection_string=SecretStr(values["AZURE_STORAGE_CONNECTION_STRING"]))
+        kind = "connection string"
+    else:
+        secret = values.get("AZURE_CLIENT_SECRET")
+        creds = AzureBlobStorageCredentials(
+            account_url=values["AZURE_STORAGE_ACCOUNT_URL"], tenant_id=values.get("AZURE_TENANT_ID"),
+            client_id=values.get("AZURE_CLIENT_ID"), client_secret=SecretStr(secret) if secret else None,
+        )
+        kind = "service principal" if values.get("AZURE_CLIENT_ID") else "default Azure credential"
+    creds_ref = _save(creds, name)
+    container = AzureBlobStorageContainer(container_name=values["AZURE_CONTAINER_NAME"], credentials=creds,
+                                          base_folder=values.get("AZURE_BASE_FOLDER") or None)
+    detail = f"container {container.container_name!r}"
+    if container.base_folder:
+        detail += f", folder {container.base_folder!r}"
+    return [Saved(creds_ref, kind), Saved(_save(container, name), detail)]
+
+
+def save_warehouse(names: EnvNames, values: dict[str, str]) -> list[Saved]:
+    """The StarRocks or MySQL warehouse block (DB_TYPE)."""
+    common: dict[str, Any] = {
+        "host": values["DB_HOST"], "user": values["DB_USER"], "password": SecretStr(values["DB_PASSWORD"]),
+        "database": values["DB_NAME"], "tls": _flag(values, "DB_TLS", False), "ssl_ca": values.get("DB_SSL_CA") or None,
+    }
+    if values.get("DB_PORT"):
+        common["port"] = int(values["DB_PORT"])
+    block: MySQLWarehouse | StarRocksConnector
+    if names.db_type == "starrocks":
+        extra: dict[str, Any] = {}
+        if values.get("STARROCKS_HTTP_PORT"):
+            extra["http_port"] = int(values["STARROCKS_HTTP_PORT"])
+        if values.get("STARROCKS_LOAD_URLS"):
+            extra["load_urls"] = [u.strip() for u in values["STARROCKS_LOAD_URLS"].split(",") if u.strip()]
+        block = StarRocksConnector(**common, **extra)
+    else:
+        block = MySQLWarehouse(**common)
+    return [Saved(_save(block, names.block("warehouse")), block.describe())]
+
+
+def save_email(names: EnvNames, values: dict[str, str]) -> list[Saved]:
+    """prefect-email's SMTP credentials block, then the DataWiz email block holding it and the recipients."""
+    smtp_type = values.get("SMTP_TYPE", "STARTTLS").upper()
+    creds = EmailServerCredentials(
+        smtp_server=values["SMTP_HOST"], smtp_type=smtp_type,
+        smtp_port=int(values["SMTP_PORT"]) if values.get("SMTP_PORT") else None,
+        username=values.get("SMTP_USER") or None, password=SecretStr(values.get("SMTP_PASSWORD", "")),
+        verify=_flag(values, "SMTP_VERIFY", True),
+    )
+    creds_ref = _save(creds, names.block("smtp"))
+    recipients = [r.strip() for r in values["EMAIL_RECIPIENTS"].split(",") if r.strip()]
+    email = DataWizEmail(
+        credentials=creds, sender=values["EMAIL_SENDER"], recipients=recipients,
+        subject_prefix=f"[DataWiz {names.env}]", ui_url=values.get("DATAWIZ_UI_URL") or None,
+        max_attachment_bytes=int(values.get("EMAIL_MAX_ATTACHMENT_KB", "2048")) * 1024,
+    )
+    where = f"{values['SMTP_HOST']}:{creds.smtp_port or creds.smtp_type.value} ({smtp_type})"  # type: ignore[union-attr]
+    return [Saved(creds_ref, where), Saved(_save(email, names.block("email")), f"{len(recipients)} recipient(s)")]
+
+
+SAVERS: tuple[Callable[[EnvNames, dict[str, str]], list[Saved]], ...] = (save_landing, save_warehouse, save_email)
+
+
+def register_blocks(names: EnvNames, values: dict[str, str]) -> list[Saved]:
+    """Register the block types, check every setting, then save the environment's blocks."""
+    check_settings(names, values)
+    for block_type in BLOCK_TYPES:
+        block_type.register_type_and_schema()
+    return [saved for save in SAVERS for saved in save(names, values)]

@@ -1,0 +1,56 @@
+"""Health check (hourly): source and warehouse reachable, disk space, facts and evening run on time, SMTP.
+
+Emails the system-health alert when the set of failing checks changes (new trouble or all clear), and
+again every `repeat_hours` while trouble lasts. Run locally: `python flows/health.py`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+
+from prefect import flow
+
+from tasks.health import (
+    CheckResult,
+    alert_due,
+    failing,
+    health_checks,
+    health_email,
+    last_alert,
+    publish_health_report,
+    remember_alert,
+)
+from tasks.notify import email_settings, run_link, send_email
+from tasks.run import quiet_server_shutdown
+from tasks.runlog import IST, current_run_id
+
+
+@flow(name="health", log_prints=True)
+def health(
+    source: str | None = None,
+    warehouse: str | None = None,
+    email: str | None = None,
+    min_free_gb: float = 5.0,
+    repeat_hours: float = 6.0,
+) -> list[CheckResult]:
+    """Run every health check, publish them, and email the health alert when it is due."""
+    now = dt.datetime.now(IST)
+    settings = email_settings(email)
+    results = health_checks(source, warehouse, settings, now, min_free_gb)
+    publish_health_report(results)
+    print("\n".join(r.line() for r in results))
+    if settings is not None and alert_due(failing(results), last_alert(), now, repeat_hours):
+        send_email(health_email(results, run_link(current_run_id(), settings)), settings)
+        remember_alert(failing(results), now)
+    return results
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(prog="python flows/health.py", description=health.__doc__)
+    parser.add_argument("--source", default=None, help="landing folder or block (default: $DATAWIZ_SOURCE)")
+    parser.add_argument("--warehouse", default=None, help="warehouse URL or block (default: $DATAWIZ_WAREHOUSE)")
+    parser.add_argument("--email", default=None, help="email block (default: $DATAWIZ_EMAIL; unset: no email)")
+    args = parser.parse_args()
+    health(args.source, args.warehouse, args.email)
+    quiet_server_shutdown()

@@ -1,0 +1,321 @@
+"""Running it for real: a Prefect server, a `datawiz` process work pool and worker, MariaDB, Azurite, SMTP.
+
+What the team does in production, in one module: `datawiz blocks register` from an env file,
+`prefect deploy --all`, `datawiz automations apply`, then `prefect deployment run` — and the emails
+arrive at a real SMTP server (with login), carrying what they must and no secret. The server, the
+worker and the SMTP server are started once for the module (a Prefect server takes ~20 s here).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from email.message import EmailMessage
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pymysql
+import pytest
+from azure.storage.blob import BlobServiceClient
+from prefect.client.orchestration import SyncPrefectClient, get_client
+from prefect.client.schemas.actions import WorkPoolCreate
+from prefect.client.schemas.objects import FlowRun, StateType
+from prefect.settings import PREFECT_API_URL, temporary_settings
+from prefect.workers.process import ProcessWorker
+
+from datawiz.sample_data import generate
+from deployments.blocks import register_blocks
+from deployments.settings import load_settings, names_for
+from tasks.runlog import today_ist
+from tests.integration.azurite import AZURITE_KEY, REPO, free_port
+from tests.integration.smtp import SMTP_USER, Mailbox, smtp_server
+from tests.integration.test_azure_source import upload_folder
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS"),  # the SMTP server of the test
+]
+
+ENV = "e2e"
+BIN = Path(sys.executable).parent
+SMTP_PASSWORD = f"smtp-{secrets.token_hex(8)}"
+DB_PASSWORD = f"db-{secrets.token_hex(8)}"
+BROKEN_PASSWORD = f"broken-{secrets.token_hex(8)}"
+TERMINAL = {StateType.COMPLETED, StateType.FAILED, StateType.CRASHED, StateType.CANCELLED}
+
+
+@dataclass
+class Stack:
+    """The running services and how to talk to them."""
+
+    api: str
+    env: dict[str, str]  # environment of every CLI call and of the worker
+    mailbox: Mailbox
+    smtp_port: int
+    logs: Path
+
+    def run(self, *args: str, timeout: float = 180, extra_env: dict[str, str] | None = None) -> str:
+        """Run a command of the venv (prefect, datawiz) from the repository root; its stdout, or fail."""
+        started = time.monotonic()
+        proc = subprocess.run([str(BIN / args[0]), *args[1:]], cwd=REPO, env={**self.env, **(extra_env or {})},
+                              capture_output=True, text=True, timeout=timeout)
+        print(f"{time.monotonic() - started:6.1f} s  {' '.join(args[:4])}")
+        assert proc.returncode == 0, f"{' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
+        return proc.stdout
+
+    @contextmanager
+    def client(self) -> Iterator[SyncPrefectClient]:
+        """A client of this module's server (whatever server the session's other tests use)."""
+        with temporary_settings({PREFECT_API_URL: self.api}), get_client(sync_client=True) as client:
+            yield client
+
+    def start_deployment(self, name: str, **params: str) -> str:
+        """`prefect deployment run NAME --param k=v`: the flow run id."""
+        args = ["prefect", "deployment", "run", name]
+        for key, value in params.items():
+            args += ["--param", f"{key}={value}"]
+        out = self.run(*args)
+        match = re.search(r"UUID:\s*([0-9a-f-]{36})", out)
+        assert match, out
+        return match.group(1)
+
+    def wait_for(self, run_id: str, states: set[StateType], timeout: float) -> FlowRun:
+        """Poll the flow run until its state type is one of `states`."""
+        deadline = time.monotonic() + timeout
+        with self.client() as client:
+            while True:
+                run = client.read_flow_run(uuid.UUID(run_id))
+                if run.state_type in states:
+                    print(f"{time.monotonic() - deadline + timeout:6.1f} s  {run.name} {run.state_name}")
+                    return run
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"flow run {run.name} still {run.state_name} after {timeout:.0f} s; "
+                                         f"worker log:\n{self.logs.read_text()[-3000:]}")
+                time.sleep(1)
+
+
+def _wait_healthy(api: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"prefect server exited with {proc.returncode}: {log.read_text()[-3000:]}")
+        try:
+            if httpx.get(f"{api}/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    pytest.fail(f"prefect server not healthy after {timeout:.0f} s: {log.read_text()[-3000:]}")
+
+
+@contextmanager
+def background(args: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """A subprocess for the duration of the block (terminated by its own pid afterwards)."""
+    with log.open("wb") as out:
+        proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """Server, SMTP server, work pool, `prefect deploy --all` for env e2e, automations, worker."""
+    home = tmp_path_factory.mktemp("prefect-e2e")
+    port = free_port()
+    api = f"http://127.0.0.1:{port}/api"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "DATAWIZ_"))}
+    env.update(
+        PREFECT_HOME=str(home), PREFECT_API_URL=api, PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        # No scheduler: the hourly health deployment must not start runs (and send emails) mid-test.
+        PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED="false", PREFECT_SERVER_UI_ENABLED="false",
+        PREFECT_WORKER_QUERY_SECONDS="2", DATAWIZ_ENV=ENV, DATAWIZ_DATA_DIR=str(home / "data"),
+        DATAWIZ_FLOW_RETRY_DELAY="1", DB_TYPE="mysql",
+    )
+    with smtp_server(SMTP_PASSWORD) as (smtp_port, mailbox), background(
+        [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)], env, home / "server.log"
+    ) as server:
+        _wait_healthy(api, server, home / "server.log")
+        stack = Stack(api, env, mailbox, smtp_port, home / "worker.log")
+        with stack.client() as client:  # `prefect work-pool create datawiz --type process`, without a CLI start
+            client.create_work_pool(WorkPoolCreate(name="datawiz", type="process",
+                                                   base_job_template=ProcessWorker.get_default_base_job_template()))
+        # The worker starts while the deployments are made: it has nothing to do until the first run.
+        with background([str(BIN / "prefect"), "worker", "start", "--pool", "datawiz"], env, stack.logs):
+            stack.run("prefect", "--no-prompt", "deploy", "--all")
+            stack.run("datawiz", "automations", "apply", "--env", ENV)
+            yield stack
+
+
+@pytest.fixture
+def warehouse_login(mysql_url: str, admin_connection: pymysql.connections.Connection) -> Iterator[dict[str, str]]:
+    """A MariaDB login with a password, owning the test's fresh database (blocks always carry a password)."""
+    database = urlsplit(mysql_url).path.lstrip("/")
+    user = f"dw_{uuid.uuid4().hex[:10]}"
+    with admin_connection.cursor() as cur:
+        cur.execute(f"CREATE USER '{user}'@'127.0.0.1' IDENTIFIED BY '{DB_PASSWORD}'")
+        cur.execute(f"GRANT ALL PRIVILEGES ON {database}.* TO '{user}'@'127.0.0.1'")
+    yield {"DB_HOST": "127.0.0.1", "DB_PORT": "3306", "DB_NAME": database, "DB_USER": user, "DB_PASSWORD": DB_PASSWORD}
+    with admin_connection.cursor() as cur:
+        cur.execute(f"DROP USER IF EXISTS '{user}'@'127.0.0.1'")
+
+
+@pytest.fixture
+def landing(azurite: str, tmp_path: Path) -> str:
+    """Two days of sample data with the documented defects in a fresh Azurite container; its name."""
+    container = f"e2e-{uuid.uuid4().hex[:8]}"
+    client = BlobServiceClient.from_connection_string(azurite).create_container(container)
+    generate(tmp_path / "landing", days=2, fis_rows_per_day=500, defects=True)
+    upload_folder(client, tmp_path / "landing")
+    return container
+
+
+def settings_file(stack: Stack, login: dict[str, str], azurite: str, container: str, folder: Path) -> Path:
+    """The environment's `.env.e2e`, as an operator would write it."""
+    values = {
+        "DB_TYPE": "mysql", **login,
+        "AZURE_STORAGE_CONNECTION_STRING": azurite, "AZURE_CONTAINER_NAME": container,
+        "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(stack.smtp_port), "SMTP_USER": SMTP_USER,
+        "SMTP_PASSWORD": SMTP_PASSWORD, "SMTP_TYPE": "INSECURE",
+        "EMAIL_SENDER": "datawiz@example.com", "EMAIL_RECIPIENTS": "ops@example.com, bi@example.com",
+    }
+    path = folder / f".env.{ENV}"
+    path.write_text("".join(f"{k}='{v}'\n" for k, v in values.items()))
+    return path
+
+
+def all_text(msg: EmailMessage) -> str:
+    """Every part of the message decoded (a secret could hide in base64 or quoted-printable)."""
+    parts = [str(msg)]
+    for part in msg.walk():
+        payload = part.get_payload(decode=True)
+        if isinstance(payload, bytes):
+            parts.append(payload.decode("utf-8", "replace"))
+    return "\n".join(parts)
+
+
+def test_blocks_deploy_runs_failure_email_and_crash_rerun(
+    stack: Stack, warehouse_login: dict[str, str], azurite: str, landing: str, tmp_path: Path
+) -> None:
+    env_file = settings_file(stack, warehouse_login, azurite, landing, tmp_path)
+    registered = stack.run("datawiz", "blocks", "register", "--env", ENV, "--env-file", str(env_file))
+    with stack.client():  # again, in this process (a CLI start costs seconds): the same blocks, saved over
+        values = load_settings(ENV, env_file)
+        again = [s.line() for s in register_blocks(names_for(ENV, values), values)]
+    assert again == registered.splitlines()[: len(again)]
+    for ref in ("azure-blob-storage-container/datawiz-e2e-landing", "datawiz-mysql-warehouse/datawiz-e2e-warehouse",
+                "email-server-credentials/datawiz-e2e-smtp", "datawiz-email/datawiz-e2e-email"):
+        assert f"saved {ref}" in registered
+    for secret in (DB_PASSWORD, SMTP_PASSWORD, AZURITE_KEY):
+        assert secret not in registered
+
+    # The deployments run on the worker, from their blocks: evening, then the morning after it.
+    evening = stack.wait_for(stack.start_deployment(f"evening/{ENV}"), TERMINAL, timeout=180)
+    assert evening.state_type is StateType.COMPLETED, evening.state
+    morning = stack.wait_for(stack.start_deployment(f"morning/{ENV}"), TERMINAL, timeout=180)
+    assert morning.state_type is StateType.COMPLETED, morning.state
+    conn = pymysql.connect(host="127.0.0.1", user=warehouse_login["DB_USER"], password=DB_PASSWORD,
+                           database=warehouse_login["DB_NAME"])
+    with conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM fact_secondary_sales")
+        assert cur.fetchone()[0] > 0
+    conn.close()
+
+    # The sample defects quarantine rows: the morning run emails them, as a CSV attachment.
+    validation, _, _ = stack.mailbox.wait_for(
+        lambda m: "data validation" in m["Subject"] and "morning" in m["Subject"], timeout=30)
+    csv_part = next(validation.iter_attachments())
+    assert csv_part.get_filename().endswith(".csv")
+    assert csv_part.get_content().count("\n") > 1  # header + at least one quarantined row
+    assert str(morning.id) in all_text(validation)  # the link to the run
+
+    # Two runs at once: one fails (its warehouse block points at a closed port), one crashes (killed).
+    closed = free_port()
+    with stack.client():
+        from blocks.warehouse.mysql import MySQLWarehouse
+
+        MySQLWarehouse(host="127.0.0.1", port=closed, user="loader", password=BROKEN_PASSWORD,  # type: ignore[arg-type]
+                       database="dw", connect_timeout=3).save("datawiz-e2e-broken", overwrite=True)
+    failing_id = stack.start_deployment(f"evening/{ENV}", warehouse="datawiz-mysql-warehouse/datawiz-e2e-broken")
+    crash_id, crash_day = start_and_kill_a_morning_run(stack)
+
+    failed = stack.wait_for(failing_id, TERMINAL, timeout=120)
+    assert failed.state_type is StateType.FAILED and failed.run_count == 2, failed.state  # after its one retry
+    alert, _, arrived = stack.mailbox.wait_for(lambda m: "evening run Failed" in m["Subject"], timeout=60)
+    assert failed.state is not None and arrived - failed.state.timestamp.timestamp() < 60
+    print(f"failure email {arrived - failed.state.timestamp.timestamp():.1f} s after the run failed")
+    assert alert["Subject"].startswith(f"[DataWiz {ENV}] evening run Failed (business date {today_ist()})")
+    assert alert["To"] == "ops@example.com, bi@example.com"
+    ui_link = f"{stack.api.removesuffix('/api')}/runs/flow-run/{failing_id}"
+    text = alert.get_body(preferencelist=("plain",)).get_content()
+    if os.environ.get("E2E_SHOW_EMAILS"):
+        print(validation.as_string()[:6000], text, sep="\n")
+    for needle in ("Flow:          evening", f"Deployment:    evening/{ENV}", f"Run name:      {failed.name}",
+                   f"Business date: {today_ist()}", "State:         Failed", "Attempts:      2",
+                   "the flow failed outside a task", "OperationalError", "Connection refused", ui_link):
+        assert needle in text, needle
+    assert f'href="{ui_link}"' in alert.get_body(preferencelist=("html",)).get_content()
+
+    the_crashed_run_is_rerun_once(stack, warehouse_login, crash_id, crash_day)
+
+    # No email, no part of one, carries a password or the storage key.
+    for msg in stack.mailbox.messages():
+        content = all_text(msg)
+        for secret in (DB_PASSWORD, BROKEN_PASSWORD, SMTP_PASSWORD, AZURITE_KEY):
+            assert secret not in content, f"a secret in {msg['Subject']!r}"
+
+
+def start_and_kill_a_morning_run(stack: Stack) -> tuple[str, dt.date]:
+    """Start a morning run that waits (its evening run has not happened), then kill its process."""
+    day = today_ist() + dt.timedelta(days=30)
+    run_id = stack.start_deployment(f"morning/{ENV}", business_date=day.isoformat())
+    running = stack.wait_for(run_id, {StateType.RUNNING}, timeout=120)
+    os.kill(int(str(running.infrastructure_pid).rpartition(":")[2]), signal.SIGKILL)
+    return run_id, day
+
+
+def the_crashed_run_is_rerun_once(stack: Stack, login: dict[str, str], run_id: str, day: dt.date) -> None:
+    """The crash-rerun automation runs the killed run again, once, and nobody is emailed about it."""
+    # The evening run of that day "happens", so the re-run can finish.
+    conn = pymysql.connect(host="127.0.0.1", user=login["DB_USER"], password=DB_PASSWORD, database=login["DB_NAME"],
+                           autocommit=True)
+    with conn.cursor() as cur:
+        cur.execute("INSERT INTO etl_run_log (run_id, flow, business_date, status, started_at, finished_at) "
+                    "VALUES (%s, 'evening', %s, 'completed', NOW(), NOW())", (f"e2e-{uuid.uuid4()}", day))
+    conn.close()
+    done = stack.wait_for(run_id, {StateType.COMPLETED, StateType.FAILED, StateType.CANCELLED}, timeout=180)
+    assert done.state_type is StateType.COMPLETED and done.run_count == 2, done.state
+    with stack.client() as client:
+        history = [s.name for s in client.read_flow_run_states(uuid.UUID(run_id))]
+    assert "Crashed" in history and "AwaitingRetry" in history, history
+    assert not [m for m in stack.mailbox.messages() if done.name in str(m["Subject"])]
+
+
+def test_automations_apply_twice_leaves_one_of_each(stack: Stack) -> None:
+    from prefect.automations import Automation, DoNothing, EventTrigger
+
+    with stack.client():  # a duplicate left by hand is healed too
+        Automation(name=f"datawiz-{ENV}-crash-email", trigger=EventTrigger(expect={"x"}),
+                   actions=[DoNothing()]).create()
+    second = stack.run("datawiz", "automations", "apply", "--env", ENV)  # the stack applied them once already
+    assert "updated automation datawiz-e2e-crash-email (removed 1 duplicate(s))" in second
+    with stack.client() as client:
+        names = sorted(a.name for a in client.read_automations() if a.name.startswith(f"datawiz-{ENV}-"))
+    assert names == [f"datawiz-{ENV}-crash-email", f"datawiz-{ENV}-crash-rerun", f"datawiz-{ENV}-failure-email"]
