@@ -1,37 +1,36 @@
 """Automations as code: failure emails and the one re-run of a crashed run, per environment.
 
 `datawiz automations apply [--env prod]` creates or updates them by name, so applying twice leaves
-exactly one of each (duplicates left by hand are deleted). Three kinds, all matching the flow runs
-tagged `datawiz-<env>` (every pipeline deployment of the environment carries that tag; the alert
-deployment does not, so a failing alert cannot trigger another):
+exactly one of each (duplicates left by hand are deleted). Both match the flow runs tagged
+`datawiz-<env>` (every pipeline deployment of the environment carries that tag; the alert deployment
+does not, so a failing alert cannot trigger another) and run the environment's alert deployment
+(`alert/<env>`, flows/alert.py) with the run's id:
 
-- `datawiz-<env>-failure-email`: a run enters Failed or TimedOut -> run `alert/<env>` with the run's id
-  (the alert flow emails it);
-- `datawiz-<env>-crash-rerun`: a run enters Crashed on its first attempt -> set it back to Scheduled
-  (AwaitingRetry): one re-run, safe because every load is exactly-once;
-- `datawiz-<env>-crash-email`: a run enters Crashed on any other attempt -> run `alert/<env>`: the re-run
-  crashed too (or the run crashed before it started).
+- `datawiz-<env>-failure-email`: a run enters Failed or TimedOut -> the alert flow emails it at once;
+- `datawiz-<env>-crash-rerun`: a run enters Crashed -> 30 s later the alert flow re-runs it once (same
+  run, back to Scheduled), or emails it if it had been re-run already.
 
 Prefect retries a *Failed* run itself (flow-level `retries`) and only then reports Failed, so the
 failure email comes after the last attempt. A Crashed run is never retried by Prefect: the process
-that would retry it is gone, hence the re-run automation. "First attempt" is the event label
-`prefect.run-count` = 1 (the run was Running once); a re-run that crashes has run count 2.
+that would retry it is gone. The 30 s wait lets the worker finish with the dead process first: a
+process worker reports the crash twice (the second report ~10 s later, after its crash hooks), and a
+re-run scheduled before the second report would be marked Crashed by it.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
-from prefect.automations import Automation, ChangeFlowRunState, EventTrigger, RunDeployment
+from prefect.automations import Automation, EventTrigger, RunDeployment
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.objects import StateType
-from prefect.events.actions import ActionTypes
 from prefect.exceptions import ObjectNotFound
 
 from deployments.settings import EnvNames
 
 FAILED_EVENTS = {"prefect.flow-run.Failed", "prefect.flow-run.TimedOut"}
 CRASHED_EVENTS = {"prefect.flow-run.Crashed"}
+CRASH_RERUN_DELAY = dt.timedelta(seconds=30)
 
 
 @dataclass(frozen=True)
@@ -39,7 +38,7 @@ class Applied:
     """What `apply` did with one automation."""
 
     name: str
-    action: str  # created | updated
+    action: str  # created | updated | deleted
     removed_duplicates: int = 0
 
     def line(self) -> str:
@@ -47,14 +46,11 @@ class Applied:
         return f"{self.action} automation {self.name}{extra}"
 
 
-def _trigger(names: EnvNames, events: set[str], run_count: str | None = None) -> EventTrigger:
-    """A reactive trigger on flow runs of the environment (by tag), optionally by their run count."""
-    match = {"prefect.resource.id": "prefect.flow-run.*"}
-    if run_count is not None:
-        match["prefect.run-count"] = run_count  # "!1": any value but 1
+def _trigger(names: EnvNames, events: set[str]) -> EventTrigger:
+    """A reactive trigger on the flow runs of the environment (by tag) entering one of the states."""
     return EventTrigger(
         expect=events,
-        match=match,
+        match={"prefect.resource.id": "prefect.flow-run.*"},
         match_related={"prefect.resource.role": "tag", "prefect.resource.id": f"prefect.tag.{names.tag}"},
         posture="Reactive",
         threshold=1,
@@ -62,27 +58,24 @@ def _trigger(names: EnvNames, events: set[str], run_count: str | None = None) ->
     )
 
 
-def _email_action(alert_deployment_id: str) -> RunDeployment:
+def _run_alert(alert_deployment_id: str, delay: dt.timedelta = dt.timedelta(0)) -> RunDeployment:
     # The failed run's id, rendered by the server when the automation fires.
     flow_run_id = {"__prefect_kind": "jinja", "template": "{{ flow_run.id }}"}
     return RunDeployment(source="selected", deployment_id=alert_deployment_id,  # type: ignore[arg-type]
-                         parameters={"flow_run_id": flow_run_id})
+                         parameters={"flow_run_id": flow_run_id}, schedule_after=delay)
 
 
 def automations(names: EnvNames, alert_deployment_id: str) -> list[Automation]:
     """The environment's automations, as they should be on the server."""
-    rerun = ChangeFlowRunState(state=StateType.SCHEDULED, name="AwaitingRetry",
-                               message="DataWiz: re-run once after a crash (automation crash-rerun)")
-    specs: list[tuple[str, str, EventTrigger, ActionTypes]] = [
-        ("failure-email", "Email the DataWiz team when a run fails or times out.",
-         _trigger(names, FAILED_EVENTS), _email_action(alert_deployment_id)),
-        ("crash-rerun", "Re-run a crashed DataWiz run once (loads are exactly-once, so a re-run is safe).",
-         _trigger(names, CRASHED_EVENTS, run_count="1"), rerun),
-        ("crash-email", "Email the DataWiz team when a run crashes again after its re-run (or before it started).",
-         _trigger(names, CRASHED_EVENTS, run_count="!1"), _email_action(alert_deployment_id)),
+    specs: list[tuple[str, str, set[str], dt.timedelta]] = [
+        ("failure-email", "Email the DataWiz team when a run fails (after its retries) or times out.",
+         FAILED_EVENTS, dt.timedelta(0)),
+        ("crash-rerun", "Re-run a crashed DataWiz run once (loads are exactly-once, so it is safe); "
+         "email when it crashes again.", CRASHED_EVENTS, CRASH_RERUN_DELAY),
     ]
-    return [Automation(name=names.automation(kind), description=text, enabled=True, trigger=trigger, actions=[action])
-            for kind, text, trigger, action in specs]
+    return [Automation(name=names.automation(kind), description=text, enabled=True, trigger=_trigger(names, events),
+                       actions=[_run_alert(alert_deployment_id, delay)])
+            for kind, text, events, delay in specs]
 
 
 def alert_deployment_id(names: EnvNames) -> str:
@@ -111,6 +104,17 @@ def apply_automation(wanted: Automation) -> Applied:
     return Applied(wanted.name, "updated", len(existing) - 1)
 
 
+def remove_stale(names: EnvNames, keep: set[str]) -> list[Applied]:
+    """Delete the environment's automations that the code no longer defines (a kind renamed or dropped)."""
+    prefix = names.automation("")
+    with get_client(sync_client=True) as client:
+        stale = [a for a in client.read_automations() if a.name.startswith(prefix) and a.name not in keep]
+        for automation in stale:
+            client.delete_automation(automation.id)
+    return [Applied(a.name, "deleted") for a in stale]
+
+
 def apply_all(names: EnvNames) -> list[Applied]:
-    """Create or update every automation of the environment."""
-    return [apply_automation(a) for a in automations(names, alert_deployment_id(names))]
+    """Create or update every automation of the environment, and delete the ones no longer defined."""
+    wanted = automations(names, alert_deployment_id(names))
+    return [apply_automation(a) for a in wanted] + remove_stale(names, {a.name for a in wanted})

@@ -1,7 +1,7 @@
-"""Failure alert: email what failed in one DataWiz flow run. Started by the failure automations.
+"""Failure alert: email what failed in one DataWiz flow run; re-run a crashed run once first.
 
 The automations (deployments/automations.py) run this flow's deployment with the id of a run that
-ended Failed, TimedOut or Crashed; the flow reads that run from the Prefect API and emails it.
+ended Failed or TimedOut (email at once) or Crashed (re-run once; email if it had been re-run already).
 Run by hand: `python flows/alert.py FLOW_RUN_ID [--email datawiz-email/NAME]`.
 """
 
@@ -11,19 +11,24 @@ import argparse
 
 from prefect import flow
 
-from tasks.alerts import describe_failure, failure_email
+from tasks.alerts import describe_failure, failure_email, handle_crash
 from tasks.notify import email_settings, send_email
 from tasks.run import quiet_server_shutdown
 
 
-# Retried: the SMTP relay or the API may blip; the alert is the one run that must get through.
+# Retried: the SMTP relay or the API may blip; the alert is the one run that must get through. A retry
+# cannot re-run a crash twice (see handle_crash).
 @flow(name="alert", log_prints=True, retries=2, retry_delay_seconds=30)
-def alert(flow_run_id: str, email: str | None = None) -> str:
-    """Email the failure of one flow run to the recipients of the email block (default: $DATAWIZ_EMAIL)."""
+def alert(flow_run_id: str, email: str | None = None, rerun_crashed: bool = True) -> str:
+    """Email the failure of one flow run (a first crash is re-run instead) to the email block's recipients."""
     settings = email_settings(email)
     if settings is None:
         raise ValueError("no email block: pass `email` (datawiz-email/NAME) or set $DATAWIZ_EMAIL")
     failure = describe_failure(flow_run_id, settings)
+    if failure.state == "Crashed" and rerun_crashed:
+        decision = handle_crash(flow_run_id)
+        if decision != "email":
+            return f"{failure.run_name} of {failure.flow}: {decision}"
     send_email(failure_email(failure), settings)
     return f"emailed the {failure.state} run {failure.run_name} of {failure.flow}"
 

@@ -1,9 +1,10 @@
-"""Alert emails: a failed DataWiz run (sent by the alert flow) and a run's data-validation problems.
+"""Alerts: a failed or crashed DataWiz run (handled by the alert flow) and a run's data-validation problems.
 
 The failure email is built from the Prefect API after the fact, because the failing process may be
 gone (a crash): flow, deployment, run, state and its message, the failing task, the business date and
-a link. The validation email is sent by the pipeline run itself (tasks/run.py) when it rejected a file
-or quarantined rows, with the quarantined rows of the run as a size-capped CSV attachment.
+a link. A crashed run is first re-run once (`handle_crash`); only a crash after that re-run is emailed.
+The validation email is sent by the pipeline run itself (tasks/run.py) when it rejected a file or
+quarantined rows, with the quarantined rows of the run as a size-capped CSV attachment.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.client.schemas.sorting import TaskRunSort
+from prefect.states import AwaitingRetry
 
 from blocks.email import DataWizEmail
 from blocks.redact import redact
@@ -40,6 +42,8 @@ from tasks.runlog import IST
 # The default business date of flows run without one, as days after the run's start date (IST).
 # Mirrors the flows' own defaults (evening: today, morning: yesterday, daily report: today).
 DEFAULT_DAY_OFFSET = {"evening": 0, "morning": -1, "daily-report": 0}
+# The message of the state that re-schedules a crashed run: how a later crash knows it was re-run already.
+RERUN_MARKER = "DataWiz: re-run once after a crash"
 # Rows fetched for the CSV at most; the byte cap of the email block usually cuts earlier.
 CSV_ROW_LIMIT = 100_000
 CSV_COLUMNS = ("source_file", "source_version", "row_number", "table_name", "rules", "row")
@@ -63,11 +67,12 @@ class FailureInfo:
     ended: dt.datetime | None = None
     parameters: dict[str, str] = field(default_factory=dict)
     link: str | None = None
+    rerun_before: bool = False  # the run was already re-run once after a crash
 
     @property
     def crashed_after_rerun(self) -> bool:
-        """A crash of a run the crash-rerun automation had already started once more."""
-        return self.state == "Crashed" and self.attempts > 1
+        """A crash of a run that had already been re-run once after a crash."""
+        return self.state == "Crashed" and self.rerun_before
 
 
 def business_date_of(run: FlowRun, flow_name: str) -> str:
@@ -88,6 +93,7 @@ def describe_failure(flow_run_id: str, settings: DataWizEmail | None = None) -> 
         run = client.read_flow_run(UUID(flow_run_id))
         flow_name = client.read_flow(run.flow_id).name
         deployment = client.read_deployment(run.deployment_id).name if run.deployment_id else None
+        history = client.read_flow_run_states(run.id)
         failed_tasks = client.read_task_runs(
             flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run.id])),
             task_run_filter=TaskRunFilter(
@@ -113,7 +119,34 @@ def describe_failure(flow_run_id: str, settings: DataWizEmail | None = None) -> 
         ended=run.end_time or (state.timestamp if state else None),
         parameters={k: redact(v) for k, v in (run.parameters or {}).items()},
         link=run_link(str(run.id), settings),
+        rerun_before=any(h.message == RERUN_MARKER for h in history),
     )
+
+
+def crash_decision(state: StateType | None, has_deployment: bool, rerun_before: bool) -> str:
+    """What to do about a run reported Crashed: `rerun`, `email`, or `skip` (it has moved on since)."""
+    if state is not StateType.CRASHED:
+        return "skip"  # re-run already (by hand, or this alert ran twice for one crash)
+    if rerun_before or not has_deployment:  # only deployment runs can be scheduled again
+        return "email"
+    return "rerun"
+
+
+@task(name="handle-crash", cache_policy=NO_CACHE)
+def handle_crash(flow_run_id: str) -> str:
+    """Re-run a crashed run once (back to Scheduled, same run); returns `rerun`, `email` or `skip`.
+
+    Prefect never retries a crash itself. A re-run is safe because every load is exactly-once; the
+    re-scheduling state carries RERUN_MARKER, so a second crash is emailed instead of re-run again.
+    """
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(UUID(flow_run_id))
+        rerun_before = any(h.message == RERUN_MARKER for h in client.read_flow_run_states(run.id))
+        decision = crash_decision(run.state_type, run.deployment_id is not None, rerun_before)
+        if decision == "rerun":
+            client.set_flow_run_state(run.id, AwaitingRetry(message=RERUN_MARKER))
+    get_run_logger().info("crashed run %s: %s", run.name, decision)
+    return decision
 
 
 def failure_email(info: FailureInfo) -> Email:

@@ -14,14 +14,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
-from prefect import get_run_logger
+from prefect import get_client, get_run_logger
+from prefect.context import FlowRunContext
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from blocks.source import Source, SourceChanged, resolve_source
 from blocks.warehouse import resolve_warehouse
 from blocks.warehouse.base import Warehouse
 from tasks.alerts import send_validation_alert
-from tasks.errors import describe_error
+from tasks.errors import describe_error, is_transient
 from tasks.extract import PlannedFile, fetch_task
 from tasks.load import FileReport, ingest_file
 from tasks.report import RunSummary, publish_quality_report, table_counts
@@ -46,7 +47,34 @@ class RunContext:
 def pipeline_run(
     flow: str, business_date: dt.date, source: str | None, warehouse: str | None, steps: list[str]
 ) -> Iterator[RunContext]:
-    """Open source + warehouse, migrate, and bracket the run in etl_run_log (failed runs are logged too)."""
+    """Open source + warehouse, migrate, and bracket the run in etl_run_log (failed runs are logged too).
+
+    Flow-level retries are for failures a re-run can fix; a terminal one (bad configuration, a
+    missing container, no evening run after the wait) switches them off for this run.
+    """
+    try:
+        with _bracketed_run(flow, business_date, source, warehouse, steps) as ctx:
+            yield ctx
+    except Exception as exc:
+        if not is_transient(exc):
+            forbid_flow_retry()
+        raise
+
+
+def forbid_flow_retry() -> None:
+    """Set this flow run's retries to 0 on the server, so its Failed state is final."""
+    ctx = FlowRunContext.get()
+    if ctx is None or ctx.flow_run is None:
+        return
+    policy = ctx.flow_run.empirical_policy.model_copy(update={"retries": 0})
+    with get_client(sync_client=True) as client:
+        client.update_flow_run(ctx.flow_run.id, empirical_policy=policy)
+
+
+@contextmanager
+def _bracketed_run(
+    flow: str, business_date: dt.date, source: str | None, warehouse: str | None, steps: list[str]
+) -> Iterator[RunContext]:
     started = time.perf_counter()
     wh = resolve_warehouse(warehouse)
     src = resolve_source(source)

@@ -88,7 +88,7 @@ def smtp_server(password: str, tls: str = "none", folder: Path | None = None) ->
 
     def authenticate(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
         ok = isinstance(data, LoginPassword) and data.login == SMTP_USER.encode() and data.password == password.encode()
-        return AuthResult(success=ok)
+        return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd answers 235/535 itself
 
     port = free_port()
     kwargs: dict[str, Any] = {"authenticator": authenticate, "auth_required": True}
@@ -97,9 +97,9 @@ def smtp_server(password: str, tls: str = "none", folder: Path | None = None) ->
     elif tls == "starttls":
         assert folder is not None
         kwargs.update(tls_context=self_signed(folder), require_starttls=True)
-    else:
+    else:  # implicit TLS: aiosmtpd does not count it as TLS for AUTH, though the session is encrypted
         assert folder is not None
-        kwargs["ssl_context"] = self_signed(folder)
+        kwargs.update(ssl_context=self_signed(folder), auth_require_tls=False)
     controller = Controller(mailbox, hostname="127.0.0.1", port=port, **kwargs)
     controller.start()
     try:

@@ -37,6 +37,7 @@ from prefect.workers.process import ProcessWorker
 from datawiz.sample_data import generate
 from deployments.blocks import register_blocks
 from deployments.settings import load_settings, names_for
+from tasks.alerts import RERUN_MARKER
 from tasks.runlog import today_ist
 from tests.integration.azurite import AZURITE_KEY, REPO, free_port
 from tests.integration.smtp import SMTP_USER, Mailbox, smtp_server
@@ -292,7 +293,7 @@ def start_and_kill_a_morning_run(stack: Stack) -> tuple[str, dt.date]:
 
 
 def the_crashed_run_is_rerun_once(stack: Stack, login: dict[str, str], run_id: str, day: dt.date) -> None:
-    """The crash-rerun automation runs the killed run again, once, and nobody is emailed about it."""
+    """The crash-rerun automation has the alert flow re-run the killed run, once; nobody is emailed."""
     # The evening run of that day "happens", so the re-run can finish.
     conn = pymysql.connect(host="127.0.0.1", user=login["DB_USER"], password=DB_PASSWORD, database=login["DB_NAME"],
                            autocommit=True)
@@ -301,21 +302,25 @@ def the_crashed_run_is_rerun_once(stack: Stack, login: dict[str, str], run_id: s
                     "VALUES (%s, 'evening', %s, 'completed', NOW(), NOW())", (f"e2e-{uuid.uuid4()}", day))
     conn.close()
     done = stack.wait_for(run_id, {StateType.COMPLETED, StateType.FAILED, StateType.CANCELLED}, timeout=180)
-    assert done.state_type is StateType.COMPLETED and done.run_count == 2, done.state
     with stack.client() as client:
-        history = [s.name for s in client.read_flow_run_states(uuid.UUID(run_id))]
-    assert "Crashed" in history and "AwaitingRetry" in history, history
+        states = client.read_flow_run_states(uuid.UUID(run_id))
+    history = [s.name for s in states]
+    assert done.state_type is StateType.COMPLETED and done.run_count == 2, [(s.name, s.message) for s in states]
+    assert history.count("Crashed") == 1 and "AwaitingRetry" in history, history
+    assert RERUN_MARKER in [s.message for s in states]  # re-scheduled by the alert flow, once
     assert not [m for m in stack.mailbox.messages() if done.name in str(m["Subject"])]
 
 
 def test_automations_apply_twice_leaves_one_of_each(stack: Stack) -> None:
     from prefect.automations import Automation, DoNothing, EventTrigger
 
-    with stack.client():  # a duplicate left by hand is healed too
-        Automation(name=f"datawiz-{ENV}-crash-email", trigger=EventTrigger(expect={"x"}),
-                   actions=[DoNothing()]).create()
+    with stack.client():  # a duplicate left by hand, and a kind the code no longer defines
+        for name in (f"datawiz-{ENV}-crash-rerun", f"datawiz-{ENV}-crash-email"):
+            Automation(name=name, trigger=EventTrigger(expect={"x"}), actions=[DoNothing()]).create()
     second = stack.run("datawiz", "automations", "apply", "--env", ENV)  # the stack applied them once already
-    assert "updated automation datawiz-e2e-crash-email (removed 1 duplicate(s))" in second
+    assert f"updated automation datawiz-{ENV}-crash-rerun (removed 1 duplicate(s))" in second
+    assert f"deleted automation datawiz-{ENV}-crash-email" in second
     with stack.client() as client:
-        names = sorted(a.name for a in client.read_automations() if a.name.startswith(f"datawiz-{ENV}-"))
-    assert names == [f"datawiz-{ENV}-crash-email", f"datawiz-{ENV}-crash-rerun", f"datawiz-{ENV}-failure-email"]
+        found = [a for a in client.read_automations() if a.name.startswith(f"datawiz-{ENV}-")]
+    assert sorted(a.name for a in found) == [f"datawiz-{ENV}-crash-rerun", f"datawiz-{ENV}-failure-email"]
+    assert all(a.actions[0].type == "run-deployment" for a in found)

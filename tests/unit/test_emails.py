@@ -93,7 +93,7 @@ def test_failure_email_names_flow_run_date_state_task_and_link() -> None:
 def test_failure_email_of_a_crash_says_the_rerun_crashed_too_and_hides_secrets() -> None:
     leaky = f"Flow run infrastructure exited with -9; DSN mysql://loader:{SECRET}@db:3306/dw password={SECRET}"
     msg = as_received(failure_email(failure(state="Crashed", attempts=2, failing_task=None, task_message=None,
-                                            message=leaky)))
+                                            message=leaky, rerun_before=True)))
     text, html = bodies(msg)
     assert "crashed again after the automatic re-run" in text and "crashed again after the automatic re-run" in html
     assert "the flow failed outside a task" in text

@@ -1,0 +1,131 @@
+"""The operations flows — daily report, health, maintenance — on a loaded DuckDB warehouse.
+
+Their emails go through a real SMTP server over STARTTLS with login, named by a DataWiz email block
+saved on the session's Prefect server, exactly as a deployment names it.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from prefect_email import EmailServerCredentials
+from pydantic import SecretStr
+
+from blocks.email import DataWizEmail
+from blocks.warehouse import resolve_warehouse
+from datawiz.sample_data import generate
+from flows.daily_report import daily_report
+from flows.evening import evening
+from flows.health import health
+from flows.maintenance import maintenance
+from flows.morning import morning
+from tasks.runlog import today_ist
+from tests.integration.azurite import free_port
+from tests.integration.smtp import SMTP_USER, Mailbox, smtp_server
+
+pytestmark = pytest.mark.integration
+PASSWORD = "ops-flows-secret"
+EMAIL = "datawiz-email/ops-flows-test"
+
+
+@dataclass
+class Ops:
+    """A loaded warehouse, its landing folder and data folder, and the mailbox the flows send to."""
+
+    landing: Path
+    data: Path
+    url: str
+    mailbox: Mailbox
+
+    def wait_for(self, subject: str) -> str:
+        """The plain-text body of the first email whose subject contains `subject`."""
+        msg, raw, _ = self.mailbox.wait_for(lambda m: subject in m["Subject"], timeout=20)
+        assert PASSWORD.encode() not in raw
+        return msg.get_body(preferencelist=("plain",)).get_content()
+
+
+@pytest.fixture(scope="module")
+def ops(tmp_path_factory: pytest.TempPathFactory, prefect_server: None) -> Iterator[Ops]:
+    root = tmp_path_factory.mktemp("ops")
+    with pytest.MonkeyPatch.context() as mp, smtp_server(PASSWORD, tls="starttls", folder=root) as (port, mailbox):
+        mp.setenv("DATAWIZ_DATA_DIR", str(root / "data"))
+        mp.setenv("DATAWIZ_LOG_DIR", str(root / "logs"))
+        mp.delenv("DATAWIZ_EMAIL", raising=False)  # the pipeline runs below send no validation email
+        creds = EmailServerCredentials(smtp_server="127.0.0.1", smtp_port=port, smtp_type="STARTTLS",
+                                       username=SMTP_USER, password=SecretStr(PASSWORD), verify=False)
+        DataWizEmail(credentials=creds, sender="datawiz@example.com", recipients=["ops@example.com"],
+                     subject_prefix="[DataWiz test]").save(EMAIL.split("/")[1], overwrite=True)
+        world = Ops(root / "landing", root / "data", f"duckdb:///{root / 'wh.duckdb'}", mailbox)
+        generate(world.landing, days=2, fis_rows_per_day=300, defects=True)  # ends yesterday (IST)
+        evening(source=str(world.landing), warehouse=world.url)
+        morning(source=str(world.landing), warehouse=world.url)
+        yield world
+
+
+def test_daily_report_emails_the_runs_tables_and_freshness(ops: Ops) -> None:
+    report = daily_report(warehouse=ops.url, email=EMAIL)
+    assert [(r.flow, r.status) for r in report.runs] == [("evening", "completed"), ("morning", "completed")]
+    assert all(f.ok for f in report.freshness), report.freshness
+    assert report.total("rows_quarantined") > 0 and report.total("files_rejected") > 0  # the sample defects
+    text = ops.wait_for(f"daily summary {today_ist()}")
+    for needle in ("evening", "morning", "completed", "fact_secondary_sales", "fact_primary_sales", "fresh",
+                   f"{report.total('rows_loaded'):,}"):
+        assert needle in text, needle
+
+
+def test_health_emails_trouble_once_and_then_the_all_clear(ops: Ops) -> None:
+    def subjects() -> list[str]:
+        return [str(m["Subject"]) for m in ops.mailbox.messages() if "health" in str(m["Subject"])]
+
+    ok = health(source=str(ops.landing), warehouse=ops.url, email=EMAIL, min_free_gb=0.001)
+    assert [(r.target, r.ok) for r in ok] == [
+        ("source", True), ("warehouse", True), ("disk", True), ("facts", True), ("evening", True), ("smtp", True)]
+    assert subjects() == []  # nothing to say
+
+    broken = f"mysql://etl:{PASSWORD}@127.0.0.1:{free_port()}/dw?connect_timeout=2"
+    for _ in range(2):  # the second hourly run repeats nothing
+        bad = health(source=str(ops.landing), warehouse=broken, email=EMAIL, min_free_gb=0.001)
+    assert sorted(r.target for r in bad if not r.ok) == ["evening", "facts", "warehouse"]
+    text = ops.wait_for("health: 3 problem(s): evening, facts, warehouse")
+    assert "FAIL warehouse" in text and "OK   source" in text
+
+    health(source=str(ops.landing), warehouse=ops.url, email=EMAIL, min_free_gb=0.001)
+    ops.wait_for("health: all checks OK again")
+    assert len(subjects()) == 2
+
+
+def test_maintenance_archives_purges_analyses_and_reports(ops: Ops) -> None:
+    old = time.time() - 200 * 86400
+    raw = sorted(p for p in (ops.data / "raw").rglob("*") if p.is_file())
+    copies = sorted(p for p in (ops.data / "quarantine").rglob("*.parquet"))
+    assert raw and copies
+    log = Path(os.environ["DATAWIZ_LOG_DIR"]) / "worker.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text("old log\n")
+    for path in [*raw, *copies, log]:
+        os.utime(path, (old, old))
+    first = raw[0].read_bytes()
+    wh = resolve_warehouse(ops.url)
+    quarantined = wh.query("SELECT count(*) AS n FROM etl_quarantine")["n"][0].as_py()
+    wh.execute("UPDATE etl_quarantine SET quarantined_at = quarantined_at - INTERVAL 200 DAY")  # type: ignore[attr-defined]
+    wh.close()
+
+    report = maintenance(warehouse=ops.url, email=EMAIL)
+    assert report.archived_files == len(raw) and report.bytes_after < report.bytes_before
+    archived = ops.data / "archive" / "raw" / raw[0].relative_to(ops.data / "raw")
+    assert gzip.decompress(archived.with_name(archived.name + ".gz").read_bytes()) == first  # same name + .gz
+    assert not any(p.exists() for p in raw)
+    assert report.purged_quarantine_files == len(copies) and report.purged_log_files == 1
+    assert report.purged_quarantine_rows == quarantined > 0
+    assert report.analysed == ["ANALYZE", "CHECKPOINT"]
+    text = ops.wait_for("monthly maintenance")
+    assert f"raw backups archived                       {len(raw)}" in text
+
+    again = maintenance(warehouse=ops.url, email=None)  # idempotent: nothing left to do
+    assert (again.archived_files, again.purged_quarantine_rows, again.purged_log_files) == (0, 0, 0)

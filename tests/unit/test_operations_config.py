@@ -1,0 +1,182 @@
+"""Deployment configuration without a server: prefect.yaml, environment names, block settings, automations.
+
+What `prefect deploy --all`, `datawiz blocks register` and `datawiz automations apply` would send is
+checked here as data; tests/integration/test_deployments_e2e.py sends it to a real server.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from prefect import Flow
+from prefect.client.schemas.objects import StateType
+
+from deployments.automations import CRASH_RERUN_DELAY, automations
+from deployments.blocks import SettingsError, check_settings
+from deployments.settings import EnvNames, current_env, deployment_settings, load_settings, names_for
+from tasks.alerts import crash_decision
+from tasks.health import CheckResult, alert_due, due_dates, failing
+from tasks.runlog import IST
+
+REPO = Path(__file__).resolve().parents[2]
+SCHEDULES = {  # entrypoint -> cron (IST); None: run by hand or by an automation
+    "flows/evening.py:evening": "0 18 * * *",
+    "flows/morning.py:morning": "0 8 * * *",
+    "flows/daily_report.py:daily_report": "0 20 * * *",
+    "flows/maintenance.py:maintenance": "0 3 1 * *",
+    "flows/health.py:health": "30 * * * *",
+    "flows/backfill.py:backfill": None,
+    "flows/alert.py:alert": None,
+}
+
+
+def deployments() -> list[dict[str, Any]]:
+    return yaml.safe_load((REPO / "prefect.yaml").read_text())["deployments"]
+
+
+def test_prefect_yaml_has_every_deployment_with_its_schedule_pool_and_limit() -> None:
+    found = {d["entrypoint"]: d for d in deployments()}
+    assert set(found) == set(SCHEDULES)
+    for entrypoint, cron in SCHEDULES.items():
+        d = found[entrypoint]
+        assert d["name"] == "{{ datawiz.env }}"
+        assert d["work_pool"]["name"] == "datawiz"
+        schedules = d.get("schedules") or []
+        assert [s["cron"] for s in schedules] == ([cron] if cron else [])
+        assert all(s["timezone"] == "Asia/Kolkata" for s in schedules)
+        if entrypoint != "flows/alert.py:alert":
+            assert d["concurrency_limit"] == 1
+            assert d["tags"] == ["datawiz", "{{ datawiz.tag }}"]  # what the automations match
+            assert d["work_pool"]["job_variables"]["env"]["DATAWIZ_EMAIL"] == "{{ datawiz.email }}"
+
+
+def test_the_alert_deployment_cannot_trigger_itself() -> None:
+    alert = next(d for d in deployments() if d["entrypoint"] == "flows/alert.py:alert")
+    assert "{{ datawiz.tag }}" not in alert["tags"] and alert["work_pool"]["work_queue_name"] == "alerts"
+
+
+def test_entrypoints_are_flows_and_parameters_name_blocks_of_the_environment_only() -> None:
+    for d in deployments():
+        path, func = d["entrypoint"].split(":")
+        flow = getattr(importlib.import_module(path.removesuffix(".py").replace("/", ".")), func)
+        assert isinstance(flow, Flow)
+        for key, value in (d.get("parameters") or {}).items():
+            assert key in flow.parameters.properties, f"{d['entrypoint']}: no parameter {key}"
+            assert value in ("{{ datawiz.source }}", "{{ datawiz.warehouse }}", "{{ datawiz.email }}")
+
+
+def test_the_build_step_names_the_blocks_of_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)  # no .env.prod here
+    monkeypatch.setenv("DATAWIZ_ENV", "prod")
+    monkeypatch.delenv("DB_TYPE", raising=False)
+    monkeypatch.delenv("DATAWIZ_ENV_FILE", raising=False)
+    assert deployment_settings() == {
+        "env": "prod", "tag": "datawiz-prod",
+        "source": "azure-blob-storage-container/datawiz-prod-landing",
+        "warehouse": "starrocks-connector/datawiz-prod-warehouse",
+        "email": "datawiz-email/datawiz-prod-email",
+    }
+    (tmp_path / ".env.dev").write_text("DB_TYPE=mysql\n")
+    monkeypatch.setenv("DATAWIZ_ENV", "dev")
+    assert deployment_settings()["warehouse"] == "datawiz-mysql-warehouse/datawiz-dev-warehouse"
+    monkeypatch.delenv("DATAWIZ_ENV")
+    assert deployment_settings()["env"] == "dev"  # a clean checkout deploys dev
+
+
+@pytest.mark.parametrize("bad", ["Prod", "prod-eu", "", "a" * 17, "../x"])
+def test_environment_names_are_checked(bad: str) -> None:
+    with pytest.raises(ValueError):
+        current_env(bad) if bad else EnvNames("prod", db_type="oracle")
+
+
+def test_the_env_file_wins_over_the_shell(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("DB_HOST", "my-laptop-db")
+    monkeypatch.setenv("SMTP_HOST", "smtp.example.com")
+    file = tmp_path / ".env.prod"
+    file.write_text("DB_HOST=starrocks-fe.prod.internal\n")
+    values = load_settings("prod", file)
+    assert values["DB_HOST"] == "starrocks-fe.prod.internal" and values["SMTP_HOST"] == "smtp.example.com"
+    with pytest.raises(FileNotFoundError):
+        load_settings("prod", tmp_path / "missing")
+
+
+def complete_settings(**overrides: str) -> dict[str, str]:
+    values = {"AZURE_CONTAINER_NAME": "landing", "AZURE_STORAGE_CONNECTION_STRING": "AccountKey=abc",
+              "DB_HOST": "fe", "DB_NAME": "dw", "DB_USER": "etl", "DB_PASSWORD": "pw", "SMTP_HOST": "smtp",
+              "EMAIL_SENDER": "datawiz@example.com", "EMAIL_RECIPIENTS": "ops@example.com"}
+    values.update(overrides)
+    return {k: v for k, v in values.items() if v}
+
+
+def test_block_settings_are_checked_all_at_once_naming_variables_never_values() -> None:
+    check_settings(EnvNames("prod"), complete_settings())
+    with pytest.raises(SettingsError) as err:
+        check_settings(EnvNames("prod"), complete_settings(DB_PASSWORD="", AZURE_STORAGE_CONNECTION_STRING="",
+                                                           EMAIL_RECIPIENTS=""))
+    message = str(err.value)
+    assert "DB_PASSWORD" in message and "EMAIL_RECIPIENTS" in message and "AZURE_STORAGE_CONNECTION_STRING" in message
+    assert "AccountKey" not in message
+
+
+def test_production_mail_must_be_encrypted() -> None:
+    with pytest.raises(SettingsError, match="INSECURE is refused for prod"):
+        check_settings(EnvNames("prod"), complete_settings(SMTP_TYPE="insecure"))
+    check_settings(EnvNames("dev"), complete_settings(SMTP_TYPE="INSECURE"))
+    with pytest.raises(SettingsError, match="SMTP_TYPE must be"):
+        check_settings(EnvNames("dev"), complete_settings(SMTP_TYPE="TLS1.3"))
+
+
+def test_automations_email_failures_at_once_and_rerun_crashes_after_a_pause() -> None:
+    names = names_for("prod", {"DB_TYPE": "mysql"})
+    found = {a.name: a for a in automations(names, "8b7f4a52-1b0f-4c1e-9a55-3f0c2f1c9a10")}
+    assert set(found) == {"datawiz-prod-failure-email", "datawiz-prod-crash-rerun"}
+    failure, crash = found["datawiz-prod-failure-email"], found["datawiz-prod-crash-rerun"]
+    assert failure.trigger.expect == {"prefect.flow-run.Failed", "prefect.flow-run.TimedOut"}  # type: ignore[union-attr]
+    assert crash.trigger.expect == {"prefect.flow-run.Crashed"}  # type: ignore[union-attr]
+    for automation in (failure, crash):
+        related = automation.trigger.match_related  # type: ignore[union-attr]
+        assert related.root["prefect.resource.id"] == "prefect.tag.datawiz-prod"  # type: ignore[union-attr]
+        action = automation.actions[0]
+        assert str(action.deployment_id) == "8b7f4a52-1b0f-4c1e-9a55-3f0c2f1c9a10"  # type: ignore[union-attr]
+        assert action.parameters["flow_run_id"]["template"] == "{{ flow_run.id }}"  # type: ignore[union-attr]
+    assert failure.actions[0].schedule_after == dt.timedelta(0)  # type: ignore[union-attr]
+    assert crash.actions[0].schedule_after == CRASH_RERUN_DELAY  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("state", "deployment", "rerun_before", "decision"),
+    [
+        (StateType.CRASHED, True, False, "rerun"),
+        (StateType.CRASHED, True, True, "email"),  # the re-run crashed too
+        (StateType.CRASHED, False, False, "email"),  # no deployment: nothing could run it again
+        (StateType.RUNNING, True, False, "skip"),  # re-run by hand, or a second alert for one crash
+        (StateType.SCHEDULED, True, True, "skip"),
+    ],
+)
+def test_crash_decision(state: StateType, deployment: bool, rerun_before: bool, decision: str) -> None:
+    assert crash_decision(state, deployment, rerun_before) == decision
+
+
+def test_health_due_dates_give_the_morning_and_evening_runs_time() -> None:
+    day = dt.date(2025, 11, 20)
+    at = lambda h: dt.datetime.combine(day, dt.time(h), IST)  # noqa: E731
+    assert due_dates(at(7)) == (day - dt.timedelta(days=2), day - dt.timedelta(days=1))
+    assert due_dates(at(11)) == (day - dt.timedelta(days=1), day - dt.timedelta(days=1))
+    assert due_dates(at(21)) == (day - dt.timedelta(days=1), day)
+
+
+def test_health_alerts_on_change_and_repeats_only_after_hours() -> None:
+    now = dt.datetime(2025, 11, 20, 10, 30, tzinfo=IST)
+    sent = {"failing": ["warehouse"], "alerted_at": (now - dt.timedelta(hours=1)).isoformat()}
+    assert failing([CheckResult("warehouse", False, "x"), CheckResult("disk", True, "y")]) == ["warehouse"]
+    assert alert_due(["warehouse"], None, now, 6)  # new trouble
+    assert not alert_due(["warehouse"], sent, now, 6)  # same trouble, an hour later
+    assert alert_due(["warehouse"], sent, now + dt.timedelta(hours=5, minutes=1), 6)  # still there after 6 h
+    assert alert_due(["facts", "warehouse"], sent, now, 6)  # something else broke
+    assert alert_due([], sent, now, 6)  # all clear
+    assert not alert_due([], None, now, 6) and not alert_due([], {"failing": []}, now, 6)
