@@ -29,6 +29,13 @@ from tasks.report import RunSummary, publish_quality_report, table_counts
 from tasks.runlog import current_run_id, finish_run, start_run
 
 
+# `python flows/x.py` and `datawiz demo` start a temporary Prefect server in a subprocess that
+# inherits this environment. Stopped at exit with task-run events still queued, it logs them as
+# errors with tracebacks although every run is complete; only its critical messages are shown.
+# (A real server is its own process with its own settings: this changes nothing there.)
+os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "CRITICAL")
+
+
 @dataclass
 class RunContext:
     """The resolved source and warehouse of one run, and its summary being filled in."""
