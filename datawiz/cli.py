@@ -93,9 +93,11 @@ def cmd_quarantine_replay(args: argparse.Namespace) -> int:
 
 
 def _add_check(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("check", help="test that the configured source and warehouse can be reached")
+    p = sub.add_parser("check", help="test that the configured source, warehouse (and SMTP server) can be reached")
     p.add_argument("--source", default=None, help="default: $DATAWIZ_SOURCE or ./data/landing")
     p.add_argument("--warehouse", default=None, help="default: $DATAWIZ_WAREHOUSE or ./data/warehouse.duckdb")
+    p.add_argument("--email", default=None, help="email block datawiz-email/NAME to test SMTP with (default: "
+                   "$DATAWIZ_EMAIL; unset: no SMTP check)")
     p.set_defaults(func=cmd_check)
 
 
@@ -103,7 +105,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     """Print one OK/FAIL line per target; exit 1 when any failed."""
     from tasks.health import run_checks
 
-    results = run_checks(args.source, args.warehouse)
+    results = run_checks(args.source, args.warehouse, args.email)
     print("\n".join(r.line() for r in results))
     return 0 if all(r.ok for r in results) else 1
 

@@ -102,11 +102,14 @@ def names_for(env: str | None = None, settings: dict[str, str] | None = None) ->
 def deployment_settings() -> dict[str, str]:
     """`prefect.yaml` build step: the environment's names as `{{ datawiz.env }}`, `{{ datawiz.warehouse }}`, ...
 
-    `prefect deploy` runs it once per deployment from the repository root, after reading $DATAWIZ_ENV.
+    `prefect deploy` runs it once per deployment from the repository root. `workdir` is where the
+    worker finds the code: this checkout for a process pool, $DATAWIZ_WORKDIR (the image's
+    /opt/datawiz) for container pools.
     """
     names = names_for()
     return {
         "env": names.env,
+        "workdir": os.environ.get("DATAWIZ_WORKDIR") or os.getcwd(),
         "tag": names.tag,
         "source": names.source_ref,
         "warehouse": names.warehouse_ref,

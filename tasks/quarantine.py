@@ -76,8 +76,9 @@ def replay_file(warehouse: Warehouse, source_file: str, run_id: str) -> ReplayRe
         )
     version = current["source_version"][0].as_py()
     rows = warehouse.query(
-        "SELECT row_number, row_json FROM etl_quarantine WHERE source_file = :f AND source_version = :v "
-        "ORDER BY row_number",
+        # Qualified: ROW_NUMBER is a keyword on MariaDB.
+        "SELECT q.row_number, q.row_json FROM etl_quarantine q WHERE q.source_file = :f AND q.source_version = :v "
+        "ORDER BY q.row_number",
         {"f": source_file, "v": version},
     ).to_pylist()
     if not rows:
@@ -99,8 +100,8 @@ def replay_file(warehouse: Warehouse, source_file: str, run_id: str) -> ReplayRe
 def _refresh_copy(warehouse: Warehouse, entry: LedgerEntry) -> None:
     """Rewrite the Parquet copy so it lists only the rows still quarantined."""
     left = warehouse.query(
-        "SELECT row_number, NULL AS quarantined_key, row_json, rules FROM etl_quarantine "
-        "WHERE source_file = :f AND source_version = :v ORDER BY row_number",
+        "SELECT q.row_number, NULL AS quarantined_key, q.row_json, q.rules FROM etl_quarantine q "
+        "WHERE q.source_file = :f AND q.source_version = :v ORDER BY q.row_number",
         {"f": entry.source_file, "v": entry.source_version},
     )
     path = quarantine_copy_path(entry.source_file, entry.source_version)

@@ -28,7 +28,6 @@ from tasks.load import FileReport, ingest_file
 from tasks.report import RunSummary, publish_quality_report, table_counts
 from tasks.runlog import current_run_id, finish_run, start_run
 
-
 # `python flows/x.py` and `datawiz demo` start a temporary Prefect server in a subprocess that
 # inherits this environment. Stopped at exit with task-run events still queued, it logs them as
 # errors with tracebacks although every run is complete; only its critical messages are shown.

@@ -57,6 +57,8 @@ def validate_rows(cleaned: Cleaned, ref: FileRef, enforce_ratio: bool = True) ->
     df = _to_pandas(table)
     columns = list(contract.column_names)
 
+    if enforce_ratio:
+        _reject_early(cleaned, ref)
     key = list(contract.key)
     exact_dup, conflict = _duplicates(df, columns, key)
     failures = list(cleaned.failures)
@@ -155,6 +157,21 @@ def _rules_per_row(failures: list[Failure], kept: np.ndarray) -> dict[int, list[
                     {"column": f.column, "rule": f.rule, "category": f.category}
                 )
     return per_row
+
+
+def _reject_early(cleaned: Cleaned, ref: FileRef) -> None:
+    """Reject before the rule checks when values that cannot even be read already pass the ratio.
+
+    A file of the wrong shape (say, every timestamp in another format) would otherwise pay for
+    building a quarantine record per row only to be rejected anyway.
+    """
+    rows_in = cleaned.table.num_rows
+    bad = np.zeros(rows_in, dtype=bool)
+    for f in cleaned.failures:
+        bad[f.rows] = True
+    stats = FileStats(rows_in=rows_in, rows_quarantined=int(bad.sum()))
+    rules = Counter({f.rule: len(f.rows) for f in cleaned.failures})
+    _enforce_reject_ratio(ref, stats, rules, ref.contract.max_reject_ratio)
 
 
 def _enforce_reject_ratio(ref: FileRef, stats: FileStats, rules: Counter[str], ratio: float) -> None:

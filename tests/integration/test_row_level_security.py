@@ -30,7 +30,8 @@ def secured(mysql_url: str, admin_connection: pymysql.connections.Connection) ->
     with admin_connection.cursor() as cur:
         cur.execute(f"USE {db}")
         cur.executemany(
-            "INSERT INTO dim_distributor VALUES (%s, 'n', 'c', 's', %s, 'Urban', '2020-01-01', 1, %s, 'f', 'v', %s, 'r')",
+            "INSERT INTO dim_distributor VALUES "
+            "(%s, 'n', 'c', 's', %s, 'Urban', '2020-01-01', 1, %s, 'f', 'v', %s, 'r')",
             [("D00001", "West", TS, TS), ("D00002", "North", TS, TS)],
         )
         cur.executemany("INSERT INTO fact_secondary_sales VALUES (" + ", ".join(["%s"] * 19) + ")",

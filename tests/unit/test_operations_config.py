@@ -76,7 +76,7 @@ def test_the_build_step_names_the_blocks_of_the_environment(monkeypatch: pytest.
     monkeypatch.delenv("DB_TYPE", raising=False)
     monkeypatch.delenv("DATAWIZ_ENV_FILE", raising=False)
     assert deployment_settings() == {
-        "env": "prod", "tag": "datawiz-prod",
+        "env": "prod", "tag": "datawiz-prod", "workdir": str(tmp_path),
         "source": "azure-blob-storage-container/datawiz-prod-landing",
         "warehouse": "starrocks-connector/datawiz-prod-warehouse",
         "email": "datawiz-email/datawiz-prod-email",
@@ -180,3 +180,14 @@ def test_health_alerts_on_change_and_repeats_only_after_hours() -> None:
     assert alert_due(["facts", "warehouse"], sent, now, 6)  # something else broke
     assert alert_due([], sent, now, 6)  # all clear
     assert not alert_due([], None, now, 6) and not alert_due([], {"failing": []}, now, 6)
+
+
+@pytest.mark.parametrize("name", ["kubernetes", "azure-container-instance"])
+def test_job_templates_define_every_variable_they_use(name: str) -> None:
+    import json
+    import re
+
+    template = json.loads((REPO / "deployments" / "job_templates" / f"{name}.json").read_text())
+    used = set(re.findall(r"{{ *(\w+) *}}", json.dumps(template["job_configuration"])))
+    assert used <= set(template["variables"]["properties"]), used - set(template["variables"]["properties"])
+    assert template["variables"]["properties"]["env"]["default"]["DATAWIZ_DATA_DIR"] == "/data"
