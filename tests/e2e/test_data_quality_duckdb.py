@@ -121,3 +121,20 @@ def test_replay_after_a_contract_fix_loads_what_now_passes(run, monkeypatch: pyt
     assert query(url, "SELECT count(*) AS n FROM etl_quarantine WHERE source_file = :f", {"f": toys.path}) == [
         {"n": 0}]
     assert not Path(quarantine_copy_path(toys.path, ledger["source_version"])).exists()
+
+
+def test_quality_report_artifact_names_files_rules_and_rows(run) -> None:
+    from prefect import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey, FlowRunFilter, FlowRunFilterId
+
+    _, _, _, mo = run
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["dq-morning"])),
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[mo.run_id])),
+        )
+    assert len(artifacts) == 1
+    report = artifacts[0].data
+    assert "| rejected |" in report and "above max_reject_ratio" in report
+    assert "duplicate_key_conflict" in report and "Example quarantined rows" in report
+    assert "misc/readme.txt" in report  # unrecognised paths are listed, never silently ignored
