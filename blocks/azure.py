@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 from azure.core import MatchConditions
 from azure.core.exceptions import AzureError, ClientAuthenticationError, ServiceRequestError, ServiceResponseError
 from azure.storage.blob import BlobPrefix, BlobProperties, ContainerClient, ExponentialRetry
+from pydantic import SecretStr
 
 from blocks.redact import redact
 from blocks.source import (
@@ -44,6 +45,8 @@ from blocks.types import SourceFile
 
 if TYPE_CHECKING:
     from prefect_azure import AzureBlobStorageContainer, AzureBlobStorageCredentials
+
+    from blocks.warehouse.files_load import AzureFiles
 
 ENV_CONNECTION_STRING = "AZURE_STORAGE_CONNECTION_STRING"
 ENV_RETRIES = "DATAWIZ_AZURE_RETRIES"
@@ -171,6 +174,30 @@ class AzureBlobSource:
     @property
     def container(self) -> str:
         return self._client.container_name
+
+    def files_access(self) -> AzureFiles:
+        """Account, container, prefix and shared key for StarRocks' FILES() (pushdown loads).
+
+        Only a connection string with an AccountKey gives a shared key; a SAS token, a service
+        principal or the default Azure credential cannot be handed to StarRocks this way.
+        """
+        from blocks.warehouse.files_load import AzureFiles, PushdownRefused
+
+        cred = self._client.credential
+        key = getattr(cred, "account_key", None)
+        if not key:
+            raise SourceConfigError(
+                f"{self.credentials_from or 'azure source'}: pushdown needs the storage account's shared key "
+                "(a connection string with AccountKey); SAS tokens and Entra ID credentials are not supported"
+            )
+        host = urlsplit(self._client.url).hostname or ""
+        account = self._client.account_name or ""
+        marker = f"{account}.blob."
+        suffix = host[len(marker):] if host.startswith(marker) else "core.windows.net"
+        try:
+            return AzureFiles(account, self.container, SecretStr(key), self._prefix, suffix)
+        except PushdownRefused as exc:
+            raise SourceConfigError(f"{self.credentials_from or 'azure source'}: {redact(exc)}") from None
 
     def describe(self) -> str:
         """Container, prefix, endpoint and where the credentials came from — never the key."""

@@ -20,6 +20,10 @@ _KEY_VALUE = re.compile(
 _AUTH_HEADER = re.compile(r"(?i)\b(SharedKey(?:Lite)?\s+[^:\s]+:|Bearer\s+)([^\s'\",;]+)")
 # user:password@ in URLs (mysql://user:pw@host).
 _URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/\s@]+:)([^@\s]+)(@)", re.IGNORECASE)
+# Quoted SQL properties, as in StarRocks' FILES("azure.blob.shared_key" = "…") and their sas_token/secret kin.
+_QUOTED_PROPERTY = re.compile(
+    r"""(?i)(["'][\w.]*(?:shared_key|sas_token|secret_key|secret|password)["']\s*=\s*["'])([^"']*)(["'])"""
+)
 # Azure's AuthenticationFailed detail quotes the request's MAC signature.
 _MAC = re.compile(r"(?i)(signature found in the HTTP request ')([^']*)(')")
 
@@ -29,4 +33,5 @@ def redact(text: object) -> str:
     out = _KEY_VALUE.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", str(text))
     out = _AUTH_HEADER.sub(lambda m: f"{m.group(1)}{MASK}", out)
     out = _URL_PASSWORD.sub(lambda m: f"{m.group(1)}{MASK}{m.group(3)}", out)
+    out = _QUOTED_PROPERTY.sub(lambda m: f"{m.group(1)}{MASK}{m.group(3)}", out)
     return _MAC.sub(lambda m: f"{m.group(1)}{MASK}{m.group(3)}", out)

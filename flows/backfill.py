@@ -4,7 +4,9 @@ Each month is its own subflow run named `backfill YYYY-MM` (progress shows in th
 list of month runs, plus the `backfill-progress` artifact); the ledger makes it resumable and
 idempotent — kill it at any point and run it again, it loads only what is missing.
 
-Run locally: `python flows/backfill.py [--months 2024-01..2024-06] [--tables fis,fid]`.
+Run locally: `python flows/backfill.py [--months 2024-01..2024-06] [--tables fis,fid] [--pushdown]`.
+With `pushdown` (StarRocks warehouse + Azure source only) StarRocks reads the historical Parquet
+files from Azure itself (INSERT ... FROM FILES()); those files are not downloaded nor validated.
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ from tasks.backfill import (
     check_tables,
     cli,
     in_scope,
+    load_pushdown,
     month_first_day,
     month_prefixes,
     parse_days,
     parse_months,
     pending_months,
+    require_pushdown,
     touched_fis,
 )
 from tasks.extract import list_and_plan
@@ -46,16 +50,19 @@ def backfill(
     tables: list[str] | tuple[str, ...] = BACKFILL_TABLES,
     months: str | None = None,
     include_facts_range: str | None = None,
+    pushdown: bool = False,
 ) -> RunSummary:
     """Find the months with unloaded history (and facts in range), then load them oldest first."""
     names, window, facts = check_tables(tables), parse_months(months), parse_days(include_facts_range)
     with pipeline_run("backfill", today_ist(), source, warehouse, names) as run:
         require_constants(run.warehouse)
+        if pushdown:
+            require_pushdown(run.source, run.warehouse)  # refuse before planning anything
         plan = list_and_plan(run.source, run.warehouse, all_prefixes(names, facts), report_unrecognised=False)
         todo = pending_months(in_scope(plan, names, facts), window)
         progress = Progress(todo)
         for month in todo:
-            done = backfill_month(month, source, warehouse, names, include_facts_range)
+            done = backfill_month(month, source, warehouse, names, include_facts_range, pushdown)
             run.summary.files.extend(done.files)
             progress.month_done(month, done)
     return run.summary
@@ -63,7 +70,8 @@ def backfill(
 
 @flow(name="backfill-month", flow_run_name="backfill {month}", log_prints=True, task_runner=download_runner())
 def backfill_month(
-    month: str, source: str | None, warehouse: str | None, tables: list[str], include_facts_range: str | None
+    month: str, source: str | None, warehouse: str | None, tables: list[str], include_facts_range: str | None,
+    pushdown: bool = False,
 ) -> RunSummary:
     """Load one month: back up its new files in parallel, load them in order, then DD and reports."""
     first, facts = month_first_day(month), parse_days(include_facts_range)
@@ -71,6 +79,8 @@ def backfill_month(
         plan = list_and_plan(run.source, run.warehouse, month_prefixes(tables, first, facts),
                              report_unrecognised=False)
         todo = in_scope(plan, tables, facts)
+        if pushdown:
+            todo = load_pushdown(run.source, run.warehouse, todo, run.run_id, run.summary)
         backup_files(run, todo)
         load_files(run, todo)
         if touched_fis(run.summary):
@@ -82,6 +92,6 @@ def backfill_month(
 if __name__ == "__main__":
     args = cli().parse_args()
     result = backfill(source=args.source, warehouse=args.warehouse, tables=args.tables.split(","),
-                      months=args.months, include_facts_range=args.include_facts_range)
+                      months=args.months, include_facts_range=args.include_facts_range, pushdown=args.pushdown)
     print(summary_text([result]))
     quiet_server_shutdown()

@@ -11,13 +11,22 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from uuid import UUID
 
+from prefect import get_run_logger, task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
+from blocks.azure import AzureBlobSource
+from blocks.source import Source
+from blocks.types import FileStats, LedgerEntry
+from blocks.warehouse.base import AlreadyLoaded, Warehouse
+from blocks.warehouse.files_load import AzureFiles
+from blocks.warehouse.starrocks import StarRocksConnector
 from tasks.contracts import Origin
+from tasks.errors import ConfigError, transient_retries
 from tasks.extract import Plan, PlannedFile
+from tasks.load import FileReport
 from tasks.report import RunSummary
 from tasks.transform import month_end, month_start
 
@@ -172,6 +181,72 @@ class Progress:
         return line
 
 
+# ------------------------------------------------------------------------------------ pushdown (StarRocks)
+def require_pushdown(source: Source, warehouse: Warehouse) -> AzureFiles:
+    """What `pushdown=True` needs: a StarRocks warehouse and an Azure source with a shared key; else ConfigError."""
+    if not isinstance(warehouse, StarRocksConnector):
+        raise ConfigError(f"pushdown needs a StarRocks warehouse (a starrocks-connector), not {warehouse.describe()}")
+    if not isinstance(source, AzureBlobSource):
+        raise ConfigError(f"pushdown needs an Azure Blob source (StarRocks reads wasbs://), not {source.describe()}")
+    return source.files_access()
+
+
+def pushdownable(p: PlannedFile) -> bool:
+    """History in Parquet: what StarRocks reads itself. The rest (CSV, facts/, unparsed names) goes the usual way."""
+    return p.ref is not None and p.ref.origin is Origin.HISTORICAL and p.file.path.endswith(".parquet")
+
+
+def load_pushdown(
+    source: Source, warehouse: Warehouse, planned: list[PlannedFile], run_id: str, summary: RunSummary
+) -> list[PlannedFile]:
+    """Load the historical Parquet files with StarRocks reading them; returns the files left for download+validate."""
+    files = require_pushdown(source, warehouse)
+    assert isinstance(warehouse, StarRocksConnector)
+    rest, logger = [], get_run_logger()
+    for item in planned:
+        if not pushdownable(item):
+            rest.append(item)
+            continue
+        current = _current(source, warehouse, item)
+        if current is None:
+            continue
+        report = pushdown_file(warehouse, files, current, run_id)
+        logger.info("%-10s %s: loaded %s rows (pushdown: read by StarRocks, not validated)", report.status,
+                    report.path, report.stats.rows_loaded)
+        summary.files.append(report)
+    return rest
+
+
+def _current(source: Source, warehouse: Warehouse, item: PlannedFile) -> PlannedFile | None:
+    """FILES() reads the blob as it is now, not a pinned ETag: load the version listed now, if still new."""
+    now = [f for f in source.list_files([item.file.path]) if f.path == item.file.path]
+    if not now:
+        get_run_logger().warning("%s was deleted after it was listed; skipped", item.file.path)
+        return None
+    if now[0].version == item.file.version:
+        return item
+    if (now[0].path, now[0].version) in warehouse.ledger_versions():
+        return None
+    return replace(item, file=now[0])
+
+
+@task(name="pushdown-file", task_run_name="pushdown {planned.file.path}", **transient_retries())
+def pushdown_file(warehouse: StarRocksConnector, files: AzureFiles, planned: PlannedFile, run_id: str) -> FileReport:
+    """One historical Parquet version loaded by StarRocks itself (no validation, no quarantine: the cluster filters)."""
+    assert planned.ref is not None
+    entry = LedgerEntry(
+        source_file=planned.file.path, source_version=planned.file.version, table_name=planned.table_name,
+        status="loaded", stats=FileStats(), run_id=run_id, started_at=dt.datetime.now(dt.UTC),
+        business_date=planned.ref.business_date,
+    )
+    try:
+        warehouse.load_from_files(planned.ref.contract, entry, files)
+    except AlreadyLoaded:
+        entry.status = "skipped"
+    return FileReport(path=entry.source_file, version=entry.source_version, table=entry.table_name,
+                      status=entry.status, stats=entry.stats, business_date=entry.business_date)
+
+
 def cli() -> argparse.ArgumentParser:
     """Arguments of `python flows/backfill.py`."""
     p = argparse.ArgumentParser(prog="python flows/backfill.py",
@@ -182,4 +257,6 @@ def cli() -> argparse.ArgumentParser:
     p.add_argument("--months", default=None, help="YYYY-MM..YYYY-MM (inclusive; default: every month found)")
     p.add_argument("--include-facts-range", default=None,
                    help="also load facts/ files for YYYY-MM-DD..YYYY-MM-DD, month by month")
+    p.add_argument("--pushdown", action="store_true",
+                   help="StarRocks + Azure only: the cluster reads historical Parquet itself (no validation)")
     return p

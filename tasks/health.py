@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ from blocks.email import DataWizEmail
 from blocks.source import resolve_source
 from blocks.warehouse import resolve_warehouse
 from blocks.warehouse.base import Warehouse
+from blocks.warehouse.mysql import PyMySQLBlock
+from blocks.warehouse.starrocks import StarRocksConnector
 from tasks.contracts import CONTRACTS, FACTS
 from tasks.errors import describe_error
 from tasks.extract import data_dir
@@ -77,9 +80,100 @@ def check_warehouse(spec: str | None) -> CheckResult:
     return _run_check("warehouse", probe)
 
 
+# What loading needs on MySQL/MariaDB: rows in (INSERT), re-delivery and quarantine (DELETE), migrations (CREATE).
+MYSQL_LOAD_PRIVILEGES = ("INSERT", "DELETE", "CREATE")
+_GRANT_ON = re.compile(r"(?is)^GRANT\s+(.+?)\s+ON\s+(?:(?:TABLE|DATABASE)\s+)?(\S+)\s+TO\s")
+
+
+def _like(pattern: str, value: str) -> bool:
+    """MySQL's grant-level wildcard match (`%`, `_`, and `\\_` for a literal underscore)."""
+    out, i = [], 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\" and i + 1 < len(pattern):
+            out.append(re.escape(pattern[i + 1]))
+            i += 2
+            continue
+        out.append(".*" if ch == "%" else "." if ch == "_" else re.escape(ch))
+        i += 1
+    return re.fullmatch("".join(out), value) is not None
+
+
+def mysql_missing_privileges(grants: list[str], database: str) -> list[str]:
+    """Which of MYSQL_LOAD_PRIVILEGES the SHOW GRANTS lines do not give on `database` (global or database level)."""
+    have: set[str] = set()
+    for line in grants:
+        m = _GRANT_ON.match(line.strip())
+        if m is None:  # a role grant (GRANT role TO user): roles are not followed
+            continue
+        level = m.group(2).replace("`", "")
+        db, _, table = level.rpartition(".")
+        if table != "*" or not (db == "*" or _like(db, database)):
+            continue
+        names = {p.strip().upper() for p in re.sub(r"\([^)]*\)", "", m.group(1)).split(",")}
+        if names & {"ALL", "ALL PRIVILEGES"}:
+            names |= set(MYSQL_LOAD_PRIVILEGES)
+        have |= names
+    return [p for p in MYSQL_LOAD_PRIVILEGES if p not in have]
+
+
+def starrocks_can_load(grants: list[str]) -> bool:
+    """SHOW GRANTS of StarRocks (v3 `GRANT INSERT ... ON TABLE ...`, v2 `Load_priv`) allows loading."""
+    for line in grants:
+        for m in re.finditer(r"(?i)\bGRANT\s+(.+?)\s+ON\s", line):  # v3 object privileges
+            if {p.strip().upper() for p in m.group(1).split(",")} & {"INSERT", "ALL", "ALL PRIVILEGES"}:
+                return True
+        roles = re.search(r"(?i)\bGRANT\s+((?:'[^']+'\s*,?\s*)+)TO\b", line)  # v3 role grants
+        if roles and re.search(r"'(root|db_admin)'", roles.group(1)):
+            return True
+        if re.search(r"(?i)\b(LOAD_PRIV|ADMIN_PRIV|NODE_PRIV)\b", line):  # v2 privilege columns
+            return True
+    return False
+
+
+def _mysql_load(wh: PyMySQLBlock) -> str:
+    version = wh.fetch_one("SELECT version()")[0]
+    grants = [str(r[0]) for r in wh.fetch_all("SHOW GRANTS")]
+    missing = mysql_missing_privileges(grants, wh.database)
+    infile = bool(int(wh.fetch_one("SELECT @@GLOBAL.local_infile")[0] or 0))
+    problems = []
+    if missing:
+        problems.append(f"user {wh.user} lacks {', '.join(missing)} on database {wh.database}")
+    if not infile:
+        problems.append("local_infile is OFF on the server (LOAD DATA LOCAL INFILE is refused)")
+    if problems:
+        raise RuntimeError(f"{version}: cannot load: {'; '.join(problems)}")
+    return f"{version}: user {wh.user} can load into {wh.database} (INSERT, DELETE, CREATE; local_infile ON)"
+
+
+def _starrocks_load(wh: StarRocksConnector) -> str:
+    version = wh.fetch_one("SELECT current_version()")[0]
+    grants = [" ".join(str(v) for v in r if v is not None) for r in wh.fetch_all("SHOW GRANTS")]
+    if not starrocks_can_load(grants):
+        raise RuntimeError(f"StarRocks {version}: cannot load: user {wh.user} has no INSERT (or LOAD) privilege "
+                           f"in SHOW GRANTS")
+    return f"StarRocks {version}: user {wh.user} can load into {wh.database} (INSERT/LOAD granted)"
+
+
+def check_load_privileges(spec: str | None) -> list[CheckResult]:
+    """MySQL/MariaDB and StarRocks: server version and whether this user can load (one line); none for DuckDB."""
+    try:
+        wh = resolve_warehouse(spec)
+    except Exception:  # check_warehouse reports why
+        return []
+    try:
+        if isinstance(wh, StarRocksConnector):
+            return [_run_check("load", lambda: _starrocks_load(wh))]
+        if isinstance(wh, PyMySQLBlock):
+            return [_run_check("load", lambda: _mysql_load(wh))]
+        return []
+    finally:
+        wh.close()
+
+
 def run_checks(source: str | None, warehouse: str | None, email: str | None = None) -> list[CheckResult]:
     """Every connectivity check, in a fixed order; SMTP too when an email block is named (or $DATAWIZ_EMAIL)."""
-    results = [check_source(source), check_warehouse(warehouse)]
+    results = [check_source(source), check_warehouse(warehouse), *check_load_privileges(warehouse)]
     try:
         settings = email_settings(email)
     except Exception as exc:  # a missing block is a failed check, not a crash
