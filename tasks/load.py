@@ -26,6 +26,7 @@ from tasks.errors import FileRejected, ReconciliationError, transient_retries
 from tasks.extract import PlannedFile, read_constants, read_raw
 from tasks.lineage import with_lineage
 from tasks.quarantine import write_quarantine_copy
+from tasks.telemetry import stage
 from tasks.validate import QUARANTINE_SCHEMA, Split, validate_rows
 
 
@@ -103,13 +104,22 @@ def _load(warehouse: Warehouse, ref: FileRef, entry: LedgerEntry, local: Path) -
             entry.reason = "older than the snapshot already applied; not applied"
             _record(warehouse, entry)
             return Counter()
-        cleaned = clean_table(read_raw(local, ref), contract, ref.path)
+        where = {"table": contract.target_table, "file": ref.path, "version": entry.source_version}
+        with stage("read", **where, bytes=local.stat().st_size) as span:
+            raw = read_raw(local, ref)
+            span.set_attribute("rows", raw.num_rows)
+        with stage("clean", **where, rows=raw.num_rows):
+            cleaned = clean_table(raw, contract, ref.path)
         entry.drift_columns = cleaned.drift_columns
-        split = validate_rows(cleaned, ref)
+        with stage("validate", **where, rows=raw.num_rows) as span:
+            split = validate_rows(cleaned, ref)
+            span.set_attribute("rows_quarantined", split.stats.rows_quarantined)
     entry.stats = split.stats
     if not entry.stats.balanced():  # nothing may be lost between reading and loading
         raise ReconciliationError(f"{ref.path}: rows_in != loaded + quarantined + deduplicated ({entry.stats})")
-    warehouse.load_file(contract, entry, with_lineage(split.good, entry), split.quarantine)
+    with stage("load", table=contract.target_table, file=ref.path, version=entry.source_version,
+               rows=split.good.num_rows, backend=type(warehouse).__name__):
+        warehouse.load_file(contract, entry, with_lineage(split.good, entry), split.quarantine)
     write_quarantine_copy(entry, split.quarantine)
     entry.examples = split.examples()
     return split.rule_counts
