@@ -13,6 +13,10 @@ from pathlib import Path
 from blocks.warehouse import resolve_warehouse
 from datawiz.cli import manifest_path
 from datawiz.sample_data import Manifest, generate
+from tasks.report import SUMMARY_TABLES
+
+# Warehouse tables the check may name in SQL: a manifest is a file on disk, its keys are not trusted.
+KNOWN_TABLES = {t: t for t in SUMMARY_TABLES}
 
 
 def ensure_sample_data(landing: Path, days: int) -> Manifest:
@@ -33,8 +37,11 @@ def expectation_check(manifest: Manifest, warehouse: str | None) -> list[str]:
     lines, ok = [], True
     try:
         for table, exp in manifest.tables.items():
+            target = KNOWN_TABLES.get(table)
+            if target is None:
+                raise ValueError(f"manifest names {table!r}, which is not a DataWiz warehouse table")
             row = wh.query(
-                f"SELECT count(*) AS n{', sum(net_amount) AS s' if exp.net_amount is not None else ''} FROM {table}"
+                f"SELECT count(*) AS n{', sum(net_amount) AS s' if exp.net_amount is not None else ''} FROM {target}"
             ).to_pylist()[0]
             good = row["n"] == exp.rows
             text = f"{table:<24} expected {exp.rows:>9,}  got {row['n']:>9,}"
