@@ -33,6 +33,7 @@ from azure.core.exceptions import AzureError, ClientAuthenticationError, Service
 from azure.storage.blob import BlobPrefix, BlobProperties, ContainerClient, ExponentialRetry
 from pydantic import SecretStr
 
+from blocks.faults import crash_point
 from blocks.redact import redact
 from blocks.source import (
     AZURE_BLOCK_SLUG,
@@ -251,6 +252,7 @@ class AzureBlobSource:
                     fh.write(chunk)
                     digest.update(chunk)
                     size += len(chunk)
+            crash_point("download")
             _verify(file, size, digest.hexdigest())
         except BaseException:
             tmp.unlink(missing_ok=True)

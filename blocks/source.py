@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol
 
+from blocks.faults import crash_point
 from blocks.types import SourceFile
 
 DEFAULT_SOURCE = "./data/landing"
@@ -120,6 +121,7 @@ class LocalFolderSource:
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name(dest.name + ".part")
         shutil.copyfile(self.root / file.path, tmp)
+        crash_point("download")
         if md5_of(tmp) != file.version:
             tmp.unlink(missing_ok=True)
             raise SourceChanged(f"{file.path} changed after it was listed")

@@ -18,6 +18,7 @@ from pathlib import Path
 import pyarrow as pa
 from prefect import task
 
+from blocks.faults import crash_point
 from blocks.types import FileStats, LedgerEntry
 from blocks.warehouse.base import AlreadyLoaded, Warehouse
 from tasks.clean import clean_table
@@ -111,6 +112,7 @@ def _load(warehouse: Warehouse, ref: FileRef, entry: LedgerEntry, local: Path) -
         with stage("clean", **where, rows=raw.num_rows):
             cleaned = clean_table(raw, contract, ref.path)
         entry.drift_columns = cleaned.drift_columns
+        crash_point("validate")
         with stage("validate", **where, rows=raw.num_rows) as span:
             split = validate_rows(cleaned, ref)
             span.set_attribute("rows_quarantined", split.stats.rows_quarantined)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from prefect import task
 
+from blocks.faults import crash_point
 from blocks.warehouse.base import Warehouse
 from tasks.contracts import REQUIRED_CONSTANTS
 from tasks.errors import ConfigError, transient_retries
@@ -108,6 +109,7 @@ def compute_dd(warehouse: Warehouse, months: Iterable[dt.date], run_id: str) -> 
     require_constants(warehouse)
     done = []
     for first in sorted({month_start(m) for m in months}):
+        crash_point("post_load")
         params = {"month_start": first, "month_end": month_end(first), "run_id": run_id, "loaded_at": _now()}
         warehouse.run_sql_file("dd_month", params)
         done.append(first)
@@ -124,6 +126,7 @@ def refresh_reports(warehouse: Warehouse, start: dt.date | None, end: dt.date | 
         start, end = bounds["lo"], bounds["hi"]
         if start is None:
             return 0
+    crash_point("post_load")
     warehouse.run_sql_file("rpt_sales_daily", {"start": start, "end": end, "run_id": run_id, "loaded_at": _now()})
     return warehouse.query(
         "SELECT count(*) AS n FROM rpt_sales_daily WHERE invoice_date BETWEEN :s AND :e", {"s": start, "e": end}

@@ -35,6 +35,7 @@ import pymysql
 from prefect.blocks.abstract import DatabaseBlock
 from pydantic import Field, PrivateAttr, SecretStr
 
+from blocks.faults import crash_point
 from blocks.types import LedgerEntry
 from blocks.warehouse import base
 from blocks.warehouse import sql_builders as sb
@@ -305,7 +306,9 @@ class MySQLWarehouse(PyMySQLBlock):
             self._start_load(cur, contract, entry)
             with csv_pipe(data) as csv_path:
                 _load_data(cur, contract.target_table, data.column_names, csv_path, data.num_rows)
+            crash_point("load")
             self._finish_load(cur, contract, entry, data, quarantine)
+            crash_point("ledger")
         return entry
 
     def replay_rows(self, contract: Any, entry: LedgerEntry, data: pa.Table, fixed_rows: list[int]) -> None:
