@@ -26,6 +26,7 @@ from blocks.types import SourceFile
 from blocks.warehouse.base import Warehouse
 from tasks.contracts import PREFIXES, REQUIRED_CONSTANTS, FileRef, Origin, owning_contract, resolve_path
 from tasks.errors import FileRejected, transient_retries
+from tasks.telemetry import stage
 
 
 def data_dir() -> Path:
@@ -99,7 +100,9 @@ def list_and_plan(
     With `report_unrecognised`, paths outside the prefixes are listed too (sources that offer
     `list_all(skip=...)`) and reported; a narrow listing (one backfill month) turns it off.
     """
-    files = source.list_files(prefixes)
+    with stage("list", prefixes=len(prefixes)) as span:
+        files = source.list_files(prefixes)
+        span.set_attribute("files", len(files))
     plan = plan_files(files, warehouse.ledger_versions())
     if report_unrecognised and hasattr(source, "list_all"):
         listed = {f.path for f in files}
@@ -142,7 +145,10 @@ def fetch_file(source: Source, file: SourceFile, root: str | None = None) -> str
     dest = raw_path(file, Path(root) if root else None)
     if dest.exists() and dest.stat().st_size == file.size:
         return str(dest)
-    return str(source.fetch(file, dest))
+    owner = owning_contract(file.path)
+    with stage("download", table=owner.target_table if owner else None, file=file.path, version=file.version,
+               bytes=file.size):
+        return str(source.fetch(file, dest))
 
 
 _refetch_file = fetch_file.with_options(refresh_cache=True)
