@@ -27,7 +27,7 @@ from tasks.errors import FileRejected, ReconciliationError, transient_retries
 from tasks.extract import PlannedFile, read_constants, read_raw
 from tasks.lineage import with_lineage
 from tasks.quarantine import write_quarantine_copy
-from tasks.telemetry import stage
+from tasks.telemetry import record_file_metrics, stage
 from tasks.validate import QUARANTINE_SCHEMA, Split, validate_rows
 
 
@@ -80,7 +80,7 @@ def ingest_file(warehouse: Warehouse, planned: PlannedFile, local_path: str, run
         _record(warehouse, entry)
     except AlreadyLoaded:
         entry.status = "skipped"
-    return FileReport(
+    report = FileReport(
         path=entry.source_file,
         version=entry.source_version,
         table=entry.table_name,
@@ -93,6 +93,8 @@ def ingest_file(warehouse: Warehouse, planned: PlannedFile, local_path: str, run
         examples=entry.examples,
         seconds=round(time.perf_counter() - started, 3),
     )
+    record_file_metrics(report)
+    return report
 
 
 def _load(warehouse: Warehouse, ref: FileRef, entry: LedgerEntry, local: Path) -> Counter[str]:
