@@ -1,0 +1,187 @@
+"""Issue 10, item 2: database faults on MariaDB — killed connection, server restart, lock wait timeout, read-only.
+
+These run against a PRIVATE mariadbd (own datadir, socket and port, started by this module) because they
+restart the server and change global settings; the shared :3306 server is never touched.
+
+To fault the load itself at a known moment, a second connection holds a next-key lock over the whole
+(empty) fact table (`SELECT ... FOR UPDATE`): the loader's `LOAD DATA ... REPLACE` then waits inside its
+transaction, visibly in PROCESSLIST, until the test injects its fault and lets go.
+Transient faults must be retried and the run complete; terminal ones must fail fast with a clear message;
+after recovery the warehouse must hold exactly the generator's totals.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pymysql
+import pytest
+
+from tests.reliability.conftest import Tally
+from tests.reliability.harness import FlowEnv, FlowProcess, Landing, PrivateMariaDB, wait_until
+from tests.reliability.invariants import assert_exact
+
+pytestmark = [pytest.mark.integration, pytest.mark.fault_injection]
+
+LOADER_USER = "dw_loader"  # no SUPER/READ ONLY ADMIN: a read-only server refuses its writes, as in production
+
+
+@pytest.fixture(scope="module")
+def private_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateMariaDB]:
+    server = PrivateMariaDB(tmp_path_factory.mktemp("private-mariadb")).install()
+    server.start()
+    try:
+        with server.connect() as conn, conn.cursor() as cur:
+            cur.execute("SET GLOBAL local_infile = 1")
+            cur.execute(f"CREATE USER '{LOADER_USER}'@'127.0.0.1' IDENTIFIED BY ''")
+        yield server
+    finally:
+        server.stop(crash=False)
+
+
+@pytest.fixture(scope="module")
+def private_template(private_db: PrivateMariaDB, landing: Landing, prefect_api: str,
+                     tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The private server's post-evening warehouse (cloned per test)."""
+    db = private_db.create_database("dw_priv_tmpl")
+    FlowEnv(str(landing.root), private_db.url(db), tmp_path_factory.mktemp("priv-evening"), prefect_api).run("evening")
+    return db
+
+
+@pytest.fixture
+def private_env(private_db: PrivateMariaDB, private_template: str, landing: Landing, prefect_api: str,
+                tmp_path: Path) -> Iterator[tuple[FlowEnv, str]]:
+    """A fresh copy of the template, loaded by the non-admin user; (flow env, database)."""
+    db = private_db.clone_database(private_template, "dw_priv")
+    with private_db.connect() as conn, conn.cursor() as cur:
+        cur.execute(f"GRANT ALL PRIVILEGES ON {db}.* TO '{LOADER_USER}'@'127.0.0.1'")
+    env = FlowEnv(str(landing.root), private_db.url(db, LOADER_USER), tmp_path / "data", prefect_api)
+    try:
+        yield env, db
+    finally:
+        if private_db.proc is None:
+            private_db.start()
+        with private_db.connect() as conn, conn.cursor() as cur:
+            cur.execute("SET GLOBAL read_only = 0")
+            cur.execute("SET GLOBAL innodb_lock_wait_timeout = 50")
+        private_db.drop_database(db)
+
+
+class FactLock:
+    """A next-key lock over all of fact_secondary_sales, held by another connection until released."""
+
+    def __init__(self, server: PrivateMariaDB, db: str) -> None:
+        self.conn = server.connect(db)
+        with self.conn.cursor() as cur:
+            cur.execute("BEGIN")
+            cur.execute("SELECT invoice_no FROM fact_secondary_sales FOR UPDATE")
+
+    def release(self) -> None:
+        try:
+            self.conn.commit()
+            self.conn.close()
+        except pymysql.err.Error:
+            pass  # the server went away with the lock: released all the same
+
+
+def loader_waiting(server: PrivateMariaDB, db: str) -> int | None:
+    """The connection id of a LOAD DATA into `db` that is running (waiting on the lock), if any."""
+    try:
+        with server.connect() as conn, conn.cursor() as cur:
+            cur.execute("SELECT ID FROM information_schema.PROCESSLIST WHERE DB = %s AND INFO LIKE %s",
+                        (db, "LOAD DATA%"))
+            row = cur.fetchone()
+    except pymysql.err.OperationalError:
+        return None
+    return int(row[0]) if row else None
+
+
+def start_blocked_load(server: PrivateMariaDB, env: FlowEnv, db: str) -> tuple[FlowProcess, FactLock, int]:
+    """Hold the fact lock, start a morning run, wait until its first LOAD DATA waits on the lock."""
+    lock = FactLock(server, db)
+    run = env.start("morning")
+    found: list[int] = []
+
+    def waiting() -> bool:
+        conn_id = loader_waiting(server, db)
+        if conn_id is not None:
+            found.append(conn_id)
+        return bool(found)
+
+    if not wait_until(waiting, timeout=120, poll=0.05, while_=run.running):
+        lock.release()
+        run.kill()
+        raise AssertionError(f"the morning run never reached LOAD DATA; log:\n{run.tail()}")
+    return run, lock, found[0]
+
+
+def assert_completes(run: FlowProcess) -> None:
+    assert run.wait() == 0, f"the run did not recover from the fault; log:\n{run.tail()}"
+
+
+def test_connection_killed_mid_load_is_retried(private_db: PrivateMariaDB, private_env: tuple[FlowEnv, str],
+                                               landing: Landing, tally: Tally) -> None:
+    env, db = private_env
+    run, lock, loader = start_blocked_load(private_db, env, db)
+    with private_db.connect() as conn, conn.cursor() as cur:
+        cur.execute(f"KILL CONNECTION {loader}")
+    tally.fault("mariadb:kill-connection")
+    lock.release()
+    assert_completes(run)
+    tally.run()
+    assert "Lost connection" in run.log.read_text() or "2013" in run.log.read_text(), run.tail()
+    assert_exact(private_db, db, landing.manifest, tally, "connection killed mid-load")
+
+
+def test_server_restarted_mid_load_is_retried(private_db: PrivateMariaDB, private_env: tuple[FlowEnv, str],
+                                              landing: Landing, tally: Tally) -> None:
+    env, db = private_env
+    run, lock, _ = start_blocked_load(private_db, env, db)
+    private_db.stop(crash=True)  # SIGKILL mariadbd mid-transaction: InnoDB rolls the load back on start
+    tally.fault("mariadb:server-crash-restart")
+    lock.release()
+    time.sleep(1.0)  # the loader's retry finds the server down at least once
+    private_db.start()
+    assert_completes(run)
+    tally.run()
+    assert_exact(private_db, db, landing.manifest, tally, "server restarted mid-load")
+
+
+def test_lock_wait_timeout_is_retried(private_db: PrivateMariaDB, private_env: tuple[FlowEnv, str],
+                                      landing: Landing, tally: Tally) -> None:
+    env, db = private_env
+    with private_db.connect() as conn, conn.cursor() as cur:
+        cur.execute("SET GLOBAL innodb_lock_wait_timeout = 1")  # private server: new sessions wait 1 s
+    run, lock, _ = start_blocked_load(private_db, env, db)
+    assert wait_until(lambda: "Lock wait timeout" in run.log.read_text(errors="replace"), timeout=60,
+                      while_=run.running), f"no lock wait timeout seen; log:\n{run.tail()}"
+    tally.fault("mariadb:lock-wait-timeout")
+    lock.release()
+    assert_completes(run)
+    tally.run()
+    assert_exact(private_db, db, landing.manifest, tally, "lock wait timeout")
+
+
+def test_read_only_server_fails_fast_with_a_clear_message(
+    private_db: PrivateMariaDB, private_env: tuple[FlowEnv, str], landing: Landing, tally: Tally
+) -> None:
+    env, db = private_env
+    with private_db.connect() as conn, conn.cursor() as cur:
+        cur.execute("SET GLOBAL read_only = 1")
+    tally.fault("mariadb:read-only")
+    started = time.monotonic()
+    run = env.start("morning")
+    assert run.wait() != 0, "a morning run on a read-only warehouse must fail"
+    tally.run()
+    seconds = time.monotonic() - started
+    log = run.log.read_text(errors="replace")
+    assert "read-only" in log.lower() or "read_only" in log.lower(), run.tail()
+    assert log.count("Retrying") == 0 and log.count("retrying") == 0, f"a read-only server was retried:\n{run.tail()}"
+    assert seconds < 60, f"failing on a read-only server took {seconds:.0f} s"
+    with private_db.connect() as conn, conn.cursor() as cur:
+        cur.execute("SET GLOBAL read_only = 0")
+    env.run("morning")
+    tally.run()
+    assert_exact(private_db, db, landing.manifest, tally, "after read-only")
