@@ -54,15 +54,37 @@ _TRANSIENT_NAMES = {
 }
 
 
+# pymysql raises OperationalError for every server error code it does not map, so the class alone
+# says nothing: only these codes are worth a retry — the server or the connection went away
+# (2002/2003 cannot connect, 2006 gone, 2013 lost mid-query, 2055, 1927 killed, 4031 idle timeout,
+# 1053 shutting down, 1158-1161 network errors, 1040 too many connections) or a lock conflict
+# (1205 lock wait timeout, 1213 deadlock). Any other code — 1290 read-only server, 1114 table full,
+# 1021 disk full, 1045 access denied, 1049 unknown database, 1142 command denied — a retry cannot change.
+TRANSIENT_MYSQL_CODES = frozenset({1040, 1053, 1158, 1159, 1160, 1161, 1205, 1213, 1927, 2002, 2003, 2006,
+                                   2013, 2055, 4031})
+
+
+def _mysql_code(exc: BaseException) -> int | None:
+    """The server/client error code of a pymysql OperationalError, else None."""
+    if type(exc).__module__.startswith("pymysql") and type(exc).__name__ == "OperationalError":
+        code = exc.args[0] if exc.args else None
+        return code if isinstance(code, int) else None
+    return None
+
+
 def is_transient(exc: BaseException) -> bool:
     """True when a retry can reasonably succeed.
 
     Besides the two families, an exception may say so itself with a boolean `transient`
     attribute (blocks.source errors do: blocks cannot import this module), or carry an HTTP
     `status_code` (azure-core): 5xx, 408 and 429 (throttling) are transient, other codes are not.
+    A MySQL/MariaDB error is transient only for the codes in `TRANSIENT_MYSQL_CODES`.
     """
     if isinstance(exc, TerminalError):
         return False
+    code = _mysql_code(exc)
+    if code is not None:
+        return code in TRANSIENT_MYSQL_CODES
     if isinstance(exc, TransientError | TimeoutError | ConnectionError | socket.timeout):
         return True
     declared = getattr(exc, "transient", None)
