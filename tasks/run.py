@@ -27,6 +27,7 @@ from tasks.extract import PlannedFile, fetch_task
 from tasks.load import FileReport, ingest_file
 from tasks.report import RunSummary, publish_quality_report, table_counts
 from tasks.runlog import current_run_id, finish_run, start_run
+from tasks.telemetry import annotate_run, record_freshness, record_job
 
 # `python flows/x.py` and `datawiz demo` start a temporary Prefect server in a subprocess that
 # inherits this environment. Stopped at exit with task-run events still queued, it logs them as
@@ -57,14 +58,18 @@ def pipeline_run(
 
     Flow-level retries are for failures a re-run can fix; a terminal one (bad configuration, a
     missing container, no evening run after the wait) switches them off for this run.
+    Each attempt counts once in `datawiz.job.runs` (flow, completed|failed).
     """
+    started = time.perf_counter()
     try:
         with _bracketed_run(flow, business_date, source, warehouse, steps) as ctx:
             yield ctx
     except Exception as exc:
+        record_job(flow, "failed", time.perf_counter() - started)
         if not is_transient(exc):
             forbid_flow_retry()
         raise
+    record_job(flow, "completed", time.perf_counter() - started)
 
 
 def forbid_flow_retry() -> None:
@@ -90,6 +95,7 @@ def _bracketed_run(
     if applied:
         logger.info("applied migrations: %s", ", ".join(applied))
     ctx = RunContext(src, wh, RunSummary(flow, business_date, current_run_id(), steps=steps))
+    annotate_run(business_date=business_date.isoformat(), run_id=ctx.run_id, backend=wh.dialect)
     start_run(wh, ctx.run_id, flow, business_date)
     try:
         yield ctx
@@ -99,6 +105,7 @@ def _bracketed_run(
         raise
     ctx.summary.seconds = round(time.perf_counter() - started, 2)
     ctx.summary.notes["table_counts"] = table_counts(wh)
+    record_freshness(wh)  # the newest loaded business date per fact table, for datawiz.freshness.age
     publish_quality_report(ctx.summary)
     finish_run(wh, ctx.run_id, "completed")
     send_validation_alert(ctx.summary, wh)  # only when a file was rejected or rows quarantined

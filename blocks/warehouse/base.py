@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import pyarrow as pa
+from opentelemetry import metrics
 
 from blocks.types import LedgerEntry
 from blocks.warehouse.sql_builders import LATEST_SNAPSHOT_SQL, LEDGER_VERSIONS_SQL
@@ -23,6 +27,17 @@ if TYPE_CHECKING:  # contracts live in tasks/; blocks only duck-type them
 
 SQL_ROOT = Path(__file__).resolve().parents[2] / "sql"
 _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+# The first word of a statement, as the `operation` of its latency sample (anything else is "other").
+_OPERATIONS = frozenset({
+    "select", "with", "insert", "replace", "update", "delete", "merge", "load", "create", "drop", "alter",
+    "truncate", "begin", "start", "commit", "rollback", "show", "set", "analyze", "optimize", "call",
+})
+_statement_seconds = metrics.get_meter("datawiz").create_histogram(
+    "datawiz.warehouse.statement.duration", unit="s",
+    description="Latency of one warehouse statement, by backend, operation and status",
+    explicit_bucket_boundaries_advisory=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+                                         30, 60, 300, 900),
+)
 
 
 @dataclass(frozen=True)
@@ -73,6 +88,27 @@ class LedgerQueries:
     def latest_snapshot_date(self, table_name: str) -> dt.date | None:
         """The newest snapshot date applied to a dimension (older late snapshots must not win)."""
         return self.query(LATEST_SNAPSHOT_SQL, {"t": table_name})["d"][0].as_py()
+
+
+@contextmanager
+def timed_statement(backend: str, sql: str | bytes) -> Iterator[None]:
+    """Record one statement's latency in `datawiz.warehouse.statement.duration` (never its text)."""
+    started, status = time.perf_counter(), "error"
+    try:
+        yield
+        status = "ok"
+    finally:
+        labels = {"backend": backend, "operation": statement_operation(sql), "status": status}
+        _statement_seconds.record(time.perf_counter() - started, labels)
+
+
+def statement_operation(sql: str | bytes) -> str:
+    """`select`, `insert`, `load`, ...: the statement's first word if it is a known one, else `other`."""
+    # pymysql's executemany hands execute() the multi-row INSERT as a bytearray.
+    text = bytes(sql[:64]).decode("utf-8", "replace") if isinstance(sql, (bytes, bytearray)) else sql
+    words = text.lstrip(" \t\r\n(").split(None, 1)
+    word = words[0].lower() if words else ""
+    return word if word in _OPERATIONS else "other"
 
 
 def migrations(dialect: str) -> list[Migration]:

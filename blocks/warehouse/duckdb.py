@@ -53,7 +53,7 @@ class DuckDBWarehouse(Block, LedgerQueries):
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         # A cursor is DuckDB's per-thread connection to the same database instance.
-        return self._connection().cursor()
+        return _TimedCursor(self._connection().cursor())  # type: ignore[return-value]
 
     def close(self) -> None:
         with self._lock:
@@ -73,7 +73,8 @@ class DuckDBWarehouse(Block, LedgerQueries):
         text, names = base.bind_style(sql, "qmark")
         cur = self._cursor()
         try:
-            return cur.sql(text, params=[(params or {})[n] for n in names]).to_arrow_table()
+            with base.timed_statement(self.dialect, text):  # a relation runs when it is fetched
+                return cur.sql(text, params=[(params or {})[n] for n in names]).to_arrow_table()
         finally:
             cur.close()
 
@@ -191,6 +192,23 @@ class DuckDBWarehouse(Block, LedgerQueries):
                 cur.execute(f"INSERT INTO {hist} (snapshot_date, {cols}) SELECT ?, {cols} FROM _incoming",
                             [entry.business_date])
             _run(cur, sb.replay_statements(entry, fixed_rows, data.num_rows, sb.DUCKDB))
+
+class _TimedCursor:
+    """A DuckDB cursor whose `execute` records its latency (`datawiz.warehouse.statement.duration`).
+
+    Every statement of this backend goes through `cur.execute` except `query`'s relation, timed there.
+    """
+
+    def __init__(self, cursor: duckdb.DuckDBPyConnection) -> None:
+        self._cursor = cursor
+
+    def execute(self, sql: str, *args: Any, **kwargs: Any) -> duckdb.DuckDBPyConnection:
+        with base.timed_statement(DuckDBWarehouse.dialect, sql):
+            return self._cursor.execute(sql, *args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cursor, name)
+
 
 def _run(cur: duckdb.DuckDBPyConnection, statements: list[sb.Stmt | None]) -> None:
     for st in statements:

@@ -138,7 +138,8 @@ class PyMySQLBlock(DatabaseBlock, LedgerQueries):
         try:
             if transaction:
                 conn.begin()
-            with conn.cursor() as cur:
+            with conn.cursor(_TimedCursor) as cur:
+                cur.backend = self.dialect
                 yield cur
             if transaction:
                 conn.commit()
@@ -334,6 +335,19 @@ class MySQLWarehouse(PyMySQLBlock):
 
 
 # ---------------------------------------------------------------------------------------- helpers
+class _TimedCursor(pymysql.cursors.Cursor):
+    """The cursor of every statement of this backend (and StarRocks'): records each one's latency.
+
+    `executemany` goes through `execute` (one batched INSERT, or one call per row), so it is timed there.
+    """
+
+    backend = "mysql"
+
+    def execute(self, query: str, args: Any = None) -> int:
+        with base.timed_statement(self.backend, query):
+            return super().execute(query, args)
+
+
 def _is_lost(exc: BaseException) -> bool:
     if isinstance(exc, pymysql.err.InterfaceError):
         return True
