@@ -24,7 +24,7 @@ from tasks.run import (
     select_steps,
 )
 from tasks.runlog import today_ist, wait_for_evening
-from tasks.transform import compute_dd, refresh_reports
+from tasks.transform import compute_dd, pending_post_load, post_load_done, refresh_reports
 
 STEPS = {
     "wait_for_evening": "wait (bounded) until the evening run for the business date completed",
@@ -63,11 +63,15 @@ def morning(
         for table in ("fis", "fid"):
             if table in chosen:
                 loaded += load_files(run, plan.for_tables({table}, INCREMENTAL))
-        sales_days = touched_sales_days(loaded) or [day]
+        # Also the days of files a crashed or failed run loaded but never got to rebuild.
+        work = pending_post_load(run.warehouse, touched_sales_days(loaded))
+        sales_days = work.days or [day]
         if "dd" in chosen:
             compute_dd(run.warehouse, sales_days, run.run_id)
         if "reporting_views" in chosen:
             refresh_reports(run.warehouse, min(sales_days), max(sales_days), run.run_id)
+        if "dd" in chosen and "reporting_views" in chosen:
+            post_load_done(run.warehouse, work)
     return run.summary
 
 

@@ -19,6 +19,7 @@ from tasks.errors import ConfigError, transient_retries
 
 _RETRY = transient_retries(attempts=2, backoff_s=5)
 HIERARCHY_WATERMARK = "tsr_hierarchy"
+POST_LOAD_WATERMARK = "morning_post_load"  # updated_at: loads finished before it have their DD and reports
 
 
 def _now() -> dt.datetime:
@@ -114,6 +115,43 @@ def compute_dd(warehouse: Warehouse, months: Iterable[dt.date], run_id: str) -> 
         warehouse.run_sql_file("dd_month", params)
         done.append(first)
     return done
+
+
+@dataclass
+class PostLoadWork:
+    """The sales days whose DD months and report rows a morning run must rebuild."""
+
+    days: list[dt.date]
+    as_of: dt.datetime  # loads that finished before this are covered once the rebuild is done
+
+
+@task(name="pending-post-load", **_RETRY)
+def pending_post_load(warehouse: Warehouse, touched: Iterable[dt.date]) -> PostLoadWork:
+    """The days this run loaded, plus those of every secondary-sales file loaded since the last rebuild.
+
+    A run killed (or failed) after committing a file but before rebuilding DD and reports leaves that
+    file's days stale, and the next run does not load the file again (the ledger has it): so the
+    ledger, not this run's load list, says which days are still waiting for their rebuild.
+    """
+    as_of = _now()
+    mark = warehouse.query("SELECT updated_at FROM etl_watermark WHERE name = :n", {"n": POST_LOAD_WATERMARK})
+    since = mark["updated_at"][0].as_py() if mark.num_rows else dt.datetime(1900, 1, 1)  # never: every day
+    rows = warehouse.query(
+        "SELECT DISTINCT business_date AS d FROM etl_file_ledger WHERE status = 'loaded' AND table_name = :t "
+        "AND business_date IS NOT NULL AND finished_at >= :s",
+        {"t": "fact_secondary_sales", "s": since},
+    )
+    return PostLoadWork(sorted(set(touched) | set(rows["d"].to_pylist())), as_of)
+
+
+@task(name="post-load-done", **_RETRY)
+def post_load_done(warehouse: Warehouse, work: PostLoadWork) -> None:
+    """Record that DD and reports are rebuilt for every load that finished before `work.as_of`."""
+    warehouse.execute("DELETE FROM etl_watermark WHERE name = :n", {"n": POST_LOAD_WATERMARK})
+    warehouse.execute(
+        "INSERT INTO etl_watermark (name, value, updated_at) VALUES (:n, :v, :t)",
+        {"n": POST_LOAD_WATERMARK, "v": max(work.days, default=work.as_of.date()), "t": work.as_of},
+    )
 
 
 @task(name="refresh-reports", **_RETRY)
