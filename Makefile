@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
-.PHONY: install demo test bench lint clean
+.PHONY: install demo test test-reliability bench lint clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "DataWiz needs Python >= 3.11")'
@@ -22,6 +22,10 @@ demo: $(STAMP)  ## sample data -> evening + morning on the embedded DuckDB -> su
 
 test: $(STAMP)  ## the whole test suite with line coverage
 	$(BIN)/pytest -q --cov=tasks --cov=blocks --cov=flows --cov=datawiz --cov-report=term tests
+
+test-reliability: $(STAMP)  ## fault injection (docs/RELIABILITY.md): kills, outages, races, hostile input; ~10 min
+	@mkdir -p logs
+	DATAWIZ_RELIABILITY=1 DATAWIZ_RELIABILITY_SUMMARY=logs/reliability-summary.json $(BIN)/pytest -q tests/reliability
 
 bench: $(STAMP)  ## benchmarks (numbers, not tests): validation, MariaDB load vs LOAD DATA vs to_sql
 	$(BIN)/python -m bench.validation
