@@ -42,6 +42,7 @@ from blocks.source import (
     SourceError,
     SourceUnavailable,
 )
+from blocks.transport import InsecureTransport, require_encryption
 from blocks.types import SourceFile
 
 if TYPE_CHECKING:
@@ -52,6 +53,8 @@ if TYPE_CHECKING:
 ENV_CONNECTION_STRING = "AZURE_STORAGE_CONNECTION_STRING"
 ENV_RETRIES = "DATAWIZ_AZURE_RETRIES"
 ENV_RETRY_BACKOFF = "DATAWIZ_AZURE_RETRY_BACKOFF"
+# "1": allow http:// Blob endpoints on non-loopback hosts (the account key / SAS / token would travel in clear).
+ENV_ALLOW_INSECURE = "DATAWIZ_AZURE_ALLOW_INSECURE"
 _CHUNK = 4 * 1024 * 1024
 # A blob written through ADLS Gen2 (hierarchical namespace) lists its folders as empty marker blobs.
 _FOLDER_MARKER = "hdi_isfolder"
@@ -110,6 +113,22 @@ def container_client(credentials: AzureBlobStorageCredentials, container: str) -
     return ContainerClient(str(credentials.account_url), container, credential=credential, **_client_options())
 
 
+def check_transport(client: ContainerClient, where: str) -> None:
+    """Refuse an http:// Blob endpoint on a non-loopback host (Azurite on 127.0.0.1 is fine) unless
+    $DATAWIZ_AZURE_ALLOW_INSECURE=1: the shared-key signature, SAS token or bearer token would travel in clear."""
+    url = urlsplit(client.url)
+    allow = os.environ.get(ENV_ALLOW_INSECURE, "").strip().lower() in ("1", "true", "yes", "on")
+    try:
+        require_encryption(
+            f"azure endpoint {url.scheme}://{url.netloc} ({where})", url.hostname,
+            encrypted=url.scheme == "https", has_secret=client.credential is not None or "sig=" in url.query,
+            allow_insecure=allow,
+            how_to_fix=f"Use DefaultEndpointsProtocol=https / https:// account URL (${ENV_ALLOW_INSECURE}=1 opts in)",
+        )
+    except InsecureTransport as exc:
+        raise SourceConfigError(str(exc)) from None
+
+
 def _credential_kind(credentials: AzureBlobStorageCredentials) -> str:
     if credentials.connection_string is not None:
         return "connection string"
@@ -143,6 +162,7 @@ class AzureBlobSource:
             # The SDK's message may quote the string; ours names only the variable.
             msg = f"${ENV_CONNECTION_STRING} is not a valid Azure Storage connection string"
             raise SourceConfigError(msg) from None
+        check_transport(client, where)
         return cls(client, parts.path, where)
 
     @classmethod
@@ -158,6 +178,7 @@ class AzureBlobSource:
             client = container_client(creds, block.container_name)
         except ValueError:
             raise SourceConfigError(f"{where}: the credentials are not usable (malformed connection string?)") from None
+        check_transport(client, where)
         return cls(client, block.base_folder or "", where)
 
     @classmethod

@@ -35,3 +35,7 @@ class DataWizEmail(Block):
         description="Base URL of the Prefect UI for run links; default: the worker's PREFECT_UI_URL.",
     )
     timeout_seconds: float = Field(default=30, description="Seconds to wait for the SMTP server per operation.")
+    allow_insecure: bool = Field(
+        default=False,
+        description="Allow login over plain SMTP (smtp_type INSECURE) to a non-loopback server (not recommended).",
+    )

@@ -10,11 +10,16 @@ Blocks (all named `datawiz-<env>-<role>`) and the variables they are made from:
   AZURE_BASE_FOLDER, and AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_ACCOUNT_URL (+ AZURE_TENANT_ID,
   AZURE_CLIENT_ID, AZURE_CLIENT_SECRET for a service principal; none of them: the default Azure credential).
 - `warehouse`: starrocks-connector or datawiz-mysql-warehouse (DB_TYPE). DB_HOST, DB_PORT, DB_NAME, DB_USER,
-  DB_PASSWORD, DB_TLS, DB_SSL_CA, STARROCKS_HTTP_PORT, STARROCKS_LOAD_URLS.
+  DB_PASSWORD, DB_TLS, DB_SSL_CA, DB_SSL_CERT, DB_SSL_KEY, DB_SSL_VERIFY, DB_ALLOW_INSECURE (not for prod),
+  STARROCKS_HTTP_SCHEME (http|https), STARROCKS_HTTP_PORT, STARROCKS_LOAD_URLS.
 - `smtp`: email-server-credentials (prefect-email). SMTP_HOST, SMTP_PORT, SMTP_USER, SMTP_PASSWORD,
   SMTP_TYPE (STARTTLS, SSL; INSECURE only outside prod), SMTP_VERIFY.
 - `email`: datawiz-email, holding the smtp block. EMAIL_SENDER, EMAIL_RECIPIENTS (comma-separated),
-  EMAIL_MAX_ATTACHMENT_KB, DATAWIZ_UI_URL.
+  EMAIL_MAX_ATTACHMENT_KB, DATAWIZ_UI_URL, SMTP_ALLOW_INSECURE (login over plain SMTP to a non-loopback
+  host; not for prod).
+
+A password never crosses the network in clear by default (blocks/transport.py): a non-loopback warehouse
+needs DB_TLS, StarRocks' HTTP endpoints https, SMTP STARTTLS or SSL — or the explicit *_ALLOW_INSECURE opt-in.
 """
 
 from __future__ import annotations
@@ -73,6 +78,11 @@ def check_settings(names: EnvNames, values: dict[str, str]) -> None:
         problems.append("SMTP_TYPE must be SSL, STARTTLS or INSECURE")
     elif smtp_type == "INSECURE" and names.env == "prod":
         problems.append("SMTP_TYPE=INSECURE is refused for prod: use STARTTLS or SSL")
+    for opt_in in ("DB_ALLOW_INSECURE", "SMTP_ALLOW_INSECURE"):
+        if names.env == "prod" and _flag(values, opt_in, False):
+            problems.append(f"{opt_in} is refused for prod: encrypt the connection instead")
+    if values.get("STARROCKS_HTTP_SCHEME", "http").lower() not in ("http", "https"):
+        problems.append("STARROCKS_HTTP_SCHEME must be http or https")
     if problems:
         raise SettingsError(f"{names.env}: " + "; ".join(problems))
 
@@ -113,6 +123,8 @@ def save_warehouse(names: EnvNames, values: dict[str, str]) -> list[Saved]:
     common: dict[str, Any] = {
         "host": values["DB_HOST"], "user": values["DB_USER"], "password": SecretStr(values["DB_PASSWORD"]),
         "database": values["DB_NAME"], "tls": _flag(values, "DB_TLS", False), "ssl_ca": values.get("DB_SSL_CA") or None,
+        "ssl_cert": values.get("DB_SSL_CERT") or None, "ssl_key": values.get("DB_SSL_KEY") or None,
+        "ssl_verify": _flag(values, "DB_SSL_VERIFY", True), "allow_insecure": _flag(values, "DB_ALLOW_INSECURE", False),
     }
     if values.get("DB_PORT"):
         common["port"] = int(values["DB_PORT"])
@@ -121,6 +133,8 @@ def save_warehouse(names: EnvNames, values: dict[str, str]) -> list[Saved]:
         extra: dict[str, Any] = {}
         if values.get("STARROCKS_HTTP_PORT"):
             extra["http_port"] = int(values["STARROCKS_HTTP_PORT"])
+        if values.get("STARROCKS_HTTP_SCHEME"):
+            extra["http_scheme"] = values["STARROCKS_HTTP_SCHEME"].lower()
         if values.get("STARROCKS_LOAD_URLS"):
             extra["load_urls"] = [u.strip() for u in values["STARROCKS_LOAD_URLS"].split(",") if u.strip()]
         block = StarRocksConnector(**common, **extra)
@@ -144,6 +158,7 @@ def save_email(names: EnvNames, values: dict[str, str]) -> list[Saved]:
         credentials=creds, sender=values["EMAIL_SENDER"], recipients=recipients,
         subject_prefix=f"[DataWiz {names.env}]", ui_url=values.get("DATAWIZ_UI_URL") or None,
         max_attachment_bytes=int(values.get("EMAIL_MAX_ATTACHMENT_KB", "2048")) * 1024,
+        allow_insecure=_flag(values, "SMTP_ALLOW_INSECURE", False),
     )
     where = f"{values['SMTP_HOST']}:{creds.smtp_port or creds.smtp_type.value} ({smtp_type})"  # type: ignore[union-attr]
     return [Saved(creds_ref, where), Saved(_save(email, names.block("email")), f"{len(recipients)} recipient(s)")]

@@ -239,7 +239,7 @@ def send_validation_alert(summary: RunSummary, warehouse: Warehouse) -> bool:
     email = validation_email(summary, csv_bytes, attached, run_link(summary.run_id, settings))
     try:
         send_email(email, settings)
-    except EmailFailed as exc:
+    except (EmailFailed, ConfigError) as exc:
         # The data is loaded and the quality report published: a mail relay outage must not fail the run.
         logger.error("validation alert not sent: %s", exc)
         return False

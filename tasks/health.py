@@ -187,7 +187,7 @@ def check_smtp(settings: DataWizEmail) -> CheckResult:
 
     def probe() -> str:
         creds = settings.credentials
-        with open_smtp(creds, settings.timeout_seconds) as server:
+        with open_smtp(creds, settings.timeout_seconds, settings.allow_insecure) as server:
             server.noop()
         kind = getattr(creds.smtp_type, "name", creds.smtp_type)
         return f"{creds.smtp_server}:{creds.smtp_port or ''} ({kind}), {len(settings.recipients)} recipient(s)"

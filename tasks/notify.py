@@ -28,7 +28,8 @@ from prefect_email.credentials import SMTPServer, SMTPType
 
 from blocks.email import EMAIL_BLOCK_SLUG, DataWizEmail
 from blocks.redact import redact
-from tasks.errors import ConfigError, TransientError
+from blocks.transport import InsecureTransport, require_encryption
+from tasks.errors import ConfigError, TransientError, retry_transient
 from tasks.runlog import IST
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -130,15 +131,24 @@ def build_message(email: Email, settings: DataWizEmail) -> EmailMessage:
     return msg
 
 
-def open_smtp(creds: EmailServerCredentials, timeout: float) -> smtplib.SMTP:
+def open_smtp(creds: EmailServerCredentials, timeout: float, allow_insecure: bool = False) -> smtplib.SMTP:
     """A logged-in SMTP connection over SSL, STARTTLS or plain, as the credentials block says.
 
     prefect-email's `get_server()` does the same but without a timeout: a silent server would hang
-    the flow run for ever.
+    the flow run for ever. A login over plain SMTP to a non-loopback server is refused (ConfigError)
+    unless the email block sets `allow_insecure` (blocks/transport.py).
     """
     host = creds.smtp_server.value if isinstance(creds.smtp_server, SMTPServer) else str(creds.smtp_server)
     kind = SMTPType[creds.smtp_type] if isinstance(creds.smtp_type, str) else creds.smtp_type
     port = creds.smtp_port or kind.value
+    try:
+        require_encryption(
+            f"smtp {host}:{port}", host, encrypted=kind is not SMTPType.INSECURE,
+            has_secret=bool(creds.username and creds.password and creds.password.get_secret_value()),
+            allow_insecure=allow_insecure, how_to_fix="Set smtp_type STARTTLS or SSL (SMTP_TYPE)",
+        )
+    except InsecureTransport as exc:
+        raise ConfigError(str(exc)) from None
     context = ssl.create_default_context()
     if not creds.verify:  # a self-signed relay inside the network; still encrypted
         context.check_hostname = False
@@ -159,7 +169,7 @@ def deliver(email: Email, settings: DataWizEmail) -> str:
     """Send one email to the block's recipients; returns its Message-ID. Errors carry no secret."""
     msg = build_message(email, settings)
     try:
-        with open_smtp(settings.credentials, settings.timeout_seconds) as server:
+        with open_smtp(settings.credentials, settings.timeout_seconds, settings.allow_insecure) as server:
             server.send_message(msg)
     except (OSError, smtplib.SMTPException) as exc:
         # `from None`: smtplib's exception can hold the server dialogue; ours names the server only.
@@ -168,7 +178,9 @@ def deliver(email: Email, settings: DataWizEmail) -> str:
     return str(msg["Message-ID"])
 
 
-@task(name="send-email", retries=2, retry_delay_seconds=[10, 60], cache_policy=NO_CACHE)
+# Only transient failures are retried: a refused (insecure) configuration fails at once.
+@task(name="send-email", retries=2, retry_delay_seconds=[10, 60], cache_policy=NO_CACHE,
+      retry_condition_fn=retry_transient)
 def send_email(email: Email, settings: DataWizEmail) -> str:
     """Send an email through the DataWiz email block (retried: SMTP relays drop connections)."""
     message_id = deliver(email, settings)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import ssl
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -36,6 +37,7 @@ from prefect.blocks.abstract import DatabaseBlock
 from pydantic import Field, PrivateAttr, SecretStr
 
 from blocks.faults import crash_point
+from blocks.transport import require_encryption
 from blocks.types import LedgerEntry
 from blocks.warehouse import base
 from blocks.warehouse import sql_builders as sb
@@ -61,6 +63,10 @@ class PyMySQLBlock(DatabaseBlock, LedgerQueries):
     ssl_cert: str | None = Field(default=None, description="Client certificate file (mutual TLS).")
     ssl_key: str | None = Field(default=None, description="Client private key file (mutual TLS).")
     ssl_verify: bool = Field(default=True, description="Verify the server certificate and host name.")
+    allow_insecure: bool = Field(
+        default=False,
+        description="Allow a password over an unencrypted connection to a non-loopback host (not recommended).",
+    )
     connect_timeout: int = Field(default=10, description="Seconds to wait for a connection.")
     read_timeout: int = Field(default=3600, description="Seconds to wait for a server answer (long loads).")
     # Per socket write (16 KiB of a LOAD DATA upload): a healthy server takes milliseconds. A server
@@ -79,18 +85,47 @@ class PyMySQLBlock(DatabaseBlock, LedgerQueries):
     # ------------------------------------------------------------------ connection
     def describe(self) -> str:
         """Secret-free one-line description (no password, ever)."""
-        tls = " (tls)" if self._ssl() else ""
+        tls = " (tls)" if self.encrypted else ""
         return f"{self.scheme}://{self.user}@{self.host}:{self.port}/{self.database}{tls}"
 
     def _ssl(self) -> dict[str, Any]:
         """pymysql TLS arguments: none unless `tls` or a certificate file is set."""
-        if not (self.tls or self.ssl_ca or self.ssl_cert or self.ssl_key):
-            return {}
-        opts: dict[str, Any] = {"check_hostname": self.ssl_verify, "verify_mode": self.ssl_verify}
-        opts.update({k: v for k, v in (("ca", self.ssl_ca), ("cert", self.ssl_cert), ("key", self.ssl_key)) if v})
-        return {"ssl": opts}
+        context = self.ssl_context()
+        return {"ssl": context} if context is not None else {}
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The TLS context of the connection (None: plain TCP).
+
+        Built here rather than by pymysql: given a dict without a CA file, pymysql switches host-name
+        checking off. With `ssl_verify` (the default) the certificate chain (system CAs, or `ssl_ca`) and
+        the host name are both checked; `ssl_verify=false` encrypts without checking who answers.
+        """
+        return self.tls_context() if self.encrypted else None
+
+    @property
+    def encrypted(self) -> bool:
+        """True when the connection uses TLS: `tls`, or any ssl_* file, is set."""
+        return bool(self.tls or self.ssl_ca or self.ssl_cert or self.ssl_key)
+
+    def tls_context(self) -> ssl.SSLContext:
+        """A client TLS context from the block's ssl_* settings (also used for StarRocks' HTTPS endpoints)."""
+        context = ssl.create_default_context(cafile=self.ssl_ca)
+        if self.ssl_cert:
+            context.load_cert_chain(self.ssl_cert, self.ssl_key)
+        if not self.ssl_verify:
+            context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+        return context
+
+    def check_transport(self) -> None:
+        """Refuse a password in clear to a non-loopback server unless `allow_insecure` (blocks/transport.py)."""
+        require_encryption(
+            f"warehouse {self.describe()}", self.host, encrypted=self.encrypted,
+            has_secret=bool(self.password and self.password.get_secret_value()), allow_insecure=self.allow_insecure,
+            how_to_fix="Set tls=true (URL ?tls=true&ssl_ca=/path/ca.pem, or DB_TLS/DB_SSL_CA for the block)",
+        )
 
     def _connect(self) -> pymysql.connections.Connection:
+        self.check_transport()
         return pymysql.connect(
             host=self.host,
             port=self.port,

@@ -43,7 +43,10 @@ class StarRocksConnector(PyMySQLBlock):
 
     port: int = Field(default=9030, description="FE MySQL-protocol query port.")
     http_port: int = Field(default=8030, description="FE HTTP port (Stream Load, load state).")
-    http_scheme: Literal["http", "https"] = Field(default="http", description="Scheme of the HTTP endpoints.")
+    http_scheme: Literal["http", "https"] = Field(
+        default="http",
+        description="Scheme of the FE HTTP endpoint; https for any non-loopback FE (basic auth carries the password).",
+    )
     load_urls: list[str] = Field(
         default_factory=list,
         description="Optional BE/CN HTTP URLs (e.g. http://be1:8040) to load into directly, skipping the FE hop.",
@@ -68,15 +71,8 @@ class StarRocksConnector(PyMySQLBlock):
 
     def stream_client(self) -> StreamLoadClient:
         """A Stream Load client for this cluster (TLS settings shared with the SQL connection)."""
-        context = None
-        if self.http_scheme == "https":
-            import ssl
-
-            context = ssl.create_default_context(cafile=self.ssl_ca)
-            if self.ssl_cert:
-                context.load_cert_chain(self.ssl_cert, self.ssl_key)
-            if not self.ssl_verify:
-                context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+        context = self.tls_context() if self.http_scheme == "https" or any(
+            u.startswith("https://") for u in self.load_urls) else None
         return StreamLoadClient(
             f"{self.http_scheme}://{self.host}:{self.http_port}",
             self.database,
@@ -84,6 +80,7 @@ class StarRocksConnector(PyMySQLBlock):
             self.password.get_secret_value() if self.password else "",
             load_urls=self.load_urls,
             http=HttpSettings(timeout=float(self.load_timeout), ssl_context=context),
+            allow_insecure=self.allow_insecure,
         )
 
     def load_file(

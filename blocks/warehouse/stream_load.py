@@ -46,6 +46,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from blocks.transport import require_encryption, url_is_encrypted
+
 COLUMN_SEPARATOR = "\x01"
 ROW_DELIMITER = "\x02"
 NULL = "\\N"
@@ -252,8 +254,11 @@ class StreamLoadClient:
         http: HttpSettings | None = None,
         poll_seconds: float = 1.0,
         wait_seconds: float = 300.0,
+        allow_insecure: bool = False,
     ) -> None:
         self.fe_url = fe_url.rstrip("/")
+        self.allow_insecure = allow_insecure
+        self._has_secret = bool(password)
         self.database = database
         self.load_urls = [u.rstrip("/") for u in (load_urls or [])]
         self.http = http or HttpSettings()
@@ -281,12 +286,23 @@ class StreamLoadClient:
 
     def _put(self, url: str, headers: dict[str, str], body: bytes) -> dict[str, Any]:
         for _hop in range(4):
+            # Checked on every hop: the FE may redirect to a BE over plain HTTP, and the password travels on.
+            self.check_transport(url)
             reply = http_exchange("PUT", url, headers, body, self.http)
             if reply.status in _REDIRECTS and "location" in reply.headers:
                 url = urljoin(url, reply.headers["location"])  # same headers: auth travels on
                 continue
             return self._checked(reply, url)
         raise StreamLoadUnavailable(f"too many redirects loading {urlsplit(url).path}")
+
+    def check_transport(self, url: str) -> None:
+        """Refuse basic auth over plain HTTP to a non-loopback host unless `allow_insecure` (blocks/transport.py)."""
+        parts = urlsplit(url)
+        require_encryption(
+            f"Stream Load {parts.scheme}://{parts.netloc}", parts.hostname, encrypted=url_is_encrypted(url),
+            has_secret=self._has_secret, allow_insecure=self.allow_insecure,
+            how_to_fix="Use https (http_scheme=https, https:// load_urls; ssl_ca for a private CA)",
+        )
 
     @staticmethod
     def _checked(reply: _Reply, url: str) -> dict[str, Any]:
