@@ -185,6 +185,16 @@ def _rules_text(rules_json: object) -> str:
     return "; ".join(f"{r.get('column') or 'row'}: {r.get('rule')}" for r in rules)
 
 
+# A spreadsheet runs a cell starting with one of these as a formula (CSV injection, OWASP).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> str:
+    """A value as CSV text a spreadsheet shows literally: a leading ' before a formula-starting character."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
 def quarantine_csv(rows: list[dict[str, object]], max_bytes: int) -> tuple[bytes, int]:
     """The rows as CSV (UTF-8), cut before `max_bytes`; returns the bytes and how many rows they hold."""
     out = io.StringIO()
@@ -193,10 +203,9 @@ def quarantine_csv(rows: list[dict[str, object]], max_bytes: int) -> tuple[bytes
     size, kept = len(out.getvalue().encode()), 0
     for r in rows:
         line = io.StringIO()
-        csv.writer(line, lineterminator="\r\n").writerow(
-            [r["source_file"], r["source_version"], r["row_number"], r["table_name"], _rules_text(r["rules"]),
-             r["row_json"]]
-        )
+        csv.writer(line, lineterminator="\r\n").writerow([csv_cell(v) for v in (
+            r["source_file"], r["source_version"], r["row_number"], r["table_name"], _rules_text(r["rules"]),
+            r["row_json"])])
         encoded = len(line.getvalue().encode())
         if size + encoded > max_bytes:
             break
