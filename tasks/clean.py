@@ -174,7 +174,7 @@ def _coerce_typed(array: pa.Array, column: Column) -> tuple[pa.Array, np.ndarray
     """Typed input (Parquet): cast where lossless, else record coercion failures."""
     kind = column.type
     t = array.type
-    if kind == "str":
+    if kind == "str" and not pa.types.is_nested(t):
         return coerce_column(array.cast(pa.string()), column)
     if kind == "dec" and (pa.types.is_floating(t) or pa.types.is_decimal(t) or pa.types.is_integer(t)):
         return _float_to_dec(array.cast(pa.float64()), column, array)

@@ -50,6 +50,9 @@ class Column:
     gt: float | None = None
     ge: float | None = None
     is_code: bool = False  # upper-cased by cleaning (codes are case-insensitive upstream)
+    # Free text (no pattern, no allowed list): longest value in UTF-8 *bytes*, the width of its warehouse
+    # column (VARCHAR(255) on MySQL; StarRocks counts VARCHAR in bytes). Longer values are quarantined.
+    max_length: int = 255
 
 
 @dataclass(frozen=True)
@@ -205,7 +208,7 @@ TSR = TableContract(
         Column("role", "str", allowed=ROLES, is_code=True),
         # Null only for the NSM: enforced by a table-level check in the pandera model.
         Column("manager_code", "str", nullable=True, pattern=EMPLOYEE, is_code=True),
-        Column("region", "str"),
+        Column("region", "str", max_length=64),
         Column("territory", "str"),
         _IS_ACTIVE,
         _UPDATED_AT,

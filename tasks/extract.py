@@ -8,6 +8,7 @@ load and re-runs load nothing.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
 import os
 import re
@@ -218,8 +219,14 @@ def read_constants(path: Path, ref: FileRef) -> dict[str, Any]:
         doc = json.loads(path.read_text(encoding="utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise FileRejected(ref.path, f"not valid JSON: {_short(exc)}") from exc
+    except RecursionError:  # [[[[... nested deeper than the parser's stack: hostile, not a crash
+        raise FileRejected(ref.path, "not valid JSON: nested too deeply") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("constants"), dict) or "as_of" not in doc:
         raise FileRejected(ref.path, 'expected {"as_of": "YYYY-MM-DD", "constants": {...}}')
+    try:
+        dt.date.fromisoformat(str(doc["as_of"]))
+    except ValueError:
+        raise FileRejected(ref.path, f"as_of {str(doc['as_of'])[:40]!r} is not a YYYY-MM-DD date") from None
     missing = [c for c in REQUIRED_CONSTANTS if c not in doc["constants"]]
     if missing:
         raise FileRejected(ref.path, f"missing required constant(s): {', '.join(missing)}")

@@ -28,7 +28,18 @@ def column_checks(column: Column) -> list[pa.Check]:
         checks.append(pa.Check.gt(column.gt))
     if column.ge is not None:
         checks.append(pa.Check.ge(column.ge))
+    if column.type == "str" and not (column.pattern or column.allowed):
+        checks.append(_max_length(column.max_length))
     return checks
+
+
+def _max_length(limit: int) -> pa.Check:
+    """Free text fits its warehouse column: at most `limit` UTF-8 bytes (a 10 MB cell is quarantined, not cut)."""
+
+    def fits(s: pd.Series) -> pd.Series:
+        return s.isna() | (s.str.encode("utf-8", "surrogatepass").str.len() <= limit)
+
+    return pa.Check(fits, name=f"max_length_{limit}_bytes")
 
 
 def _manager_rule(df: pd.DataFrame) -> pd.Series:

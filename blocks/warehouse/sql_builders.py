@@ -81,13 +81,28 @@ def ledger_known(entry: LedgerEntry, s: Style) -> Stmt:
     )
 
 
+DRIFT_NAMES_KEPT = 100  # a file with 10,000 extra columns must not overflow the ledger's TEXT (64 KB)
+DRIFT_NAME_CHARS = 64
+
+
+def drift_json(columns: list[str]) -> str | None:
+    """The extra columns as a JSON list for the ledger: the first 100 names (64 characters at most each),
+    then `"... and N more"` — bounded whatever a file's header holds."""
+    if not columns:
+        return None
+    kept: list[str] = [c[:DRIFT_NAME_CHARS] for c in columns[:DRIFT_NAMES_KEPT]]
+    if len(columns) > DRIFT_NAMES_KEPT:
+        kept.append(f"... and {len(columns) - DRIFT_NAMES_KEPT} more")
+    return json.dumps(kept)  # ASCII-escaped: at most ~40 KB
+
+
 def ledger_values(entry: LedgerEntry) -> tuple[Any, ...]:
     """The values of one etl_file_ledger row, in LEDGER_COLUMNS order."""
     st = entry.stats
     return (
         entry.source_file, entry.source_version, entry.table_name, entry.status, entry.business_date,
         st.rows_in, st.rows_loaded, st.rows_quarantined, st.rows_deduplicated, st.orphans, entry.reason,
-        json.dumps(entry.drift_columns) if entry.drift_columns else None, entry.load_label,
+        drift_json(entry.drift_columns), entry.load_label,
         entry.run_id, entry.started_at.replace(tzinfo=None), now(),
     )
 
