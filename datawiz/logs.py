@@ -116,6 +116,7 @@ class DailyJsonlHandler(logging.handlers.TimedRotatingFileHandler):
     """
 
     def doRollover(self) -> None:  # noqa: N802 (logging's name)
+        Path(self.baseFilename).parent.mkdir(parents=True, exist_ok=True)  # a first line may come after midnight
         started = self.rolloverAt - self.interval
         stamp = time.strftime(self.suffix, time.gmtime(started) if self.utc else time.localtime(started))
         if not os.path.exists(self.rotation_filename(f"{self.baseFilename}.{stamp}")):
