@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +12,8 @@ import pytest
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 # A failed pipeline run is retried once (flow-level retries); in tests, at once instead of after 5 min.
 os.environ.setdefault("DATAWIZ_FLOW_RETRY_DELAY", "0")
+# The JSON log files of the test processes (datawiz/logs.py) go to a throwaway folder, not ./logs.
+os.environ.setdefault("DATAWIZ_LOG_DIR", tempfile.mkdtemp(prefix="datawiz-test-logs-"))
 
 
 @pytest.fixture(scope="session")
