@@ -23,6 +23,7 @@ from blocks.email import DataWizEmail
 from blocks.warehouse import resolve_warehouse
 from datawiz import logs
 from datawiz.sample_data import generate
+from deployments.signoz.build import referenced_metrics
 from flows.evening import evening
 from flows.morning import morning
 from tasks.telemetry import freshness_age_seconds
@@ -216,6 +217,7 @@ def test_freshness_disk_and_worker_resources_are_gauged(duckdb_morning: Observed
     assert len(disk) == 1 and disk[0].value > 0
     names = {p.name for p in run.points}
     assert {"system.cpu.utilization", "system.memory.usage", "process.memory.usage"} <= names
+    assert referenced_metrics() <= names  # the SigNoz dashboard and alert rules read metrics that exist
 
 
 def test_json_log_lines_carry_the_runs_trace_and_span_ids(duckdb_morning: Observed) -> None:
