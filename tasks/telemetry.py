@@ -97,7 +97,7 @@ def stage(name: str, **attributes: object) -> Iterator[Span]:
             raise
         finally:
             seconds = time.perf_counter() - started
-            labels = {"stage": name, "table": str(attributes.get("table", "")), "status": status}
+            labels = {"stage": name, "table": str(attributes.get("table") or ""), "status": status}
             _stage_seconds.record(seconds, labels)
             rows = _final_rows(span, attributes)
             if name == LOAD_STAGE and status == "ok" and rows and seconds > 0:

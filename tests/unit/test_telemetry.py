@@ -176,27 +176,38 @@ def test_freshness_age_counts_from_the_end_of_the_business_day_in_ist() -> None:
     assert freshness_age_seconds(dt.date(2025, 11, 17), eight_am_ist) == (2 * 24 + 8) * 3600
 
 
-_SETUP_TWICE = """
-import os, tasks, datawiz.observability as o
+def _in_fresh_process(code: str, env: dict[str, str]) -> list[str]:
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()
+
+
+_PROVIDERS = """
+import os, sys
 from opentelemetry import metrics, trace
 def kinds():
     return type(trace.get_tracer_provider()).__name__, type(metrics.get_meter_provider()).__name__
-print(*kinds(), o.setup())                  # imported without an endpoint: nothing installed
-os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = "http://127.0.0.1:9"  # nothing listens: no export is reached here
-first = o.setup(); provider = trace.get_tracer_provider()
-print(*kinds(), first, o.setup(), trace.get_tracer_provider() is provider, flush=True)
-os._exit(0)  # skip the exit-time export to the closed port
+{load}
+import datawiz.observability as o
+provider = trace.get_tracer_provider()
+print(*kinds(), "tasks" in sys.modules, o.setup(), trace.get_tracer_provider() is provider, flush=True)
+os._exit(0)  # skip the exit-time export (nothing listens)
 """
 
 
-def test_nothing_is_installed_without_an_endpoint_and_once_with_one(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-    env["DATAWIZ_LOG_DIR"] = str(tmp_path)
-    done = subprocess.run([sys.executable, "-c", _SETUP_TWICE], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=60)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines() == ["ProxyTracerProvider _ProxyMeterProvider False",
-                                        "TracerProvider MeterProvider True True True"]
+def test_nothing_is_installed_without_an_endpoint(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")} | {"DATAWIZ_LOG_DIR": str(tmp_path)}
+    lines = _in_fresh_process(_PROVIDERS.format(load="import tasks"), env)
+    assert lines == ["ProxyTracerProvider _ProxyMeterProvider True False True"]
+
+
+def test_a_worker_loading_a_deployments_flow_installs_the_providers_once(tmp_path: Path) -> None:
+    # What `python -m prefect.engine` does for a deployment run: load the flow from its entrypoint.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")} | {
+        "DATAWIZ_LOG_DIR": str(tmp_path), "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9"}
+    load = "from prefect.flows import load_flow_from_entrypoint; load_flow_from_entrypoint('flows/morning.py:morning')"
+    lines = _in_fresh_process(_PROVIDERS.format(load=load), env)
+    assert lines == ["TracerProvider MeterProvider True True True"]  # a second setup() changes nothing
 
 
 def test_the_shipped_logging_yml_is_prefects_with_the_three_area_files() -> None:
