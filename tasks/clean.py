@@ -55,13 +55,12 @@ class Cleaned:
     raw: pa.Table | None = None  # the file as read: quarantine keeps the values a person must fix
 
 
-def clean_table(raw: pa.Table, contract: TableContract, path: str) -> Cleaned:
-    """Rename, check required columns, coerce every column; raises FileRejected for a missing column."""
-    by_name = _normalised_names(raw, path)
-    missing = [c.name for c in contract.columns if c.name not in by_name]
-    if missing:
-        raise FileRejected(path, f"missing required column(s): {', '.join(missing)}", raw.num_rows)
-    drift = sorted(set(by_name) - set(contract.column_names))
+def clean_table(raw: pa.Table, contract: TableContract, path: str, first_row: int = 1) -> Cleaned:
+    """Rename, check required columns, coerce every column; raises FileRejected for a missing column.
+
+    `first_row` is the file row number of `raw`'s first row (a streamed batch starts mid-file).
+    """
+    by_name, drift = check_columns(raw.column_names, contract, path, raw.num_rows)
     arrays: list[pa.Array] = []
     failures: list[Failure] = []
     for column in contract.columns:
@@ -69,18 +68,29 @@ def clean_table(raw: pa.Table, contract: TableContract, path: str) -> Cleaned:
         arrays.append(array)
         if bad is not None and bad.any():
             failures.append(Failure(np.flatnonzero(bad), column.name, f"coerce_to_{column.type}", "coercion"))
-    row_numbers = pa.array(np.arange(1, raw.num_rows + 1, dtype=np.int64))
+    row_numbers = pa.array(np.arange(first_row, first_row + raw.num_rows, dtype=np.int64))
     table = pa.Table.from_arrays([*arrays, row_numbers], names=[*contract.column_names, ROW_NUMBER])
     return Cleaned(table, failures, drift, raw)
 
 
-def _normalised_names(raw: pa.Table, path: str) -> dict[str, int]:
+def check_columns(
+    names: list[str], contract: TableContract, path: str, rows_in: int
+) -> tuple[dict[str, int], list[str]]:
+    """(contract name -> position in the file, drift columns); FileRejected for a missing or doubled column."""
+    by_name = _normalised_names(names, path, rows_in)
+    missing = [c.name for c in contract.columns if c.name not in by_name]
+    if missing:
+        raise FileRejected(path, f"missing required column(s): {', '.join(missing)}", rows_in)
+    return by_name, sorted(set(by_name) - set(contract.column_names))
+
+
+def _normalised_names(raw_names: list[str], path: str, rows_in: int) -> dict[str, int]:
     """Lower-cased, trimmed column name -> position; the BOM some exporters prepend is dropped."""
     names: dict[str, int] = {}
-    for pos, name in enumerate(raw.column_names):
+    for pos, name in enumerate(raw_names):
         norm = name.replace("\ufeff", "").strip().lower()
         if norm in names:
-            raise FileRejected(path, f"column {norm!r} appears twice", raw.num_rows)
+            raise FileRejected(path, f"column {norm!r} appears twice", rows_in)
         names[norm] = pos
     return names
 

@@ -7,11 +7,13 @@ load and re-runs load nothing.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import json
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ from prefect.cache_policies import CachePolicy
 from blocks.source import Source
 from blocks.types import SourceFile
 from blocks.warehouse.base import Warehouse
+from blocks.warehouse.batches import rebatch
 from tasks.contracts import PREFIXES, REQUIRED_CONSTANTS, FileRef, Origin, owning_contract, resolve_path
 from tasks.errors import FileRejected, transient_retries
 from tasks.telemetry import stage
@@ -164,20 +167,91 @@ def fetch_task(file: SourceFile, root: str | None = None) -> Task[..., str]:
     return fetch_file if raw_path(file, Path(root) if root else None).exists() else _refetch_file
 
 
+DEFAULT_BATCH_ROWS = 250_000
+
+
+def batch_rows() -> int:
+    """Rows per streamed batch: $DATAWIZ_BATCH_ROWS (default 250,000); peak memory follows it, not the file."""
+    value = int(os.environ.get("DATAWIZ_BATCH_ROWS", DEFAULT_BATCH_ROWS))
+    if value < 1:
+        raise ValueError(f"DATAWIZ_BATCH_ROWS must be >= 1, not {value}")
+    return value
+
+
 def read_raw(path: Path, ref: FileRef) -> pa.Table:
-    """Read a data file as delivered: Parquet with its types, CSV with every column as text."""
-    if path.stat().st_size == 0:
-        raise FileRejected(ref.path, "file is empty (0 bytes)")
-    try:
-        return _read_csv(path) if path.suffix == ".csv" else pq.read_table(path)
-    except FileRejected:
-        raise
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OSError, UnicodeDecodeError) as exc:
-        if path.suffix == ".csv" and "UTF8" in str(exc):
-            raise FileRejected(ref.path, f"not valid UTF-8 at line {first_bad_utf8_line(path)}") from exc
-        kind = "CSV" if path.suffix == ".csv" else "Parquet"
-        # The local copy's path means nothing to the reader of the report: name the source file only.
-        raise FileRejected(ref.path, f"unreadable {kind}: {_short(exc).replace(str(path), ref.path)}") from exc
+    """Read a whole data file as delivered: Parquet with its types, CSV with every column as text."""
+    raw = RawFile(path, ref)
+    return pa.concat_tables(list(raw.batches(size=1 << 62)))
+
+
+class RawFile:
+    """A data file read as delivered (Parquet with its types, CSV as text), in bounded batches.
+
+    Every pass streams: Parquet by record batch, CSV by parser block, re-cut to `batch_rows`. A
+    problem found on the way (a corrupt page, bad UTF-8 in block 40) becomes the same FileRejected
+    naming the source file as one found at the start.
+    """
+
+    def __init__(self, path: Path, ref: FileRef) -> None:
+        self.path, self.ref = path, ref
+        if path.stat().st_size == 0:
+            raise FileRejected(ref.path, "file is empty (0 bytes)")
+        self.is_csv = path.suffix == ".csv"
+        self._num_rows: int | None = None  # CSV: unknown until counted
+        with self._translated():
+            if self.is_csv:
+                self.column_names: list[str] = _csv_header(path, ref)
+            else:
+                meta = pq.ParquetFile(path)
+                self.column_names, self._num_rows = meta.schema_arrow.names, meta.metadata.num_rows
+
+    def num_rows(self) -> int:
+        """Data rows in the file (CSV: counted by one streaming pass, once)."""
+        if self._num_rows is None:
+            first = self.column_names[:1]
+            self._num_rows = sum(b.num_rows for b in self.batches(columns=first))
+        return self._num_rows
+
+    def batches(self, columns: list[str] | None = None, size: int | None = None) -> Iterator[pa.Table]:
+        """The file's rows in order, `size` (default `batch_rows()`) at a time; one empty batch for no rows."""
+        size = size or batch_rows()
+        with self._translated():
+            emitted = False
+            for table in rebatch(self._record_batches(columns, size), size):
+                emitted = True
+                yield table
+            if not emitted:
+                yield self._schema(columns).empty_table()
+
+    def _record_batches(self, columns: list[str] | None, size: int) -> Iterator[pa.RecordBatch]:
+        if not self.is_csv:
+            # Column chunks are streamed through a 1 MiB buffer rather than pre-read a row group at a
+            # time: a file written as one big row group would otherwise sit in memory whole.
+            reader = pq.ParquetFile(self.path, pre_buffer=False, buffer_size=1 << 20)
+            yield from reader.iter_batches(batch_size=min(size, 1 << 20), columns=columns)
+            return
+        with pacsv.open_csv(self.path, **_csv_options(self.column_names, columns)) as reader:
+            yield from reader
+
+    def _schema(self, columns: list[str] | None) -> pa.Schema:
+        if self.is_csv:
+            return pa.schema([(n, pa.string()) for n in (columns or self.column_names)])
+        schema = pq.ParquetFile(self.path).schema_arrow
+        return pa.schema([schema.field(n) for n in columns]) if columns else schema
+
+    @contextlib.contextmanager
+    def _translated(self) -> Iterator[None]:
+        """Reading errors -> FileRejected naming the source file (the local copy's path means nothing to a reader)."""
+        path, ref = self.path, self.ref
+        try:
+            yield
+        except FileRejected:
+            raise
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OSError, UnicodeDecodeError) as exc:
+            if self.is_csv and "UTF8" in str(exc):
+                raise FileRejected(ref.path, f"not valid UTF-8 at line {first_bad_utf8_line(path)}") from exc
+            kind = "CSV" if self.is_csv else "Parquet"
+            raise FileRejected(ref.path, f"unreadable {kind}: {_short(exc).replace(str(path), ref.path)}") from exc
 
 
 def first_bad_utf8_line(path: Path) -> int | None:
@@ -191,26 +265,29 @@ def first_bad_utf8_line(path: Path) -> int | None:
     return None
 
 
-def _read_csv(path: Path) -> pa.Table:
-    # Every column is read as text so that coercion (and its failures) happens in one place: clean.
+def _csv_header(path: Path, ref: FileRef) -> list[str]:
     with path.open("rb") as fh:
         head = fh.readline()
     try:
         header = head.decode("utf-8-sig").rstrip("\r\n")
     except UnicodeDecodeError as exc:
-        raise FileRejected(str(path), "not valid UTF-8 in the header row") from exc
-    names = next(csv.reader([header]), [])
-    return pacsv.read_csv(
-        path,
-        read_options=pacsv.ReadOptions(encoding="utf8", block_size=1 << 24),
-        parse_options=pacsv.ParseOptions(newlines_in_values=True),
-        convert_options=pacsv.ConvertOptions(
+        raise FileRejected(ref.path, "not valid UTF-8 in the header row") from exc
+    return next(csv.reader([header]), [])
+
+
+def _csv_options(names: list[str], columns: list[str] | None) -> dict[str, Any]:
+    # Every column is read as text so that coercion (and its failures) happens in one place: clean.
+    return {
+        "read_options": pacsv.ReadOptions(encoding="utf8", block_size=1 << 24),
+        "parse_options": pacsv.ParseOptions(newlines_in_values=True),
+        "convert_options": pacsv.ConvertOptions(
             column_types={n: pa.string() for n in names},
+            include_columns=columns or [],
             strings_can_be_null=True,
             quoted_strings_can_be_null=True,
             null_values=[""],
         ),
-    )
+    }
 
 
 def read_constants(path: Path, ref: FileRef) -> dict[str, Any]:
@@ -230,7 +307,19 @@ def read_constants(path: Path, ref: FileRef) -> dict[str, Any]:
     missing = [c for c in REQUIRED_CONSTANTS if c not in doc["constants"]]
     if missing:
         raise FileRejected(ref.path, f"missing required constant(s): {', '.join(missing)}")
+    _check_constant_sizes(doc["constants"], ref)
     return doc
+
+
+def _check_constant_sizes(constants: dict[str, Any], ref: FileRef) -> None:
+    """Names and values (as the JSON text that is stored) fit their warehouse columns, in UTF-8 bytes."""
+    name_limit = ref.contract.column("constant_name").max_length
+    value_limit = ref.contract.column("value").max_length
+    for name, value in constants.items():
+        if len(name.encode("utf-8", "surrogatepass")) > name_limit:
+            raise FileRejected(ref.path, f"constant name {name[:40]!r}... is longer than {name_limit} bytes")
+        if len(json.dumps(value, sort_keys=True).encode()) > value_limit:
+            raise FileRejected(ref.path, f"constant {name[:40]!r}: value longer than {value_limit} bytes as JSON")
 
 
 def _short(exc: BaseException) -> str:

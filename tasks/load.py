@@ -9,26 +9,38 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import time
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 from prefect import task
 
 from blocks.faults import crash_point
 from blocks.types import FileStats, LedgerEntry
 from blocks.warehouse.base import AlreadyLoaded, Warehouse
-from tasks.clean import clean_table
+from blocks.warehouse.batches import ParquetSpool
+from tasks.clean import ROW_NUMBER, Cleaned, check_columns, clean_table, coerce_column
 from tasks.contracts import FileRef, LoadMode
 from tasks.errors import FileRejected, ReconciliationError, transient_retries
-from tasks.extract import PlannedFile, read_constants, read_raw
+from tasks.extract import PlannedFile, RawFile, batch_rows, read_constants
 from tasks.lineage import with_lineage
 from tasks.quarantine import write_quarantine_copy
 from tasks.telemetry import record_file_metrics, stage
-from tasks.validate import QUARANTINE_SCHEMA, Split, validate_rows
+from tasks.validate import (
+    QUARANTINE_SCHEMA,
+    Part,
+    Split,
+    StreamValidator,
+    examples,
+    key_hashes,
+    repeated_keys,
+)
 
 
 @dataclass
@@ -101,32 +113,155 @@ def _load(warehouse: Warehouse, ref: FileRef, entry: LedgerEntry, local: Path) -
     contract = ref.contract
     if contract.load_mode is LoadMode.CONSTANTS:
         split = constants_split(read_constants(local, ref))
-    else:
-        if contract.load_mode is LoadMode.SNAPSHOT_UPSERT and _is_stale_snapshot(warehouse, ref):
-            entry.status = "superseded"
-            entry.reason = "older than the snapshot already applied; not applied"
-            _record(warehouse, entry)
-            return Counter()
-        where = {"table": contract.target_table, "file": ref.path, "version": entry.source_version}
-        with stage("read", **where, bytes=local.stat().st_size) as span:
-            raw = read_raw(local, ref)
-            span.set_attribute("rows", raw.num_rows)
-        with stage("clean", **where, rows=raw.num_rows):
-            cleaned = clean_table(raw, contract, ref.path)
-        entry.drift_columns = cleaned.drift_columns
-        crash_point("validate")
-        with stage("validate", **where, rows=raw.num_rows) as span:
-            split = validate_rows(cleaned, ref)
-            span.set_attribute("rows_quarantined", split.stats.rows_quarantined)
-    entry.stats = split.stats
-    if not entry.stats.balanced():  # nothing may be lost between reading and loading
-        raise ReconciliationError(f"{ref.path}: rows_in != loaded + quarantined + deduplicated ({entry.stats})")
-    with stage("load", table=contract.target_table, file=ref.path, version=entry.source_version,
-               rows=split.good.num_rows, backend=type(warehouse).__name__):
-        warehouse.load_file(contract, entry, with_lineage(split.good, entry), split.quarantine)
-    write_quarantine_copy(entry, split.quarantine)
-    entry.examples = split.examples()
-    return split.rule_counts
+        entry.stats = split.stats
+        with stage("load", table=contract.target_table, file=ref.path, version=entry.source_version,
+                   rows=split.good.num_rows, backend=type(warehouse).__name__):
+            warehouse.load_file(contract, entry, with_lineage(split.good, entry), split.quarantine)
+        return split.rule_counts
+    if contract.load_mode is LoadMode.SNAPSHOT_UPSERT and _is_stale_snapshot(warehouse, ref):
+        entry.status = "superseded"
+        entry.reason = "older than the snapshot already applied; not applied"
+        _record(warehouse, entry)
+        return Counter()
+    with FileStream(ref, entry, local) as stream:
+        try:
+            with stage("load", table=contract.target_table, file=ref.path, version=entry.source_version,
+                       backend=type(warehouse).__name__) as span:
+                warehouse.load_file(contract, entry, stream.good_batches(), stream.quarantine)
+                span.set_attribute("rows", entry.stats.rows_loaded)
+        except _Doomed:
+            stream.reject()  # the load rolled back; count the rest of the file for the rejection's reason
+        write_quarantine_copy(entry, stream.quarantine)
+        entry.examples = examples(pa.concat_tables([QUARANTINE_SCHEMA.empty_table(), *_head(stream.quarantine, 3)]))
+        return stream.rule_counts
+
+
+def _head(batches: Iterable[pa.Table], rows: int) -> Iterator[pa.Table]:
+    """The first `rows` rows of a stream of tables (reading no further)."""
+    for batch in batches:
+        if rows <= 0:
+            return
+        yield batch.slice(0, rows)
+        rows -= batch.num_rows
+
+
+class _Doomed(Exception):
+    """The file is certain to be rejected: raised out of the load so its transaction ends at once."""
+
+
+class FileStream:
+    """One data file version flowing read -> clean -> validate -> (the warehouse's) load in bounded batches.
+
+    Opening it checks the columns and takes one pass over the key columns (hashes of every row's key,
+    and the row count). `good_batches()` then yields the good rows, lineage attached, `batch_rows()`
+    file rows at a time; quarantine records go to a local spool (`quarantine`, readable once the
+    batches are exhausted). The last batch holds the rows whose key repeats in the file, settled
+    together; `entry.stats` is final, and the reject ratio judged on the whole file, when the
+    generator ends — a rejection raises from it, so the warehouse's transaction rolls back.
+    """
+
+    def __init__(self, ref: FileRef, entry: LedgerEntry, local: Path, size: int | None = None) -> None:
+        self.ref, self.entry, self.size = ref, entry, size or batch_rows()
+        self.where = {"table": ref.contract.target_table, "file": ref.path, "version": entry.source_version}
+        self.rule_counts: Counter[str] = Counter()
+        with stage("read", **self.where, bytes=local.stat().st_size, batch="keys") as span:
+            self.raw = RawFile(local, ref)
+            try:
+                by_name, entry.drift_columns = check_columns(self.raw.column_names, ref.contract, ref.path, 0)
+            except FileRejected as exc:
+                raise FileRejected(exc.path, exc.reason, self.raw.num_rows()) from None
+            self.rows_in, self.repeated = self._scan_keys(by_name)
+            span.set_attribute("rows", self.rows_in)
+        self._spool = ParquetSpool(prefix="datawiz-quarantine-")
+        self.quarantine = _QuarantineRecords(self._spool)
+        self._validator = StreamValidator(ref, self.rows_in, self.repeated)
+        self._batches = self.raw.batches(size=self.size)
+        self._offset = 0  # file rows read so far
+
+    def _scan_keys(self, by_name: dict[str, int]) -> tuple[int, np.ndarray]:
+        """(rows in the file, hashes of the keys that occur more than once), reading the key columns only."""
+        key = [c for c in self.ref.contract.columns if c.key]
+        names = [self.raw.column_names[by_name[c.name]] for c in key]
+        hashes, rows = [], 0
+        for batch in self.raw.batches(columns=names, size=max(self.size, 1 << 20)):
+            cleaned = pa.table({c.name: coerce_column(batch.column(n), c)[0] for c, n in zip(key, names, strict=True)})
+            hashes.append(key_hashes(cleaned, [c.name for c in key]))
+            rows += batch.num_rows
+        return rows, repeated_keys(hashes)
+
+    def good_batches(self) -> Iterator[pa.Table]:
+        """Good rows with lineage, batch by batch; raises FileRejected / ReconciliationError at the end."""
+        validator = self._validator
+        loaded_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        for number in itertools.count():
+            with stage("read", **self.where, batch=number) as span:
+                raw = next(self._batches, None)
+                span.set_attribute("rows", 0 if raw is None else raw.num_rows)
+            if raw is None:
+                break
+            with stage("clean", **self.where, batch=number, rows=raw.num_rows):
+                cleaned = self._clean(raw)
+            if number == 0:
+                crash_point("validate")
+            with stage("validate", **self.where, batch=number, rows=raw.num_rows) as span:
+                part = validator.add(cleaned)
+                span.set_attribute("rows_quarantined", part.quarantine.num_rows)
+            if validator.doomed or validator.unreadable:
+                raise _Doomed(self.ref.path)
+            yield from self._settled(part, loaded_at)
+        with stage("validate", **self.where, batch="repeated_keys") as span:
+            part = validator.finish()
+            span.set_attribute("rows_quarantined", part.quarantine.num_rows)
+        self.quarantine.late = part.quarantine
+        yield from self._settled(part, loaded_at, spool=False)
+        self.entry.stats, self.rule_counts = validator.stats, validator.rule_counts
+        if self._offset != self.rows_in or not self.entry.stats.balanced():  # nothing may be lost on the way
+            raise ReconciliationError(f"{self.ref.path}: rows_in != loaded + quarantined + deduplicated "
+                                      f"({self.entry.stats}, {self._offset} rows read)")
+
+    def reject(self) -> None:
+        """After `_Doomed`: validate the rest of the file (nothing is loaded) and raise its FileRejected."""
+        for raw in self._batches:
+            self._validator.add(self._clean(raw))
+        self._validator.finish()
+        raise ReconciliationError(f"{self.ref.path}: stopped as rejected, yet within max_reject_ratio")
+
+    def _clean(self, raw: pa.Table) -> Cleaned:
+        cleaned = clean_table(raw, self.ref.contract, self.ref.path, first_row=self._offset + 1)
+        self._offset += raw.num_rows
+        return cleaned
+
+    def _settled(self, part: Part, loaded_at: dt.datetime, spool: bool = True) -> Iterator[pa.Table]:
+        if spool:
+            self._spool.write(part.quarantine)
+        if part.good.num_rows:
+            yield with_lineage(part.good.drop_columns([ROW_NUMBER]), self.entry, loaded_at)
+
+    def __enter__(self) -> FileStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._spool.close()
+
+
+class _QuarantineRecords:
+    """A file's quarantine records in row order: the spooled ones, with the held-back (late) ones merged in."""
+
+    def __init__(self, spool: ParquetSpool) -> None:
+        self.spool = spool
+        self.late = QUARANTINE_SCHEMA.empty_table()
+
+    def __iter__(self) -> Iterator[pa.Table]:
+        late = self.late.sort_by("row_number")
+        for batch in self.spool:
+            if late.num_rows:
+                cut = int(np.searchsorted(late["row_number"].to_numpy(), batch["row_number"][-1].as_py(), "right"))
+                if cut:
+                    batch = pa.concat_tables([batch, late.slice(0, cut)]).sort_by("row_number")
+                    late = late.slice(cut)
+            yield batch
+        if late.num_rows:
+            yield late
 
 
 def _record(warehouse: Warehouse, entry: LedgerEntry) -> None:

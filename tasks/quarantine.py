@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 
 from blocks.types import FileStats, LedgerEntry
 from blocks.warehouse.base import Warehouse
+from blocks.warehouse.batches import Batches, as_batches
 from tasks.clean import ROW_NUMBER, clean_table
 from tasks.contracts import resolve_path
 from tasks.errors import ConfigError
@@ -34,18 +35,31 @@ def quarantine_copy_path(source_file: str, version: str) -> Path:
     return data_dir() / "quarantine" / rel.parent / f"{rel.stem}@{safe}.parquet"
 
 
-def write_quarantine_copy(entry: LedgerEntry, quarantine: pa.Table) -> Path | None:
-    """Write the quarantined rows of one file version as Parquet (atomic rename); None when there are none."""
-    if quarantine.num_rows == 0:
-        return None
+def write_quarantine_copy(entry: LedgerEntry, quarantine: Batches) -> Path | None:
+    """Write the quarantined rows of one file version as Parquet (atomic rename); None when there are none.
+
+    `quarantine` may be a stream of batches (a big file's records, spooled): it is written batch by batch.
+    """
     target = quarantine_copy_path(entry.source_file, entry.source_version)
-    target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(target.name + ".part")
-    n = quarantine.num_rows
-    table = quarantine.drop_columns(["quarantined_key"]).append_column(
-        "source_file", pa.repeat(pa.scalar(entry.source_file), n)
-    ).append_column("source_version", pa.repeat(pa.scalar(entry.source_version), n))
-    pq.write_table(table, tmp)
+    writer: pq.ParquetWriter | None = None
+    try:
+        for batch in as_batches(quarantine):
+            if not batch.num_rows:
+                continue
+            n = batch.num_rows
+            table = batch.drop_columns(["quarantined_key"]).append_column(
+                "source_file", pa.repeat(pa.scalar(entry.source_file), n)
+            ).append_column("source_version", pa.repeat(pa.scalar(entry.source_version), n))
+            if writer is None:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                writer = pq.ParquetWriter(tmp, table.schema)
+            writer.write_table(table)
+    finally:
+        if writer is not None:
+            writer.close()
+    if writer is None:
+        return None
     tmp.replace(target)
     return target
 

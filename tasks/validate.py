@@ -5,21 +5,30 @@ Order matters and is deliberate:
 2. rows that share a key but differ are *all* quarantined (`duplicate_key_conflict`);
 3. the pandera model runs lazily and every failure is attached to its row.
 A row with several failures is one quarantined row listing every rule it broke.
+
+A file is validated in bounded batches (`StreamValidator`) with exactly the outcome of validating it
+whole (`validate_rows` is the one-batch case). The two questions that span the file are answered
+without holding it: a first pass hashes every row's key, so only rows whose key repeats somewhere in
+the file are held back and resolved together at the end — every other row is settled in its batch —
+and the row count is known up front, so the reject ratio is judged on the whole file.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 from collections import Counter
 from dataclasses import dataclass, field
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 import pyarrow as pa_arrow
+import pyarrow.compute as pc
 
 from blocks.types import FileStats
-from tasks.clean import ROW_NUMBER, Cleaned, Failure
+from tasks.clean import ROW_NUMBER, Cleaned, Failure, arrow_type
 from tasks.contracts import FileRef
 from tasks.errors import FileRejected
 from tasks.schemas import file_date_range, schema_for
@@ -45,45 +54,170 @@ class Split:
 
     def examples(self, limit: int = 3) -> list[dict[str, object]]:
         """A few quarantined rows (row number, rules) for reports; never the whole row."""
-        rows = self.quarantine.slice(0, limit).to_pylist()
-        return [{"row_number": r["row_number"], "rules": json.loads(r["rules"])} for r in rows]
+        return examples(self.quarantine, limit)
+
+
+def examples(quarantine: pa_arrow.Table, limit: int = 3) -> list[dict[str, object]]:
+    """The first quarantined rows (row number, rules) of a QUARANTINE_SCHEMA table."""
+    rows = quarantine.slice(0, limit).select(["row_number", "rules"]).to_pylist()
+    return [{"row_number": r["row_number"], "rules": json.loads(r["rules"])} for r in rows]
+
+
+@dataclass
+class Part:
+    """What validation settled for some rows: good rows (contract columns + ROW_NUMBER) and quarantine records."""
+
+    good: pa_arrow.Table
+    quarantine: pa_arrow.Table  # QUARANTINE_SCHEMA
+
+
+@dataclass
+class _Held:
+    """Rows whose key repeats in the file: kept until every copy has been seen."""
+
+    table: pa_arrow.Table
+    raw: pa_arrow.Table | None
+    coercions: list[Failure]
+    pandera: list[Failure]
 
 
 def validate_rows(cleaned: Cleaned, ref: FileRef, enforce_ratio: bool = True) -> Split:
     """Deduplicate, check every rule, and split; raises FileRejected above the reject ratio."""
-    contract = ref.contract
     table = cleaned.table
-    rows_in = table.num_rows
-    df = _to_pandas(table)
-    columns = list(contract.column_names)
+    validator = StreamValidator(ref, table.num_rows, repeated_keys([key_hashes(table, ref.contract.key)]),
+                                enforce_ratio)
+    parts = [validator.add(cleaned), validator.finish()]
+    good = pa_arrow.concat_tables([p.good for p in parts]).sort_by(ROW_NUMBER)
+    quarantine = pa_arrow.concat_tables([p.quarantine for p in parts]).sort_by("row_number")
+    return Split(good.select(list(ref.contract.column_names)), quarantine, validator.stats, validator.rule_counts)
 
-    if enforce_ratio:
-        _reject_early(cleaned, ref)
-    key = list(contract.key)
-    exact_dup, conflict = _duplicates(df, columns, key)
-    failures = list(cleaned.failures)
-    kept = ~exact_dup
-    if conflict.any():
-        failures.append(Failure(np.flatnonzero(conflict), ",".join(key), "duplicate_key_conflict", "data"))
-    failures.extend(_pandera_failures(df, ref, cleaned.failures))
 
-    per_row = _rules_per_row(failures, kept)
-    bad = np.zeros(rows_in, dtype=bool)
-    if per_row:
-        bad[list(per_row)] = True
-    rule_counts = Counter(r["rule"] for rules in per_row.values() for r in rules)
-    stats = FileStats(
-        rows_in=rows_in,
-        rows_quarantined=int(bad.sum()),
-        rows_deduplicated=int(exact_dup.sum()),
-    )
-    if enforce_ratio:
-        _enforce_reject_ratio(ref, stats, rule_counts, contract.max_reject_ratio)
-    good_mask = kept & ~bad
-    good = table.filter(pa_arrow.array(good_mask)).select(columns)
-    stats.rows_loaded = good.num_rows
-    quarantine = _quarantine_table(table, cleaned.raw, per_row, key)
-    return Split(good, quarantine, stats, rule_counts)
+class StreamValidator:
+    """Validates one file batch by batch (`add` each cleaned batch in file order, then `finish`).
+
+    `repeated` holds the key hashes that occur more than once in the file (`repeated_keys`): rows
+    with such a key are held back, and `finish` deduplicates them and finds conflicts across the
+    whole file. `rows_in` is the file's row count, so a file bound to break the reject ratio is
+    known as soon as its bad rows pass it: from then on nothing is settled (the load is void) and
+    only the counts for the rejection message are kept.
+    """
+
+    def __init__(self, ref: FileRef, rows_in: int, repeated: np.ndarray, enforce_ratio: bool = True) -> None:
+        self.ref = ref
+        self.columns = list(ref.contract.column_names)
+        self.key = list(ref.contract.key)
+        self.repeated = repeated
+        self.enforce_ratio = enforce_ratio
+        self.stats = FileStats(rows_in=rows_in)
+        self.rule_counts: Counter[str] = Counter()
+        self._ratio = ref.contract.max_reject_ratio
+        self._coercion_bad = 0
+        self._coercion_rules: Counter[str] = Counter()
+        self._held: list[_Held] = []
+        self._schema = schema_for(ref.contract, file_date_range(ref.period, ref.business_date))
+        self._good_schema = pa_arrow.schema(
+            [*((c.name, arrow_type(c)) for c in ref.contract.columns), (ROW_NUMBER, pa_arrow.int64())])
+
+    @property
+    def doomed(self) -> bool:
+        """True once the file is certain to be rejected (its quarantined rows already pass the ratio)."""
+        return self.enforce_ratio and self.stats.rows_quarantined > self._ratio * self.stats.rows_in
+
+    @property
+    def unreadable(self) -> bool:
+        """True once values that cannot even be read pass the ratio (the file has the wrong shape)."""
+        return self.enforce_ratio and self._coercion_bad > self._ratio * self.stats.rows_in
+
+    def add(self, cleaned: Cleaned) -> Part:
+        """Validate one batch (row numbers file-absolute); returns the rows it settles."""
+        table = cleaned.table
+        bad = np.zeros(table.num_rows, dtype=bool)
+        for f in cleaned.failures:
+            bad[f.rows] = True
+            self._coercion_rules[f.rule] += len(f.rows)
+        self._coercion_bad += int(bad.sum())
+        if self.unreadable:  # _reject_early: no rule checks for a file that is rejected anyway
+            return self._empty()
+        pandera = _pandera_failures(_to_pandas(table), self._schema, cleaned.failures)
+        held = np.isin(key_hashes(table, self.key), self.repeated) if len(self.repeated) else np.zeros_like(bad)
+        if held.any():
+            self._held.append(_Held(table.filter(held), _take(cleaned.raw, held),
+                                    _subset(cleaned.failures, held), _subset(pandera, held)))
+        return self._settle(table, cleaned.raw, [*cleaned.failures, *pandera], ~held)
+
+    def finish(self) -> Part:
+        """Resolve the held-back rows (exact copies collapse, conflicting keys are quarantined); check the ratio."""
+        if self.enforce_ratio:  # the unreadable-shape rejection, counted on the whole file as before
+            coercion = FileStats(rows_in=self.stats.rows_in, rows_quarantined=self._coercion_bad)
+            _enforce_reject_ratio(self.ref, coercion, self._coercion_rules, self._ratio)
+        part = self._empty()
+        if self._held:
+            table = pa_arrow.concat_tables([h.table for h in self._held])
+            raws = [h.raw for h in self._held if h.raw is not None]
+            raw = pa_arrow.concat_tables(raws) if len(raws) == len(self._held) else None
+            offsets = np.cumsum([0, *(h.table.num_rows for h in self._held)])
+            coercions = [_shift(f, o) for h, o in zip(self._held, offsets, strict=False) for f in h.coercions]
+            pandera = [_shift(f, o) for h, o in zip(self._held, offsets, strict=False) for f in h.pandera]
+            self._held = []
+            exact_dup, conflict = _duplicates(_to_pandas(table), self.columns, self.key)
+            if conflict.any():
+                coercions.append(Failure(np.flatnonzero(conflict), ",".join(self.key), "duplicate_key_conflict"))
+            self.stats.rows_deduplicated += int(exact_dup.sum())
+            part = self._settle(table, raw, [*coercions, *pandera], ~exact_dup)
+        if self.enforce_ratio:
+            _enforce_reject_ratio(self.ref, self.stats, self.rule_counts, self._ratio)
+        return part
+
+    def _settle(self, table: pa_arrow.Table, raw: pa_arrow.Table | None, failures: list[Failure],
+                considered: np.ndarray) -> Part:
+        """Split the `considered` rows into good rows and quarantine records."""
+        rows, rules, counts = rules_per_row(failures, considered)
+        self.rule_counts.update(counts)
+        self.stats.rows_quarantined += len(rows)
+        if self.doomed:
+            return self._empty()
+        good_mask = considered.copy()
+        good_mask[rows] = False
+        good = table.filter(pa_arrow.array(good_mask)).select([*self.columns, ROW_NUMBER])
+        self.stats.rows_loaded += good.num_rows
+        return Part(good, quarantine_table(table, raw, rows, rules, self.key))
+
+    def _empty(self) -> Part:
+        return Part(self._good_schema.empty_table(), QUARANTINE_SCHEMA.empty_table())
+
+
+# ------------------------------------------------------------------------------------ keys
+_duck = duckdb.connect()
+_duck_lock = threading.Lock()
+
+
+def key_hashes(table: pa_arrow.Table, key: list[str] | tuple[str, ...]) -> np.ndarray:
+    """A 64-bit hash of each row's key: equal keys (as pandas compares them) give equal hashes.
+
+    A collision only holds a row back for the exact comparison in `StreamValidator.finish`, so it
+    can cost time, never a wrong answer. Decimals are hashed as the float64 pandas compares.
+    """
+    cols = {}
+    for k in key:
+        col = table.column(k)
+        cols[k] = col.cast(pa_arrow.float64()) if pa_arrow.types.is_decimal(col.type) else col
+    keys = pa_arrow.table(cols)
+    with _duck_lock:
+        cur = _duck.cursor()
+    try:
+        args = ", ".join(f'"{k}"' for k in key)
+        hashed = cur.from_arrow(keys).select(f"hash({args}) AS h").to_arrow_table()
+    finally:
+        cur.close()
+    return hashed.column("h").to_numpy()
+
+
+def repeated_keys(hashes: list[np.ndarray]) -> np.ndarray:
+    """The sorted distinct hashes that occur more than once across `hashes`."""
+    if not hashes:
+        return np.empty(0, dtype=np.uint64)
+    ordered = np.sort(np.concatenate(hashes))
+    return np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
 
 
 def _duplicates(df: pd.DataFrame, columns: list[str], key: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -106,6 +240,26 @@ def _duplicates(df: pd.DataFrame, columns: list[str], key: list[str]) -> tuple[n
     return exact, conflict
 
 
+def _take(table: pa_arrow.Table | None, mask: np.ndarray) -> pa_arrow.Table | None:
+    return None if table is None else table.filter(pa_arrow.array(mask))
+
+
+def _subset(failures: list[Failure], mask: np.ndarray) -> list[Failure]:
+    """Failures of the rows in `mask`, renumbered to positions among those rows."""
+    new_pos = np.cumsum(mask) - 1
+    out = []
+    for f in failures:
+        rows = f.rows[mask[f.rows]]
+        if len(rows):
+            out.append(Failure(new_pos[rows], f.column, f.rule, f.category))
+    return out
+
+
+def _shift(f: Failure, offset: int) -> Failure:
+    return Failure(f.rows + offset, f.column, f.rule, f.category)
+
+
+# ------------------------------------------------------------------------------------ rules
 def _to_pandas(table: pa_arrow.Table) -> pd.DataFrame:
     """A pandas view for pandera: decimals as float64 (the rules allow 0.01), nullable ints."""
     cols = {}
@@ -120,17 +274,15 @@ def _to_pandas(table: pa_arrow.Table) -> pd.DataFrame:
     )
 
 
-def _pandera_failures(df: pd.DataFrame, ref: FileRef, coercions: list[Failure]) -> list[Failure]:
+def _pandera_failures(df: pd.DataFrame, schema: pa.DataFrameSchema, coercions: list[Failure]) -> list[Failure]:
     """Run the contract's pandera model lazily and turn its failure cases into per-row failures."""
-    date_range = file_date_range(ref.period, ref.business_date)
-    schema = schema_for(ref.contract, date_range)
     try:
         schema.validate(df, lazy=True)
         return []
     except pa.errors.SchemaErrors as err:
         cases = err.failure_cases
     # A value that failed coercion is already reported; its null is not a second "not_nullable".
-    coerced = {(int(r), f.column) for f in coercions for r in f.rows}
+    coerced = {f.column: f.rows for f in coercions}
     out: list[Failure] = []
     cases = cases[cases["index"].notna()].copy()
     # A table-level check is reported once per column of its row: it belongs to no single column.
@@ -139,39 +291,39 @@ def _pandera_failures(df: pd.DataFrame, ref: FileRef, coercions: list[Failure]) 
     for (column, check), group in cases.groupby(["column", "check"], dropna=False, sort=False):
         col = None if pd.isna(column) else str(column)
         rows = np.unique(group["index"].astype(np.int64).to_numpy())
-        if check == "not_nullable":
-            rows = np.array([r for r in rows if (int(r), col) not in coerced], dtype=np.int64)
+        if check == "not_nullable" and col in coerced:
+            rows = np.setdiff1d(rows, coerced[col])
         if len(rows):
             out.append(Failure(rows, col, str(check), "data"))
     return out
 
 
-def _rules_per_row(failures: list[Failure], kept: np.ndarray) -> dict[int, list[dict[str, str | None]]]:
-    """Row index -> every rule it broke; dropped exact duplicates are never quarantined again."""
-    per_row: dict[int, list[dict[str, str | None]]] = {}
-    for f in failures:
-        for r in f.rows:
-            idx = int(r)
-            if kept[idx]:
-                per_row.setdefault(idx, []).append(
-                    {"column": f.column, "rule": f.rule, "category": f.category}
-                )
-    return per_row
+def rules_per_row(failures: list[Failure], kept: np.ndarray) -> tuple[np.ndarray, pa_arrow.Array, Counter[str]]:
+    """(bad row positions ascending, each one's rules as a JSON list, rule counts) over the `kept` rows.
 
-
-def _reject_early(cleaned: Cleaned, ref: FileRef) -> None:
-    """Reject before the rule checks when values that cannot even be read already pass the ratio.
-
-    A file of the wrong shape (say, every timestamp in another format) would otherwise pay for
-    building a quarantine record per row only to be rejected anyway.
+    A row's rules are listed in the order of `failures`; dropped exact duplicates are never quarantined.
+    Vectorised: one JSON text per failure, gathered per row with Arrow list offsets.
     """
-    rows_in = cleaned.table.num_rows
-    bad = np.zeros(rows_in, dtype=bool)
-    for f in cleaned.failures:
-        bad[f.rows] = True
-    stats = FileStats(rows_in=rows_in, rows_quarantined=int(bad.sum()))
-    rules = Counter({f.rule: len(f.rows) for f in cleaned.failures})
-    _enforce_reject_ratio(ref, stats, rules, ref.contract.max_reject_ratio)
+    counts: Counter[str] = Counter()
+    rows_parts, which_parts = [], []
+    for i, f in enumerate(failures):
+        rows = np.asarray(f.rows, dtype=np.int64)
+        rows = rows[kept[rows]]
+        if len(rows):
+            rows_parts.append(rows)
+            which_parts.append(np.full(len(rows), i, dtype=np.int64))
+            counts[f.rule] += len(rows)
+    if not rows_parts:
+        return np.empty(0, dtype=np.int64), pa_arrow.array([], pa_arrow.string()), counts
+    rows, which = np.concatenate(rows_parts), np.concatenate(which_parts)
+    order = np.lexsort((which, rows))
+    rows, which = rows[order], which[order]
+    texts = pa_arrow.array([json.dumps({"column": f.column, "rule": f.rule, "category": f.category})
+                            for f in failures], pa_arrow.string())
+    bad, starts = np.unique(rows, return_index=True)
+    offsets = pa_arrow.array(np.append(starts, len(rows)).astype(np.int32))
+    listed = pc.binary_join(pa_arrow.ListArray.from_arrays(offsets, texts.take(pa_arrow.array(which))), ", ")
+    return bad, pc.binary_join_element_wise("[", listed, "]", ""), counts
 
 
 def _enforce_reject_ratio(ref: FileRef, stats: FileStats, rules: Counter[str], ratio: float) -> None:
@@ -187,30 +339,83 @@ def _enforce_reject_ratio(ref: FileRef, stats: FileStats, rules: Counter[str], r
     )
 
 
-def _quarantine_table(
-    table: pa_arrow.Table,
-    raw: pa_arrow.Table | None,
-    per_row: dict[int, list[dict[str, str | None]]],
-    key: list[str],
+# ------------------------------------------------------------------------------------ quarantine records
+def quarantine_table(
+    table: pa_arrow.Table, raw: pa_arrow.Table | None, rows: np.ndarray, rules: pa_arrow.Array, key: list[str]
 ) -> pa_arrow.Table:
     """One record per bad row: file row number, key (when readable), the row *as delivered*, its rules."""
-    if not per_row:
+    if not len(rows):
         return QUARANTINE_SCHEMA.empty_table()
-    idx = pa_arrow.array(sorted(per_row))
+    idx = pa_arrow.array(rows)
     typed = table.take(idx)
-    rows = (raw.take(idx) if raw is not None else typed.drop_columns([ROW_NUMBER])).to_pylist()
-    numbers = typed.column(ROW_NUMBER).to_pylist()
-    key_parts = [typed.column(k).to_pylist() for k in key]
-    keys = [
-        None if any(p is None for p in parts) else "|".join(str(p) for p in parts)
-        for parts in zip(*key_parts, strict=True)
-    ]
+    delivered = raw.take(idx) if raw is not None else typed.drop_columns([ROW_NUMBER])
+    parts = [_as_text(typed.column(k)) for k in key]
+    keys = pc.binary_join_element_wise(*parts, "|") if parts else pa_arrow.nulls(len(rows), pa_arrow.string())
     return pa_arrow.table(
-        {
-            "row_number": numbers,
-            "quarantined_key": keys,
-            "row_json": [json.dumps(r, default=str, ensure_ascii=False) for r in rows],
-            "rules": [json.dumps(per_row[i]) for i in sorted(per_row)],
-        },
+        {"row_number": typed.column(ROW_NUMBER), "quarantined_key": keys, "row_json": row_json(delivered),
+         "rules": rules},
         schema=QUARANTINE_SCHEMA,
     )
+
+
+def _as_text(col: pa_arrow.ChunkedArray) -> pa_arrow.ChunkedArray | pa_arrow.Array:
+    """str() of each value, null kept (Arrow's cast where it prints like Python)."""
+    t = col.type
+    if pa_arrow.types.is_string(t) or pa_arrow.types.is_integer(t):
+        return col.cast(pa_arrow.string())
+    text = _plain_text(col)
+    if text is not None:
+        return text
+    return pa_arrow.array([None if v is None else str(v) for v in col.to_pylist()], pa_arrow.string())
+
+
+def _plain_text(col: pa_arrow.ChunkedArray) -> pa_arrow.ChunkedArray | None:
+    """str() of each date, decimal or naive timestamp, by Arrow where it prints exactly as Python does; else None."""
+    t = col.type
+    if pa_arrow.types.is_date32(t):
+        return col.cast(pa_arrow.string())
+    if pa_arrow.types.is_decimal(t) and 0 <= t.scale <= 6:  # Decimal's str turns to exponents below 1e-6
+        return col.cast(pa_arrow.string())
+    if pa_arrow.types.is_timestamp(t) and t.tz is None and t.unit in ("s", "ms", "us"):
+        # datetime's str leaves out a zero fraction; Arrow always prints six digits.
+        text = col.cast(pa_arrow.timestamp("us")).cast(pa_arrow.string())
+        return pc.replace_substring_regex(text, r"\.000000$", "")
+    return None
+
+
+# json.dumps escapes these itself; any other control character sends the column through json.dumps.
+_JSON_ESCAPES = [("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t"), ("\b", "\\b"),
+                 ("\f", "\\f")]
+_OTHER_CONTROL = "[\x00-\x07\x0b\x0e-\x1f]"
+
+
+def row_json(rows: pa_arrow.Table) -> pa_arrow.Array:
+    """Each row as `json.dumps(row_dict, default=str, ensure_ascii=False)` would write it, vectorised."""
+    fragments = [pc.binary_join_element_wise(json.dumps(name, ensure_ascii=False) + ": ", _json_values(col), "")
+                 for name, col in zip(rows.column_names, rows.columns, strict=True)]
+    if not fragments:
+        return pa_arrow.array(["{}"] * rows.num_rows, pa_arrow.string())
+    body = pc.binary_join_element_wise(*fragments, ", ")
+    return pc.binary_join_element_wise("{", body, "}", "").combine_chunks()
+
+
+def _json_values(col: pa_arrow.ChunkedArray) -> pa_arrow.ChunkedArray | pa_arrow.Array:
+    """One column's values as JSON text: in Arrow for the usual types, value by value for the rest."""
+    t = col.type
+    if pa_arrow.types.is_large_string(t):
+        col, t = col.cast(pa_arrow.string()), pa_arrow.string()
+    if pa_arrow.types.is_string(t) and not pc.any(pc.match_substring_regex(col, _OTHER_CONTROL)).as_py():
+        for old, new in _JSON_ESCAPES:
+            col = pc.replace_substring(col, old, new)
+        return pc.fill_null(pc.binary_join_element_wise('"', col, '"', ""), "null")
+    if pa_arrow.types.is_integer(t):
+        return pc.fill_null(col.cast(pa_arrow.string()), "null")
+    if pa_arrow.types.is_boolean(t):
+        return pc.fill_null(pc.if_else(col, "true", "false"), "null")
+    if pa_arrow.types.is_null(t):
+        return pa_arrow.array(["null"] * len(col), pa_arrow.string())
+    text = _plain_text(col)  # json.dumps(default=str) writes these as the quoted str()
+    if text is not None:
+        return pc.fill_null(pc.binary_join_element_wise('"', text, '"', ""), "null")
+    return pa_arrow.array([json.dumps(v, default=str, ensure_ascii=False) for v in col.to_pylist()],
+                          pa_arrow.string())

@@ -20,6 +20,7 @@ import pyarrow as pa
 from opentelemetry import metrics
 
 from blocks.types import LedgerEntry
+from blocks.warehouse.batches import Batches
 from blocks.warehouse.sql_builders import LATEST_SNAPSHOT_SQL, LEDGER_VERSIONS_SQL
 
 if TYPE_CHECKING:  # contracts live in tasks/; blocks only duck-type them
@@ -58,8 +59,8 @@ class Warehouse(Protocol):
     def migrate(self) -> list[str]: ...
     def ledger_versions(self) -> set[tuple[str, str]]: ...
     def latest_snapshot_date(self, table_name: str) -> dt.date | None: ...
-    def load_file(
-        self, contract: TableContract, entry: LedgerEntry, data: pa.Table, quarantine: pa.Table
+    def load_file(  # data/quarantine: one table or a stream of batches (blocks/warehouse/batches.py)
+        self, contract: TableContract, entry: LedgerEntry, data: Batches, quarantine: Batches
     ) -> LedgerEntry: ...
     def record_rejected(self, entry: LedgerEntry, quarantine: pa.Table | None = None) -> None: ...
     def replay_rows(

@@ -22,6 +22,7 @@ from blocks.types import LedgerEntry
 from blocks.warehouse import base
 from blocks.warehouse import sql_builders as sb
 from blocks.warehouse.base import AlreadyLoaded, LedgerQueries
+from blocks.warehouse.batches import Batches, as_batches, loaded_columns, prefetched
 
 DEFAULT_PATH = "./data/warehouse.duckdb"
 
@@ -150,30 +151,37 @@ class DuckDBWarehouse(Block, LedgerQueries):
         """Write the ledger row of a rejected (or skipped) file version, with its quarantined rows."""
         with self._transaction() as cur:
             _refuse_if_known(cur, entry)
-            if quarantine is not None and quarantine.num_rows:
+            if quarantine is not None:
                 _write_quarantine(cur, entry, quarantine)
             _run(cur, sb.ledger_statements(entry, sb.DUCKDB))
 
     # ------------------------------------------------------------------ load
     def load_file(
-        self, contract: Any, entry: LedgerEntry, data: pa.Table, quarantine: pa.Table
+        self, contract: Any, entry: LedgerEntry, data: Batches, quarantine: Batches
     ) -> LedgerEntry:
         """Load one file version's good rows, quarantine and ledger row atomically.
 
         Fact re-delivery: the previous version's rows of this path are deleted first, then the
-        new rows upsert by key — inside one transaction, so no reader sees both versions.
+        new rows upsert by key — inside one transaction, so no reader sees both versions. `data`
+        may be a stream of batches (produced one ahead while DuckDB inserts the current one);
+        `entry.stats` is read only after the stream ends.
         """
         style = sb.DUCKDB
-        with self._transaction(_incoming=data) as cur:
+        with self._transaction() as cur:
             _refuse_if_known(cur, entry)
             _run(cur, [sb.clear_previous(contract, entry, style)])
-            _upsert_incoming(cur, contract, data.column_names)
+            for batch in prefetched(as_batches(data)):
+                cur.register("_incoming", batch)
+                try:
+                    _upsert_incoming(cur, contract, batch.column_names)
+                finally:
+                    cur.unregister("_incoming")
+            columns = data.column_names if isinstance(data, pa.Table) else loaded_columns(contract)
             skip = sb.quarantined_keys(quarantine)
-            _run(cur, sb.after_upsert(contract, entry, data.column_names, skip, style))
+            _run(cur, sb.after_upsert(contract, entry, columns, skip, style))
             orphans = sb.orphan_count(contract, entry, style)
             entry.stats.orphans = int(cur.execute(orphans.sql, orphans.params).fetchall()[0][0]) if orphans else 0
-            if quarantine.num_rows:
-                _write_quarantine(cur, entry, quarantine)
+            _write_quarantine(cur, entry, quarantine)
             _run(cur, sb.ledger_statements(entry, style))
         return entry
 
@@ -234,11 +242,18 @@ def _upsert_incoming(cur: duckdb.DuckDBPyConnection, contract: Any, columns: lis
     cur.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _incoming")
 
 
-def _write_quarantine(cur: duckdb.DuckDBPyConnection, entry: LedgerEntry, quarantine: pa.Table) -> None:
-    _run(cur, [sb.quarantine_delete(entry, sb.DUCKDB)])
-    cur.register("_q", sb.quarantine_rows(entry, quarantine))
-    try:
-        cols = ", ".join(sb.DUCKDB.q(c) for c in sb.QUARANTINE_COLUMNS)
-        cur.execute(f"INSERT INTO etl_quarantine ({cols}) SELECT {cols} FROM _q")
-    finally:
-        cur.unregister("_q")
+def _write_quarantine(cur: duckdb.DuckDBPyConnection, entry: LedgerEntry, quarantine: Batches) -> None:
+    """The file version's quarantine records (one batch at a time), after any left by an earlier attempt."""
+    cols = ", ".join(sb.DUCKDB.q(c) for c in sb.QUARANTINE_COLUMNS)
+    deleted = False
+    for batch in as_batches(quarantine):
+        if not batch.num_rows:
+            continue
+        if not deleted:
+            _run(cur, [sb.quarantine_delete(entry, sb.DUCKDB)])
+            deleted = True
+        cur.register("_q", sb.quarantine_rows(entry, batch))
+        try:
+            cur.execute(f"INSERT INTO etl_quarantine ({cols}) SELECT {cols} FROM _q")
+        finally:
+            cur.unregister("_q")

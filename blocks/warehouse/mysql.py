@@ -21,12 +21,14 @@ steps after the load find the file's rows by their lineage columns instead (see 
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import itertools
 import os
 import re
 import ssl
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any, ClassVar
 
 import pyarrow as pa
@@ -42,6 +44,7 @@ from blocks.types import LedgerEntry
 from blocks.warehouse import base
 from blocks.warehouse import sql_builders as sb
 from blocks.warehouse.base import AlreadyLoaded, LedgerQueries
+from blocks.warehouse.batches import Batches, as_batches, loaded_columns, prefetched
 
 # pymysql error codes that mean "the connection is gone": the thread's connection is dropped so the
 # next call opens a fresh one (CR_SERVER_GONE_ERROR, CR_SERVER_LOST, ER_CONNECTION_KILLED, ...).
@@ -298,16 +301,17 @@ class PyMySQLBlock(DatabaseBlock, LedgerQueries):
         _run(cur, [sb.clear_previous(contract, entry, sb.PYMYSQL)])
 
     def _finish_load(
-        self, cur: pymysql.cursors.Cursor, contract: Any, entry: LedgerEntry, data: pa.Table, quarantine: pa.Table
+        self, cur: pymysql.cursors.Cursor, contract: Any, entry: LedgerEntry, columns: list[str],
+        quarantine: Batches, orphans: int | None = None,
     ) -> None:
-        """After the bulk upsert: history and deactivation, orphan count, quarantined rows, ledger row last."""
-        _run(cur, sb.after_upsert(contract, entry, data.column_names, sb.quarantined_keys(quarantine), sb.PYMYSQL))
-        entry.stats.orphans = self._count_orphans(cur, contract, entry, data)
-        if quarantine.num_rows:
-            _write_quarantine(cur, entry, quarantine)
+        """After the bulk upsert: history and deactivation, orphan count (in SQL unless counted on the way),
+        quarantined rows, ledger row last."""
+        _run(cur, sb.after_upsert(contract, entry, columns, sb.quarantined_keys(quarantine), sb.PYMYSQL))
+        entry.stats.orphans = self._count_orphans(cur, contract, entry) if orphans is None else orphans
+        _write_quarantine(cur, entry, quarantine, bulk=self._local_infile)
         _write_ledger(cur, entry)
 
-    def _count_orphans(self, cur: pymysql.cursors.Cursor, contract: Any, entry: LedgerEntry, data: pa.Table) -> int:
+    def _count_orphans(self, cur: pymysql.cursors.Cursor, contract: Any, entry: LedgerEntry) -> int:
         """Loaded rows with a code the referenced dimension lacks, counted by the warehouse."""
         orphans = sb.orphan_count(contract, entry, sb.PYMYSQL)
         if orphans is None:
@@ -319,8 +323,8 @@ class PyMySQLBlock(DatabaseBlock, LedgerQueries):
         """Write the ledger row of a rejected (or skipped) file version, with its quarantined rows."""
         with self._cursor(transaction=True) as cur:
             _refuse_if_known(cur, entry)
-            if quarantine is not None and quarantine.num_rows:
-                _write_quarantine(cur, entry, quarantine)
+            if quarantine is not None:
+                _write_quarantine(cur, entry, quarantine, bulk=self._local_infile)
             _write_ledger(cur, entry)
 
 
@@ -335,38 +339,54 @@ class MySQLWarehouse(PyMySQLBlock):
     _local_infile: ClassVar[bool] = True
 
     def load_file(
-        self, contract: Any, entry: LedgerEntry, data: pa.Table, quarantine: pa.Table
+        self, contract: Any, entry: LedgerEntry, data: Batches, quarantine: Batches
     ) -> LedgerEntry:
-        """Load one file version's good rows, quarantined rows and ledger row in one transaction."""
+        """Load one file version's good rows, quarantined rows and ledger row in one transaction.
+
+        `data` may be a stream of batches: they go through one LOAD DATA statement (one named pipe),
+        produced a batch ahead while the server takes the current one; `entry.stats` is read only
+        after the stream ends. Orphans are counted in Arrow on the way, against the dimension keys
+        read in this transaction — the same answer as the SQL count, an order of magnitude faster on
+        InnoDB (which would walk the lineage index and probe every dimension per loaded row).
+        """
         with self._cursor(transaction=True) as cur:
             self._start_load(cur, contract, entry)
-            with csv_pipe(data) as csv_path:
-                _load_data(cur, contract.target_table, data.column_names, csv_path, data.num_rows)
+            orphans = _OrphanCount(_dimension_keys(cur, contract))
+            load_batches(cur, contract.target_table, orphans.counted(prefetched(as_batches(data))))
             crash_point("load")
-            self._finish_load(cur, contract, entry, data, quarantine)
+            columns = data.column_names if isinstance(data, pa.Table) else loaded_columns(contract)
+            self._finish_load(cur, contract, entry, columns, quarantine, orphans.total)
             crash_point("ledger")
         return entry
 
     def replay_rows(self, contract: Any, entry: LedgerEntry, data: pa.Table, fixed_rows: list[int]) -> None:
         """Upsert quarantined rows that now pass, forget them in etl_quarantine, fix the ledger (one transaction)."""
         with self._cursor(transaction=True) as cur:
-            if data.num_rows:
-                with csv_pipe(data) as csv_path:
-                    _load_data(cur, contract.target_table, data.column_names, csv_path, data.num_rows)
+            load_batches(cur, contract.target_table, [data])
             _run(cur, [sb.replay_history(contract, entry, data, sb.PYMYSQL, "REPLACE INTO"),
                        *sb.replay_statements(entry, fixed_rows, data.num_rows, sb.PYMYSQL)])
 
-    def _count_orphans(self, cur: pymysql.cursors.Cursor, contract: Any, entry: LedgerEntry, data: pa.Table) -> int:
-        """Orphans counted in Arrow against the dimension keys read in this transaction.
 
-        Same answer as the SQL count, an order of magnitude faster on InnoDB: the SQL version
-        walks the lineage index and probes every dimension per loaded row.
-        """
-        keys = {}
-        for col, (dim, dim_key) in contract.references.items():
-            cur.execute(f"SELECT DISTINCT {dim_key} FROM {dim}")
-            keys[col] = pa.array([r[0] for r in cur.fetchall()], pa.string())
-        return sb.count_orphans(data, keys)
+class _OrphanCount:
+    """Loaded rows whose code is missing from its dimension, counted batch by batch as they pass."""
+
+    def __init__(self, keys: dict[str, pa.Array]) -> None:
+        self.keys = keys
+        self.total = 0
+
+    def counted(self, batches: Iterable[pa.Table]) -> Iterator[pa.Table]:
+        for batch in batches:
+            self.total += sb.count_orphans(batch, self.keys)
+            yield batch
+
+
+def _dimension_keys(cur: pymysql.cursors.Cursor, contract: Any) -> dict[str, pa.Array]:
+    """Referencing column -> the keys its dimension holds (read inside the load's transaction)."""
+    keys = {}
+    for col, (dim, dim_key) in contract.references.items():
+        cur.execute(f"SELECT DISTINCT {dim_key} FROM {dim}")
+        keys[col] = pa.array([r[0] for r in cur.fetchall()], pa.string())
+    return keys
 
 
 # ---------------------------------------------------------------------------------------- helpers
@@ -426,49 +446,98 @@ def _write_ledger(cur: pymysql.cursors.Cursor, entry: LedgerEntry) -> None:
         raise
 
 
-def _write_quarantine(cur: pymysql.cursors.Cursor, entry: LedgerEntry, quarantine: pa.Table) -> None:
+def _write_quarantine(cur: pymysql.cursors.Cursor, entry: LedgerEntry, quarantine: Batches, bulk: bool) -> None:
+    """The file version's quarantine records, after any an earlier attempt left.
+
+    `bulk`: through LOAD DATA like the rows (MySQL/MariaDB); else multi-row INSERTs (StarRocks, whose
+    quarantined rows are few: bounded by the reject ratio).
+    """
     _run(cur, [sb.quarantine_delete(entry, sb.PYMYSQL)])
-    rows = sb.quarantine_rows(entry, quarantine)
-    # Few rows (bounded by the reject ratio): executemany packs them into multi-row INSERTs.
-    cur.executemany(
-        sb.insert_values_sql("etl_quarantine", sb.QUARANTINE_COLUMNS, sb.PYMYSQL),
-        [tuple(r.values()) for r in rows.to_pylist()],
-    )
+    records = (sb.quarantine_rows(entry, b) for b in as_batches(quarantine) if b.num_rows)
+    if bulk:
+        load_batches(cur, "etl_quarantine", records)
+        return
+    insert = sb.insert_values_sql("etl_quarantine", sb.QUARANTINE_COLUMNS, sb.PYMYSQL)
+    for rows in records:
+        cur.executemany(insert, [tuple(r.values()) for r in rows.to_pylist()])
+
+
+def load_batches(cur: pymysql.cursors.Cursor, table: str, batches: Iterable[pa.Table]) -> int:
+    """LOAD DATA ... REPLACE a stream of tables (same columns) in one statement; returns the rows loaded.
+
+    The first batch is produced before the statement is sent (its columns name the load); a
+    stream with no rows sends nothing.
+    """
+    stream = (b for b in batches if b.num_rows)
+    written = [0]
+    try:
+        first = next(stream, None)
+        if first is None:
+            return 0
+        with csv_pipe(itertools.chain([first], stream), written) as csv_path:
+            records = _load_data(cur, table, first.column_names, csv_path, None)
+    finally:
+        stream.close()  # the writer has finished with it: a producer thread behind it stops now
+    if records is not None and records != written[0]:
+        raise pymysql.err.DataError(f"LOAD DATA into {table}: read {records} rows of {written[0]} sent")
+    return written[0]
 
 
 @contextlib.contextmanager
-def csv_pipe(data: pa.Table) -> Iterator[str]:
-    """A path LOAD DATA LOCAL can read `data` from as CSV: a named pipe a thread fills meanwhile.
+def csv_pipe(data: Batches, written: list[int] | None = None) -> Iterator[str]:
+    """A path LOAD DATA LOCAL can read `data` (a table or a stream of them) from as CSV: a named pipe
+    a thread fills meanwhile, adding the rows it wrote to `written[0]`.
 
     Writing the CSV and loading it overlap (nothing lands on disk); where named pipes do not exist,
-    a temporary file is written first.
+    a temporary file is written first. An error of the writer (or of the stream feeding it: a file
+    rejected half way) is raised in preference to what the cut-short load reports.
     """
+    count = written if written is not None else [0]
     with tempfile.TemporaryDirectory(prefix="datawiz-load-") as tmp:
         path = os.path.join(tmp, "rows.csv")
         if not hasattr(os, "mkfifo"):
-            write_load_csv(data, path)
+            with open(path, "wb") as fh:
+                _write_batches(as_batches(data), fh, threading.Event(), count)
             yield path
             return
         os.mkfifo(path, 0o600)
         errors: list[BaseException] = []
-        writer = threading.Thread(target=_fill_pipe, args=(data, path, errors), name="datawiz-csv", daemon=True)
+        stop = threading.Event()
+        writer = threading.Thread(target=contextvars.copy_context().run,
+                                  args=(_fill_pipe, as_batches(data), path, errors, stop, count),
+                                  name="datawiz-csv", daemon=True)
         writer.start()
         try:
             yield path
         finally:
+            stop.set()
             _drain(path, writer)
-        if errors:
-            raise errors[0]
+            if errors:
+                raise errors[0]
 
 
-def _fill_pipe(data: pa.Table, path: str, errors: list[BaseException]) -> None:
+def _fill_pipe(
+    batches: Iterator[pa.Table], path: str, errors: list[BaseException], stop: threading.Event, count: list[int]
+) -> None:
     try:
         with open(path, "wb") as pipe:
-            write_load_csv(data, pipe)
+            _write_batches(batches, pipe, stop, count)
     except BrokenPipeError:
         pass  # the reader stopped early (the load failed): its error is the one to report
     except BaseException as exc:  # noqa: BLE001  (handed to the loading thread)
         errors.append(exc)
+    finally:
+        close = getattr(batches, "close", None)
+        if close is not None:
+            close()  # a generator left early: stops the producer behind it
+
+
+def _write_batches(batches: Iterator[pa.Table], out: Any, stop: threading.Event, count: list[int]) -> None:
+    for batch in batches:
+        if stop.is_set():
+            return
+        write_load_csv(batch, out)
+        count[0] += batch.num_rows
 
 
 def _drain(path: str, writer: threading.Thread) -> None:
@@ -513,7 +582,9 @@ _LOAD_SQL = (
 )
 
 
-def _load_data(cur: pymysql.cursors.Cursor, table: str, columns: list[str], path: str, expected: int) -> None:
+def _load_data(
+    cur: pymysql.cursors.Cursor, table: str, columns: list[str], path: str, expected: int | None
+) -> int | None:
     """LOAD DATA LOCAL INFILE with REPLACE (upsert by key); any warning aborts the transaction.
 
     With LOCAL, MySQL downgrades conversion errors to warnings and keeps going (it cannot stop
@@ -527,8 +598,10 @@ def _load_data(cur: pymysql.cursors.Cursor, table: str, columns: list[str], path
         cur.execute("SHOW WARNINGS LIMIT 5")
         shown = "; ".join(f"{r[0]} {r[1]}: {r[2]}" for r in cur.fetchall())
         raise pymysql.err.DataError(f"LOAD DATA into {table}: {result.warning_count} warning(s): {shown}")
-    if info.get("records", expected) != expected or info.get("skipped", 0):
+    records = info.get("records")
+    if (expected is not None and info.get("records", expected) != expected) or info.get("skipped", 0):
         raise pymysql.err.DataError(f"LOAD DATA into {table}: read {info} for {expected} rows")
+    return records
 
 
 def _text(message: bytes | str | None) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from blocks.types import LedgerEntry
+from blocks.warehouse.batches import as_batches
 
 
 @dataclass(frozen=True)
@@ -162,11 +164,13 @@ def insert_values_sql(table: str, columns: tuple[str, ...] | list[str], s: Style
     return f"INSERT INTO {table} ({cols}) VALUES ({s.marks(len(columns))})"
 
 
-def quarantined_keys(quarantine: pa.Table) -> list[str]:
+def quarantined_keys(quarantine: pa.Table | Iterable[pa.Table]) -> list[str]:
     """Distinct non-null keys of the quarantined rows (single-column keys: the snapshot tables)."""
-    if "quarantined_key" not in quarantine.column_names:
-        return []
-    return sorted({k for k in quarantine["quarantined_key"].to_pylist() if k is not None})
+    keys: set[str] = set()
+    for batch in as_batches(quarantine):
+        if "quarantined_key" in batch.column_names:
+            keys.update(pc.unique(batch["quarantined_key"].drop_null()).to_pylist())
+    return sorted(keys)
 
 
 def replay_statements(entry: LedgerEntry, fixed_rows: list[int], loaded: int, s: Style) -> list[Stmt]:

@@ -30,6 +30,7 @@ from pydantic import Field
 from blocks.types import LedgerEntry
 from blocks.warehouse import files_load as fl
 from blocks.warehouse import sql_builders as sb
+from blocks.warehouse.batches import Batches, ParquetSpool, as_batches, loaded_columns, rebatch
 from blocks.warehouse.mysql import PyMySQLBlock, _write_ledger
 from blocks.warehouse.stream_load import HttpSettings, StreamLoadClient, StreamLoadFailed, label_for
 
@@ -84,14 +85,26 @@ class StarRocksConnector(PyMySQLBlock):
         )
 
     def load_file(
-        self, contract: Any, entry: LedgerEntry, data: pa.Table, quarantine: pa.Table
+        self, contract: Any, entry: LedgerEntry, data: Batches, quarantine: Batches
     ) -> LedgerEntry:
-        """Stream-load one file version in labelled batches; the ledger row is written last."""
+        """Stream-load one file version in labelled batches; the ledger row is written last.
+
+        A stream of batches is spooled to a local Parquet file first (memory stays one batch):
+        StarRocks commits every batch on its own, so the whole file must have passed validation —
+        a file rejected at its last batch must not have loaded its first — before one is sent.
+        """
+        with ParquetSpool(prefix="datawiz-starrocks-") as spool:
+            rows: Batches = data
+            if not isinstance(data, pa.Table):
+                for batch in data:
+                    spool.write(batch)
+                rows = spool
+            with self._cursor() as cur:
+                self._start_load(cur, contract, entry)
+            entry.load_label = self._stream(contract.target_table, entry, rows)
+        columns = data.column_names if isinstance(data, pa.Table) else loaded_columns(contract)
         with self._cursor() as cur:
-            self._start_load(cur, contract, entry)
-        entry.load_label = self._stream(contract.target_table, entry, data)
-        with self._cursor() as cur:
-            self._finish_load(cur, contract, entry, data, quarantine)
+            self._finish_load(cur, contract, entry, columns, quarantine)
         return entry
 
     def load_from_files(self, contract: Any, entry: LedgerEntry, files: fl.AzureFiles) -> LedgerEntry:
@@ -141,16 +154,18 @@ class StarRocksConnector(PyMySQLBlock):
                 if st is not None:
                     cur.execute(st.sql, st.params)
 
-    def _stream(self, table: str, entry: LedgerEntry, data: pa.Table, version: str | None = None) -> str | None:
-        """Send every batch; returns the label range for the ledger. Raises unless every row is visible."""
+    def _stream(self, table: str, entry: LedgerEntry, data: Batches, version: str | None = None) -> str | None:
+        """Send every batch (exactly `batch_rows` rows each, so a retry's labels name the same rows);
+        returns the label range for the ledger. Raises unless every row is visible."""
         client = self.stream_client()
-        labels, loaded = [], 0
-        for batch_no, batch in enumerate(data.to_batches(max_chunksize=self.batch_rows)):
+        labels, loaded, sent = [], 0, 0
+        for batch_no, batch in enumerate(rebatch(as_batches(data), self.batch_rows)):
             label = label_for(table, entry.source_file, version or entry.source_version, batch_no)
             loaded += client.load(table, batch, label, batch_no).rows_loaded
+            sent += batch.num_rows
             labels.append(label)
-        if loaded != data.num_rows:
-            raise StreamLoadFailed(f"{table}: {loaded} rows acknowledged of {data.num_rows} ({entry.source_file})")
+        if loaded != sent:
+            raise StreamLoadFailed(f"{table}: {loaded} rows acknowledged of {sent} ({entry.source_file})")
         if not labels:
             return None
         return labels[0] if len(labels) == 1 else f"{labels[0]} .. {labels[-1]}"
