@@ -275,7 +275,9 @@ BUSINESS_CONSTANTS = TableContract(
     load_mode=LoadMode.CONSTANTS,
     paths=(PathPattern(r"config/business_constants\.json", Origin.CONFIG),),
     # The JSON document becomes one row per constant (value kept as JSON text).
-    columns=(Column("constant_name", "str", key=True), Column("value", "str"), Column("as_of", "date")),
+    columns=(Column("constant_name", "str", key=True, max_length=128),
+             Column("value", "str", max_length=65_533),  # TEXT on MySQL, STRING (65,533 bytes) on StarRocks
+             Column("as_of", "date")),
     max_reject_ratio=0.0,
 )
 REQUIRED_CONSTANTS = ("min_productive_bill_value", "focus_brands", "target_lines_per_bill")

@@ -290,6 +290,10 @@ def constants_variants(rng: np.random.Generator) -> list[Variant]:
                 ('{"as_of": "2025-11-20", "constants": {"x": ' + deep + "}}").encode(), "rejected", None),
         Variant("bad_date", "business_constants", path, json.dumps({"as_of": "0000-13-45", "constants": good})
                 .encode(), "rejected", None),
+        Variant("long_name", "business_constants", path, json.dumps({"as_of": "2025-11-20", "constants": {
+            **good, "n" * 300: 1}}).encode(), "rejected", "longer than 128 bytes"),
+        Variant("huge_value", "business_constants", path, json.dumps({"as_of": "2025-11-20", "constants": {
+            **good, "note": "=cmd" + "x" * HUGE}}).encode(), "rejected", "value longer than"),
         Variant("injection_unicode", "business_constants", path,
                 b"\xef\xbb\xbf" + json.dumps({"as_of": "2025-11-20", "constants": hostile}).encode(), "loaded",
                 literal={"focus_brands": {"value": json.dumps(list(PAYLOADS), sort_keys=True)},

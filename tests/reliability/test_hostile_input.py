@@ -18,6 +18,7 @@ import datetime as dt
 import hashlib
 import io
 import json
+import re
 import uuid
 from pathlib import Path
 from typing import Any
@@ -199,3 +200,22 @@ def test_csv_attachment_neutralises_formula_cells() -> None:
     assert not [c for c in cells if c.startswith(FORMULA_START)], cells
     # Neutralised by a leading apostrophe, the text itself kept: a person still reads what arrived.
     assert "'=cmd|' /C calc'!A0" in cells and "'-1" in cells
+
+
+@pytest.mark.parametrize("dialect", ["mysql", "starrocks"])
+def test_free_text_limit_fits_every_warehouse_column(dialect: str) -> None:
+    """The max_length rule quarantines what the warehouse column could not hold (MySQL: characters, StarRocks:
+    bytes — the rule counts UTF-8 bytes, so it fits both)."""
+    ddl = next((Path(__file__).resolve().parents[2] / "sql" / dialect / "migrations").glob("V001__*.sql")).read_text()
+    checked = 0
+    for contract in CONTRACTS.values():
+        body = ddl.split(f"CREATE TABLE IF NOT EXISTS {contract.target_table} (", 1)[1].split(";", 1)[0]
+        for col in contract.columns:
+            if col.type != "str" or col.pattern or col.allowed:
+                continue
+            found = re.search(rf"\n\s*`?{col.name}`?\s+(VARCHAR\((\d+)\)|TEXT|STRING)", body)
+            assert found, f"{contract.target_table}.{col.name} has no VARCHAR(n)/TEXT/STRING type in {dialect}"
+            width = int(found.group(2)) if found.group(2) else {"TEXT": 65_535, "STRING": 65_533}[found.group(1)]
+            assert col.max_length <= width, (contract.target_table, col.name, width)
+            checked += 1
+    assert checked >= 10
