@@ -35,3 +35,8 @@ def redact(text: object) -> str:
     out = _URL_PASSWORD.sub(lambda m: f"{m.group(1)}{MASK}{m.group(3)}", out)
     out = _QUOTED_PROPERTY.sub(lambda m: f"{m.group(1)}{MASK}{m.group(3)}", out)
     return _MAC.sub(lambda m: f"{m.group(1)}{MASK}{m.group(3)}", out)
+
+
+def without_url_password(text: str) -> str:
+    """`scheme://user:password@host` -> `scheme://user@host` (a URL still usable with the password from the env)."""
+    return _URL_PASSWORD.sub(lambda m: f"{m.group(1)[:-1]}{m.group(3)}", text)

@@ -13,11 +13,12 @@ from prefect import flow
 
 from tasks.alerts import describe_failure, failure_email, handle_crash
 from tasks.notify import email_settings, send_email
-from tasks.run import quiet_server_shutdown
+from tasks.run import quiet_server_shutdown, secret_free_parameters
 
 
 # Retried: the SMTP relay or the API may blip; the alert is the one run that must get through. A retry
 # cannot re-run a crash twice (see handle_crash).
+@secret_free_parameters
 @flow(name="alert", log_prints=True, retries=2, retry_delay_seconds=30)
 def alert(flow_run_id: str, email: str | None = None, rerun_crashed: bool = True) -> str:
     """Email the failure of one flow run (a first crash is re-run instead) to the email block's recipients."""

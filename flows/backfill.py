@@ -38,11 +38,13 @@ from tasks.run import (
     load_files,
     pipeline_run,
     quiet_server_shutdown,
+    secret_free_parameters,
 )
 from tasks.runlog import today_ist
 from tasks.transform import compute_dd, month_end, refresh_reports, require_constants
 
 
+@secret_free_parameters
 @flow(name="backfill", log_prints=True, retries=1, retry_delay_seconds=flow_retry_delay())
 def backfill(
     source: str | None = None,
@@ -68,6 +70,7 @@ def backfill(
     return run.summary
 
 
+@secret_free_parameters
 @flow(name="backfill-month", flow_run_name="backfill {month}", log_prints=True, task_runner=download_runner())
 def backfill_month(
     month: str, source: str | None, warehouse: str | None, tables: list[str], include_facts_range: str | None,

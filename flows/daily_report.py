@@ -14,10 +14,11 @@ from prefect.artifacts import create_markdown_artifact
 from blocks.warehouse import resolve_warehouse
 from tasks.daily import DailyReport, collect_daily_report, daily_report_email
 from tasks.notify import email_settings, run_link, send_email
-from tasks.run import flow_retry_delay, quiet_server_shutdown
+from tasks.run import flow_retry_delay, quiet_server_shutdown, secret_free_parameters
 from tasks.runlog import current_run_id, today_ist
 
 
+@secret_free_parameters
 @flow(name="daily-report", log_prints=True, retries=1, retry_delay_seconds=flow_retry_delay())
 def daily_report(
     business_date: dt.date | None = None, warehouse: str | None = None, email: str | None = None

@@ -13,7 +13,15 @@ from tasks.constants import publish_business_constants
 from tasks.contracts import DIMENSIONS
 from tasks.extract import list_and_plan
 from tasks.report import RunSummary, summary_text
-from tasks.run import flow_cli, flow_retry_delay, load_files, pipeline_run, quiet_server_shutdown, select_steps
+from tasks.run import (
+    flow_cli,
+    flow_retry_delay,
+    load_files,
+    pipeline_run,
+    quiet_server_shutdown,
+    secret_free_parameters,
+    select_steps,
+)
 from tasks.runlog import today_ist
 from tasks.transform import build_dim_date, build_sales_hierarchy, refresh_reports
 
@@ -27,6 +35,7 @@ STEPS = {
 CALENDAR_START = dt.date(2015, 1, 1)
 
 
+@secret_free_parameters
 @flow(name="evening", log_prints=True, retries=1, retry_delay_seconds=flow_retry_delay())
 def evening(
     business_date: dt.date | None = None,

@@ -22,10 +22,11 @@ from tasks.health import (
     remember_alert,
 )
 from tasks.notify import email_settings, run_link, send_email
-from tasks.run import quiet_server_shutdown
+from tasks.run import quiet_server_shutdown, secret_free_parameters
 from tasks.runlog import IST, current_run_id
 
 
+@secret_free_parameters
 @flow(name="health", log_prints=True)
 def health(
     source: str | None = None,

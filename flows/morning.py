@@ -21,6 +21,7 @@ from tasks.run import (
     load_files,
     pipeline_run,
     quiet_server_shutdown,
+    secret_free_parameters,
     select_steps,
 )
 from tasks.runlog import today_ist, wait_for_evening
@@ -38,6 +39,7 @@ INCREMENTAL = {Origin.INCREMENTAL}
 
 
 # Bounded download parallelism for blob_backup ($DATAWIZ_DOWNLOAD_CONCURRENCY, read at import).
+@secret_free_parameters
 @flow(name="morning", log_prints=True, task_runner=download_runner(), retries=1,
       retry_delay_seconds=flow_retry_delay())
 def morning(

@@ -13,11 +13,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from typing import Any, TypeVar
 
-from prefect import get_client, get_run_logger
+from prefect import Flow, get_client, get_run_logger
 from prefect.context import FlowRunContext
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from blocks.redact import without_url_password
 from blocks.source import Source, SourceChanged, resolve_source
 from blocks.warehouse import resolve_warehouse
 from blocks.warehouse.base import Warehouse
@@ -159,6 +161,35 @@ def _relist(ctx: RunContext, item: PlannedFile) -> PlannedFile | None:
     if (now[0].path, now[0].version) in ctx.warehouse.ledger_versions():
         return None
     return replace(item, file=now[0])
+
+
+F = TypeVar("F", bound=Flow)  # type: ignore[type-arg]
+
+
+def secret_free_parameters(flow: F) -> F:
+    """Store a flow's run parameters in Prefect without URL passwords (`mysql://u:pw@h/db` -> `mysql://u@h/db`).
+
+    Prefect keeps every run's parameters (UI, API, re-runs); a warehouse URL with its password would sit there
+    in clear. The run itself still gets the parameters as passed; only the stored copy is scrubbed, and a
+    re-run from it reads the password from $DB_PASSWORD (deployments pass block names, which hold no secret).
+    """
+    serialize = flow.serialize_parameters
+
+    def scrubbed(parameters: dict[str, Any]) -> dict[str, Any]:
+        return {k: _scrub(v) for k, v in serialize(parameters).items()}
+
+    flow.serialize_parameters = scrubbed  # type: ignore[method-assign]
+    return flow
+
+
+def _scrub(value: Any) -> Any:
+    if isinstance(value, str):
+        return without_url_password(value)
+    if isinstance(value, list):
+        return [_scrub(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _scrub(v) for k, v in value.items()}
+    return value
 
 
 def flow_retry_delay() -> int:
