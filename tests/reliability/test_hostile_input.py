@@ -145,6 +145,7 @@ def _check(wh: Warehouse, v: Variant, report: FileReport) -> list[str]:
     return problems + _check_literals(wh, v, report) + _check_quarantine(wh, v, report)
 
 
+@pytest.mark.fault_injection  # 86 variants x 2 backends (~1 min): `make test-reliability`
 def test_every_hostile_variant_is_rejected_or_stored_literally(
     hostile: list[Variant], warehouse: Warehouse, tmp_path: Path, workdir: Path, tally: Tally
 ) -> None:

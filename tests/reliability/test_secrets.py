@@ -161,6 +161,7 @@ def _run(evidence: Evidence, what: str, fn: object, *args: object, **kwargs: obj
         return exc
 
 
+@pytest.mark.fault_injection  # ten flow runs (~1 min): `make test-reliability`
 def test_no_secret_in_logs_artifacts_errors_emails_spans_or_repo(  # noqa: PLR0915 - one scenario, start to end
     prefect_server: None, database: tuple[str, str], azurite: str, tmp_path: Path,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str], tally: Tally,
@@ -236,6 +237,7 @@ def test_no_secret_in_logs_artifacts_errors_emails_spans_or_repo(  # noqa: PLR09
         for i, raw in enumerate(mailbox.raw):
             evidence.add(f"email {i} {subjects[i]!r}", _email_texts(raw))
         if captured is not None:
+            assert captured.spans(), "the in-memory exporter saw no span: the span search would be empty"
             for span in captured.spans():
                 evidence.add("spans", f"{span.name} {dict(span.attributes or {})} {span.status} {span.events}")
             evidence.add("metrics", captured.metrics())

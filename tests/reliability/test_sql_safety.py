@@ -5,7 +5,8 @@ The rule, precisely. Production code (blocks/, tasks/, flows/, datawiz/, deploym
 `UPDATE … SET`, `WHERE`, `VALUES (`, `LIMIT`, `LOAD DATA`, DDL, GRANT, KILL, `IN (`, `AND`/`OR` clauses) and
 is *built* — an f-string, `%` formatting, `str.format`, or `+` concatenation — may interpolate only:
 
-1. literals (strings, numbers), and module-level UPPER_CASE constants holding literals;
+1. literals (strings, numbers), module-level UPPER_CASE constants, and a module function called with literals
+   only (a constant fixed in the code, e.g. a metric name in deployments/signoz's dashboard queries);
 2. identifiers from the contract registry: the attributes `target_table`, `history_table`, `column_names`,
    `key`, `references`, `columns`, `name`, `precision`, `scale` of a contract/column, and the registry's
    fixed column lists (LEDGER_COLUMNS, QUARANTINE_COLUMNS, LINEAGE, LINEAGE_COLUMNS);
@@ -220,6 +221,9 @@ class _Scanner(ast.NodeVisitor):
         name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
         if name in NUMERIC_CALLS:
             return True
+        if isinstance(func, ast.Name) and all(isinstance(a, ast.Constant) for a in call.args) and all(
+                isinstance(k.value, ast.Constant) for k in call.keywords):
+            return True  # a module function of literals only: a constant fixed in the code, not an input
         if name in ALLOWED_FRAGMENT_FUNCS:
             return all(self._safe(a, d) for a in call.args if not _is_style(a))
         if name == "join" and isinstance(func, ast.Attribute) and isinstance(func.value, ast.Constant):
@@ -354,6 +358,7 @@ def test_allow_lists_name_real_parameters() -> None:
     'def f(cur, v):\n    cur.execute("UPDATE t SET a = 1 WHERE b = " + v)\n',
     'def f(cur, rows):\n    x = rows[0]\n    cur.execute(f"INSERT INTO t VALUES ({x})")\n',
     'def f(cur, contract, v):\n    cur.execute(f"DELETE FROM {contract.target_table} WHERE k = \'{v}\'")\n',
+    'def f(cur, v):\n    cur.execute(f"SELECT * FROM t WHERE a = \'{str(v)}\'")\n',
 ])
 def test_scanner_catches_formatted_values(tmp_path: Path, snippet: str) -> None:
     """The rule itself: each classic injection shape is reported."""
