@@ -270,3 +270,24 @@ def test_no_password_in_any_span_metric_or_log_line(
     for secret in (wh_password, smtp_password):
         assert not [e for e in exported if secret in e], "a span or metric carries a password"
         assert secret not in log_text
+
+
+def test_a_failed_run_is_counted_and_its_error_is_on_the_flow_span(tmp_path: Path, prefect_server: None,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATAWIZ_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("DATAWIZ_EMAIL", raising=False)
+    secret = f"Pw-{uuid.uuid4().hex[:10]}"
+    unreachable = f"mysql://etl:{secret}@127.0.0.1:1/dw?connect_timeout=2"  # nothing listens on port 1
+    with memory_telemetry().capture() as captured, pytest.raises(Exception):  # noqa: B017 (any connection error)
+        morning.with_options(retries=0)(business_date=END, source=str(tmp_path), warehouse=unreachable,
+                                        skip_wait=True, steps=["fis"])
+    points = captured.metrics()
+    assert [(p.attributes, p.value) for p in points if p.name == "datawiz.job.runs"] == [
+        ({"flow": "morning", "status": "failed"}, 1)]
+    (flow,) = [s for s in captured.spans() if s.attributes.get("prefect.run.type") == "flow"]
+    assert flow.status.status_code is StatusCode.ERROR
+    assert any(e.name == "exception" for e in flow.events)
+    exported = repr([(s.name, dict(s.attributes), [dict(e.attributes) for e in s.events], s.status.description)
+                     for s in captured.spans()])
+    assert "127.0.0.1" in exported or "connect" in exported.lower()  # the error's text is there ...
+    assert secret not in exported  # ... without the password
