@@ -14,12 +14,17 @@ connections it accepts, so "refused" means *no packet left*, not "the server was
 from __future__ import annotations
 
 import contextlib
+import shutil
 import socket
 import ssl
+import subprocess
 import threading
+import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import psutil
 import pyarrow as pa
@@ -39,13 +44,14 @@ from blocks.warehouse.mysql import MySQLWarehouse
 from blocks.warehouse.stream_load import HttpSettings, StreamLoadClient
 from tasks.errors import ConfigError, is_transient
 from tasks.notify import deliver, render
-from tests.integration.azurite import AZURITE_ACCOUNT, AZURITE_KEY, azurite  # noqa: F401
+from tests.integration.azurite import AZURITE_ACCOUNT, AZURITE_KEY, azurite, free_port  # noqa: F401
 from tests.integration.fake_starrocks import FakeStarRocks
 from tests.integration.smtp import SMTP_USER, Mailbox, self_signed
 from tests.reliability.conftest import Tally
 
 pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")]
 PASSWORD = "N3t-S3cur1ty;pw@x"
+MARIADBD = "/usr/sbin/mariadbd"
 
 
 def host_address() -> str | None:
@@ -325,3 +331,128 @@ def test_smtp_login_in_clear_off_this_host_is_refused_unless_opted_in(tmp_path: 
         _, raw, _ = mailbox.wait_for(lambda m: "transport check" in m["Subject"], timeout=10)
         assert PASSWORD.encode() not in raw
     tally.run(2)
+
+
+# ------------------------------------------------------------------------------------------ a MariaDB with TLS
+def _certificates(folder: Path, ips: list[str]) -> tuple[Path, Path, Path]:
+    """A private CA and a server certificate it signed for `ips` (+ db.test): (ca.pem, server.pem, server.key)."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = dt.datetime.now(dt.UTC)
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "DataWiz test CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
+          .not_valid_after(now + dt.timedelta(days=1))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True).sign(ca_key, hashes.SHA256()))
+    names = [x509.DNSName("db.test"), *(x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips)]
+    cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "db.test")]))
+            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName(names), critical=False).sign(ca_key, hashes.SHA256()))
+    paths = (folder / "ca.pem", folder / "server.pem", folder / "server.key")
+    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                                           serialization.NoEncryption()))
+    return paths
+
+
+@dataclass
+class TlsServer:
+    """A private MariaDB instance that requires TLS from its password user."""
+
+    port: int
+    ca: Path
+    user: str = "dw_tls"
+    database: str = "dw_tls"
+
+
+@pytest.fixture(scope="module")
+def tls_mariadb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsServer]:
+    """A second, throw-away mariadbd (own datadir, socket and port; the shared server is untouched) with TLS."""
+    if ETH0 is None or not shutil.which("mariadb-install-db") or not Path(MARIADBD).exists():
+        pytest.skip("needs mariadb-install-db, mariadbd and a non-loopback address")
+    folder = tmp_path_factory.mktemp("tls-mariadb")
+    data, sock = folder / "data", folder / "mysqld.sock"
+    ca, cert, key = _certificates(folder, ["127.0.0.1", ETH0])
+    subprocess.run(["mariadb-install-db", "--no-defaults", f"--datadir={data}", "--user=root",
+                    "--auth-root-authentication-method=socket", "--skip-test-db"], check=True, capture_output=True)
+    port = free_port()
+    proc = subprocess.Popen(
+        [MARIADBD, "--no-defaults", f"--datadir={data}", f"--socket={sock}", f"--port={port}", "--bind-address=0.0.0.0",
+         "--user=root", f"--pid-file={folder / 'mysqld.pid'}", f"--log-error={folder / 'error.log'}",
+         f"--ssl-ca={ca}", f"--ssl-cert={cert}", f"--ssl-key={key}", "--innodb-buffer-pool-size=16M",
+         "--skip-log-bin", "--skip-name-resolve"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not sock.exists():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"TLS MariaDB did not start: {(folder / 'error.log').read_text()[-2000:]}")
+            time.sleep(0.2)
+        server = TlsServer(port, ca)
+        sql = (f"CREATE DATABASE {server.database}; CREATE USER '{server.user}'@'%' IDENTIFIED BY '{PASSWORD}' "
+               f"REQUIRE SSL; GRANT ALL ON {server.database}.* TO '{server.user}'@'%';")
+        subprocess.run(["mariadb", "--no-defaults", f"--socket={sock}", "-uroot", "-e", sql], check=True,
+                       capture_output=True)
+        yield server
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _tls_url(server: TlsServer, host: str, options: str) -> str:
+    return f"mysql://{server.user}:{quote(PASSWORD, safe='')}@{host}:{server.port}/{server.database}?{options}"
+
+
+@needs_eth0
+def test_mysql_tls_with_verified_identity_over_the_network(tls_mariadb: TlsServer, tally: Tally) -> None:
+    """TLS to the eth0 address with the private CA: the certificate and the host name are checked, and the session
+    is encrypted (the server's own Ssl_cipher); the wrong name, or no CA, fails — never a plain fall-back."""
+    assert ETH0 is not None
+    wh = resolve_warehouse(_tls_url(tls_mariadb, ETH0, f"tls=true&ssl_ca={tls_mariadb.ca}"))
+    try:
+        cipher = wh.query("SHOW SESSION STATUS LIKE 'Ssl_cipher'")["Value"][0].as_py()
+        assert cipher, "the session is not encrypted"
+    finally:
+        wh.close()
+    tally.run()
+    # The same CA, but a name the certificate does not carry: the host-name check refuses it.
+    wrong_name = resolve_warehouse(_tls_url(tls_mariadb, "localhost", f"tls=true&ssl_ca={tls_mariadb.ca}"))
+    with pytest.raises(pymysql.err.OperationalError, match="(?i)certificate|hostname|match"):
+        wrong_name.query("SELECT 1")
+    tally.fault("transport:mysql-tls-wrong-host-name")
+    # No CA given: the system trust store does not know the private CA.
+    no_ca = resolve_warehouse(_tls_url(tls_mariadb, ETH0, "tls=true"))
+    with pytest.raises(pymysql.err.OperationalError, match="(?i)certificate"):
+        no_ca.query("SELECT 1")
+    tally.fault("transport:mysql-tls-unknown-ca")
+    # Encrypted without authenticating the server: an explicit, documented weaker setting.
+    unverified = resolve_warehouse(_tls_url(tls_mariadb, ETH0, "tls=true&ssl_verify=false"))
+    try:
+        assert unverified.query("SELECT 1 AS one")["one"][0].as_py() == 1
+    finally:
+        unverified.close()
+    # Without tls=true DataWiz refuses before connecting. With the opt-in, pymysql (>= 2.2.8) still tries TLS
+    # opportunistically — unverified, so an active attacker could strip it: the reason the rule wants tls=true.
+    with pytest.raises(InsecureTransport):
+        resolve_warehouse(_tls_url(tls_mariadb, ETH0, "connect_timeout=5")).query("SELECT 1")
+    tally.fault("transport:mysql-plain-refused")
+    opted = resolve_warehouse(_tls_url(tls_mariadb, ETH0, "allow_insecure=true"))
+    try:
+        assert opted.query("SHOW SESSION STATUS LIKE 'Ssl_cipher'")["Value"][0].as_py()  # REQUIRE SSL held
+    finally:
+        opted.close()
+    tally.run()
