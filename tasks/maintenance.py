@@ -19,9 +19,8 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from blocks.warehouse.base import Warehouse, split_statements, sql_file
+from datawiz.logs import log_dir as log_dir  # the JSON log files' folder, $DATAWIZ_LOG_DIR (flows/maintenance.py)
 from tasks.notify import Email, render
-
-LOG_DIR_ENV = "DATAWIZ_LOG_DIR"
 
 
 @dataclass
@@ -46,11 +45,6 @@ class MaintenanceReport:
             ("log files purged", f"{self.purged_log_files:,}"),
             ("warehouse statements", "; ".join(self.analysed) or "none"),
         ]
-
-
-def log_dir() -> Path:
-    """Where workers write log files: $DATAWIZ_LOG_DIR or ./logs."""
-    return Path(os.environ.get(LOG_DIR_ENV, "./logs"))
 
 
 def _older_than(folder: Path, days: int, now: dt.datetime, pattern: str = "*") -> list[Path]:
