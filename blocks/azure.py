@@ -68,7 +68,8 @@ class _Backoff(ExponentialRetry):
     """
 
     def get_backoff_time(self, settings: dict[str, Any]) -> float:
-        base = self.initial_backoff * 4 ** settings["count"]
+        # The SDK counts the retry before sleeping: the first wait sees count == 1.
+        base = self.initial_backoff * 4 ** max(settings["count"] - 1, 0)
         return random.uniform(0.75 * base, 1.25 * base)
 
 

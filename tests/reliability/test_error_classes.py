@@ -34,3 +34,34 @@ def test_other_driver_errors_keep_their_class() -> None:
     assert is_transient(pymysql.err.InterfaceError(0, ""))  # a closed connection
     assert not is_transient(pymysql.err.ProgrammingError(1064, "syntax"))
     assert is_transient(ConnectionResetError("reset by peer"))
+
+
+def test_azure_in_request_retries_wait_b_4b_16b(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The documented schedule (blocks/azure.py), measured on a real client against a closed port.
+
+    The SDK counts a retry before it sleeps, so the first wait used to be 4b (8 s, 32 s, 128 s with
+    the default b = 2 instead of 2, 8, 32): an outage held a download for almost three minutes.
+    """
+    from azure.core.exceptions import ServiceRequestError
+    from azure.storage.blob import ContainerClient
+
+    from blocks import azure
+    from tests.integration.azurite import azurite_connection_string, free_port
+
+    monkeypatch.setenv(azure.ENV_RETRY_BACKOFF, "0.01")
+    monkeypatch.setenv(azure.ENV_RETRIES, "3")
+    waits: list[float] = []
+    original = azure._Backoff.get_backoff_time
+
+    def recorded(self: azure._Backoff, settings: dict) -> float:
+        waits.append(original(self, settings))
+        return waits[-1]
+
+    monkeypatch.setattr(azure._Backoff, "get_backoff_time", recorded)
+    client = ContainerClient.from_connection_string(azurite_connection_string(free_port()), "landing",
+                                                    **azure._client_options())
+    with pytest.raises(ServiceRequestError):
+        list(client.list_blobs())
+    assert len(waits) == 3
+    for wait, expected in zip(waits, (0.01, 0.04, 0.16), strict=True):
+        assert 0.75 * expected <= wait <= 1.25 * expected, waits
