@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,10 +68,12 @@ def quality_markdown(summary: RunSummary) -> str:
         s = f.stats
         detail = f.reason or ", ".join(f"{rule} ×{n}" for rule, n in f.top_rules)
         if f.drift_columns:
-            detail += f" (schema drift, not loaded: {', '.join(f.drift_columns)})"
+            shown = ", ".join(f.drift_columns[:DRIFT_SHOWN])
+            more = f" and {len(f.drift_columns) - DRIFT_SHOWN} more" if len(f.drift_columns) > DRIFT_SHOWN else ""
+            detail += f" (schema drift, not loaded: {shown}{more})"
         lines.append(
-            f"| {f.path} | {f.table} | {f.status} | {s.rows_in} | {s.rows_loaded} | {s.rows_quarantined} "
-            f"| {s.rows_deduplicated} | {s.orphans} | {detail.replace('|', '/')} |"
+            f"| {md_text(f.path)} | {f.table} | {f.status} | {s.rows_in} | {s.rows_loaded} | {s.rows_quarantined} "
+            f"| {s.rows_deduplicated} | {s.orphans} | {md_text(detail, 2000)} |"
         )
     examples = [(f.path, e) for f in summary.files for e in f.examples]
     if examples:
@@ -79,8 +82,21 @@ def quality_markdown(summary: RunSummary) -> str:
             rules = "; ".join(f"{r['column'] or 'row'}: {r['rule']}" for r in e["rules"])  # type: ignore[union-attr]
             lines.append(f"- `{path}` row {e['row_number']}: {rules}")
     if summary.unrecognised:
-        lines += ["", "Unrecognised paths (ignored):", *[f"- `{p}`" for p in summary.unrecognised]]
+        lines += ["", "Unrecognised paths (ignored):", *[f"- {md_text(p)}" for p in summary.unrecognised]]
     return "\n".join(lines)
+
+
+DRIFT_SHOWN = 20  # extra column names listed per file in the report (a file may bring thousands)
+_MD_ESCAPE = re.compile(r"([\\`\[\]|])")
+
+
+def md_text(value: object, limit: int = 500) -> str:
+    """Text from a delivered file (column names, blob names, reasons quoting them) shown literally in markdown:
+    one line, HTML brackets as entities, and no character that opens a link, a code span or a table cell."""
+    text = " ".join(str(value).split())
+    text = text if len(text) <= limit else text[:limit] + "…"
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MD_ESCAPE.sub(r"\\\1", text)
 
 
 def publish_quality_report(summary: RunSummary) -> None:

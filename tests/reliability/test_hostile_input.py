@@ -220,3 +220,22 @@ def test_free_text_limit_fits_every_warehouse_column(dialect: str) -> None:
             assert col.max_length <= width, (contract.target_table, col.name, width)
             checked += 1
     assert checked >= 10
+
+
+def test_quality_report_shows_hostile_names_as_text() -> None:
+    """Column and blob names come from delivered files: in the markdown artifact they stay text (no HTML, link,
+    code span or extra table cell), and thousands of drift columns do not flood it."""
+    from blocks.types import FileStats
+    from tasks.report import DRIFT_SHOWN, RunSummary, quality_markdown
+
+    evil = "<script>alert(1)</script> `x` [a](javascript:alert(1)) | cell\nline"
+    report = FileReport(path=f"facts/fis/{evil}.csv", version="v", table="fact_secondary_sales", status="rejected",
+                        stats=FileStats(), reason=f"column {evil!r} appears twice",
+                        drift_columns=[f"{evil}{i}" for i in range(10_000)])
+    md = quality_markdown(RunSummary("morning", dt.date(2025, 11, 20), "r", files=[report], unrecognised=[evil]))
+    assert "<script" not in md  # no HTML tag
+    assert not re.search(r"(?<!\\)\]\(", md) and not re.search(r"(?<!\\)`", md)  # no link, no code span
+    rows = [line for line in md.splitlines() if line.startswith("| facts/")]
+    assert len(rows) == 1 and rows[0].replace("\\|", "").count("|") == 10  # still ten cells, one line
+    assert f"and {10_000 - DRIFT_SHOWN} more" in rows[0]
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in md  # shown, not dropped
