@@ -207,8 +207,9 @@ class PrivateMariaDB(Server):
 
     def install(self) -> PrivateMariaDB:
         self.root.mkdir(parents=True, exist_ok=True)
+        # The server options go to the bootstrap too: the tablespace layout is fixed at install.
         subprocess.run(["mariadb-install-db", "--no-defaults", f"--datadir={self.datadir}", "--user=root",
-                        "--auth-root-authentication-method=normal", "--skip-test-db"],
+                        "--auth-root-authentication-method=normal", "--skip-test-db", *self.options],
                        check=True, capture_output=True, timeout=120)
         return self
 

@@ -185,3 +185,57 @@ def test_read_only_server_fails_fast_with_a_clear_message(
     env.run("morning")
     tally.run()
     assert_exact(private_db, db, landing.manifest, tally, "after read-only")
+
+
+# A system tablespace of fixed size (no autoextend) holding every table: "disk full" for InnoDB.
+SMALL_TABLESPACE = ["--innodb-file-per-table=0", "--innodb-data-file-path=ibdata1:24M"]
+# What an operator does about it: add a data file (the first one's size cannot change).
+MORE_SPACE = ["--innodb-file-per-table=0", "--innodb-data-file-path=ibdata1:24M;ibdata2:32M:autoextend"]
+
+
+def fill_tablespace(server: PrivateMariaDB) -> int:
+    """Fill the fixed system tablespace with ballast rows until InnoDB answers 1114; returns rows written."""
+    written = 0
+    with server.connect() as conn, conn.cursor() as cur:
+        cur.execute("CREATE DATABASE ballast")
+        cur.execute("CREATE TABLE ballast.fill (id INT AUTO_INCREMENT PRIMARY KEY, b LONGBLOB) ENGINE=InnoDB")
+        for size in (1 << 20, 1 << 16, 1 << 12):  # big rows first, then smaller ones into what is left
+            while True:
+                try:
+                    cur.execute("INSERT INTO ballast.fill (b) VALUES (REPEAT('x', %s))", (size,))
+                    written += 1
+                except pymysql.err.OperationalError as exc:
+                    assert exc.args[0] == 1114, exc
+                    break
+    return written
+
+
+def test_full_tablespace_fails_fast_then_loads_exactly_after_more_space(
+    landing: Landing, prefect_api: str, tmp_path: Path, tally: Tally
+) -> None:
+    server = PrivateMariaDB(tmp_path / "full-mariadb", *SMALL_TABLESPACE).install()
+    server.start()
+    try:
+        db = server.create_database("dw_full")
+        env = FlowEnv(str(landing.root), server.url(db), tmp_path / "data", prefect_api)
+        env.run("evening")
+        tally.run()
+        assert fill_tablespace(server) > 0
+        tally.fault("mariadb:tablespace-full")
+        started = time.monotonic()
+        run = env.start("morning")
+        assert run.wait() != 0, "a morning run on a full tablespace must fail"
+        tally.run()
+        seconds = time.monotonic() - started
+        log = run.log.read_text(errors="replace")
+        assert "is full" in log, run.tail()
+        assert "Retrying" not in log, f"a full tablespace was retried:\n{run.tail()}"
+        assert seconds < 60, f"failing on a full tablespace took {seconds:.0f} s"
+        server.stop(crash=False)
+        server.options = MORE_SPACE
+        server.start()
+        env.run("morning")
+        tally.run()
+        assert_exact(server, db, landing.manifest, tally, "after the tablespace grew")
+    finally:
+        server.stop(crash=False)
