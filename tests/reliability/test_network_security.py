@@ -4,7 +4,8 @@ The decision (blocks/transport.py) is tested as a table, then for real on every 
 this host's non-loopback address (eth0) — a byte relay there forwards to the real local service and counts the
 connections it accepts, so "refused" means *no packet left*, not "the server was unreachable":
 - MySQL/MariaDB: a password user over 127.0.0.1 without TLS works; the same through eth0 is refused (0
-  connections); `?allow_insecure=1` opts in and works; `tls=true` never falls back to plain text;
+  connections); `?allow_insecure=1` opts in and works; `tls=true` never falls back to plain text; a
+  throw-away MariaDB with a private CA proves verified TLS over eth0 (and that a wrong name or CA fails);
 - StarRocks Stream Load: basic auth to an http:// FE on eth0 is refused, and so is an FE on loopback that
   redirects to a BE on eth0 over http (the password would follow the redirect);
 - Azure: an http:// Blob endpoint on eth0 (Azurite behind the relay) is refused, Azurite on 127.0.0.1 is not;
