@@ -167,11 +167,11 @@ def fetch_task(file: SourceFile, root: str | None = None) -> Task[..., str]:
     return fetch_file if raw_path(file, Path(root) if root else None).exists() else _refetch_file
 
 
-DEFAULT_BATCH_ROWS = 250_000
+DEFAULT_BATCH_ROWS = 100_000
 
 
 def batch_rows() -> int:
-    """Rows per streamed batch: $DATAWIZ_BATCH_ROWS (default 250,000); peak memory follows it, not the file."""
+    """Rows per streamed batch: $DATAWIZ_BATCH_ROWS (default 100,000); peak memory follows it, not the file."""
     value = int(os.environ.get("DATAWIZ_BATCH_ROWS", DEFAULT_BATCH_ROWS))
     if value < 1:
         raise ValueError(f"DATAWIZ_BATCH_ROWS must be >= 1, not {value}")

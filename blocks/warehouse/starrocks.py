@@ -14,6 +14,14 @@ One file version, step by step (StarRocks has no multi-statement transaction for
    it leaves the version unplanned-for-again-as-done, so the next run repeats steps 1-4, which
    converge (labels, idempotent SQL).
 Between steps 1 and 2 of a re-delivery, readers briefly see neither version — never both.
+
+Streaming: a file's rows arrive as a stream of validated batches (tasks/load.FileStream). They are
+spooled to a local Parquet file before step 1 — StarRocks commits each request on its own, so a
+file rejected at its last batch must not have sent its first — and then sent as requests of
+exactly `batch_rows` rows. Not one chunked PUT for the whole file: the label is the unit of
+exactly-once, so a retry after a crash would have to resend the whole file, and one request per
+file would run into the load timeout on big files; a request per batch resends only what did not
+commit.
 """
 
 from __future__ import annotations
