@@ -221,9 +221,10 @@ class FileStream:
 
     def reject(self) -> None:
         """After `_Doomed`: validate the rest of the file (nothing is loaded) and raise its FileRejected."""
-        for raw in self._batches:
-            self._validator.add(self._clean(raw))
-        self._validator.finish()
+        with stage("validate", **self.where, batch="rest"):  # the rejection's reason lands on this span
+            for raw in self._batches:
+                self._validator.add(self._clean(raw))
+            self._validator.finish()
         raise ReconciliationError(f"{self.ref.path}: stopped as rejected, yet within max_reject_ratio")
 
     def _clean(self, raw: pa.Table) -> Cleaned:
