@@ -27,9 +27,8 @@ test-reliability: $(STAMP)  ## fault injection (docs/RELIABILITY.md): kills, out
 	@mkdir -p logs
 	DATAWIZ_RELIABILITY=1 DATAWIZ_RELIABILITY_SUMMARY=logs/reliability-summary.json $(BIN)/pytest -q tests/reliability
 
-bench: $(STAMP)  ## benchmarks (numbers, not tests): validation, MariaDB load vs LOAD DATA vs to_sql
-	$(BIN)/python -m bench.validation
-	$(BIN)/python -m tests.integration.bench_mysql_load
+bench: $(STAMP)  ## benchmarks (numbers, not tests): every case of docs/PERFORMANCE.md, which it rewrites (~15 min)
+	$(BIN)/python -m bench
 
 lint: $(STAMP)  ## ruff
 	$(BIN)/ruff check .

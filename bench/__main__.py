@@ -1,0 +1,126 @@
+"""`make bench`: every benchmark case of issue 9 in one run; prints a table and writes docs/PERFORMANCE.md.
+
+    .venv/bin/python -m bench [--quick]
+
+Starts what it needs like the tests do (MariaDB if absent, a private Azurite, a temporary Prefect
+server). `--quick` runs every case on a tenth of the rows, once, and writes no document (for
+working on the benchmarks themselves). Benchmarks are numbers, not tests: nothing here asserts a
+target; the table says where each one stands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench import data, encoding, end_to_end, mariadb_load, small_files, validation
+from bench.common import Result, prefect_server
+from bench.report import Target, terminal, write_doc
+from blocks.azure import ENV_CONNECTION_STRING
+from tests.integration.services import ensure_mariadb, running_azurite
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Sizes and repetitions (full: the issue's sizes, fitted to 15 minutes on 2 cores)."""
+
+    rows: int = 1_000_000
+    big_rows: int = 5_000_000
+    files: int = 500
+    to_sql_rows: int = 20_000
+    runs: int = 3
+    big_runs: int = 1
+    small_files_runs: int = 2
+
+
+QUICK = Plan(rows=100_000, big_rows=300_000, files=50, to_sql_rows=2_000, runs=1, big_runs=1, small_files_runs=1)
+
+
+def step(name: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {name}", flush=True)
+
+
+def main(plan: Plan, write: bool) -> None:
+    started = time.perf_counter()
+    ensure_mariadb()
+    step("data (sample generator; reused from data/bench/ when present)")
+    one, big, many = data.landing(plan.rows), data.landing(plan.big_rows), data.landing(plan.rows, plan.files)
+    results: list[Result] = []
+    step("validation alone")
+    results += validation.run(plan.rows, plan.runs)
+    step("Stream Load encoding")
+    results.append(encoding.run(plan.rows, plan.runs))
+    step("load stage, MariaDB")
+    raw, ours, pandas = mariadb_load.run(plan.rows, plan.to_sql_rows, plan.runs)
+    results += [raw, ours, pandas]
+    with tempfile.TemporaryDirectory(prefix="dw-bench-azurite-") as az, running_azurite(Path(az)) as conn, \
+            prefect_server():
+        os.environ[ENV_CONNECTION_STRING] = conn
+        step("upload to Azurite")
+        sources = {land: end_to_end.upload(land, conn, f"bench-{i}") for i, land in enumerate((one, big, many))}
+        step(f"end to end, MariaDB ({plan.rows:,} and {plan.big_rows:,} rows)")
+        maria_one = end_to_end.mariadb_flow(one, sources[one], plan.runs)
+        maria_big = end_to_end.mariadb_flow(big, sources[big], plan.big_runs)
+        step("end to end, DuckDB")
+        duck_one = end_to_end.duckdb_flow(one, sources[one], plan.runs)
+        duck_big = end_to_end.duckdb_flow(big, sources[big], plan.big_runs)
+        native_one, native_big = end_to_end.duckdb_native(one, plan.runs), end_to_end.duckdb_native(big, plan.runs)
+        step(f"many small files ({plan.files} files)")
+        many_files = small_files.run(many, sources[many], plan.small_files_runs)
+    results += [maria_one, maria_big, duck_one, native_one, duck_big, native_big, many_files]
+    per_file = small_files.overhead_ms(many_files, duck_one, plan.files)
+    many_files.note = f"overhead {per_file:.0f} ms/file vs one file of the same rows"
+    ratios, targets = judge(raw, ours, pandas, maria_one, maria_big, duck_one, native_one, per_file)
+    elapsed = time.perf_counter() - started
+    print()
+    print(terminal(results, ratios, targets))
+    print(f"\nwhole benchmark: {elapsed / 60:.1f} min")
+    if write:
+        print(f"written: {write_doc(results, ratios, targets, NOTES, elapsed)}")
+
+
+def judge(raw: Result, ours: Result, pandas: Result, maria_one: Result, maria_big: Result, duck_one: Result,
+          native_one: Result, per_file_ms: float) -> tuple[list[str], list[Target]]:
+    """The ratios of issue 9, and each target's status."""
+    load_vs_raw, load_vs_pandas = ours.rate / raw.rate, ours.rate / pandas.rate
+    e2e_vs_raw = maria_one.rate / raw.rate
+    rss_one, rss_big = (max(r.rss_mb) for r in (maria_one, maria_big))
+    ratios = [
+        f"MariaDB load stage: DataWiz / raw LOAD DATA = {load_vs_raw:.2f}x; DataWiz / to_sql = {load_vs_pandas:.1f}x",
+        f"End to end 1M into MariaDB / raw LOAD DATA rows/s = {e2e_vs_raw:.2f}x",
+        f"End to end 1M into DuckDB / DuckDB INSERT ... read_parquet = {duck_one.rate / native_one.rate:.2f}x",
+        f"Peak RSS, {maria_big.rows:,}-row file / {maria_one.rows:,}-row file = {rss_big / rss_one:.2f}x "
+        f"({rss_big:,.0f} MB / {rss_one:,.0f} MB)",
+        f"Many small files: {per_file_ms:.0f} ms overhead per file",
+    ]
+    targets = [
+        Target("MariaDB load stage vs raw LOAD DATA", ">= 0.7x", f"{load_vs_raw:.2f}x", load_vs_raw >= 0.7),
+        Target("MariaDB load stage vs to_sql", ">= 5x", f"{load_vs_pandas:.1f}x", load_vs_pandas >= 5),
+        Target("End to end 1M into MariaDB vs raw LOAD DATA", ">= 0.5x", f"{e2e_vs_raw:.2f}x", e2e_vs_raw >= 0.5),
+        Target("Peak RSS 5M / 1M", "<= 1.3x", f"{rss_big / rss_one:.2f}x", rss_big <= 1.3 * rss_one),
+        Target("Peak RSS 5M", "< 1.5 GB", f"{rss_big:,.0f} MB", rss_big < 1536),
+        Target("Many small files, overhead per file", "<= 150 ms", f"{per_file_ms:.0f} ms", per_file_ms <= 150),
+    ]
+    return ratios, targets
+
+
+NOTES = [
+    "- Rows/s of the end-to-end cases use the flow run's own wall time (download, clean, validate, load,"
+    " ledger, Prefect task runs); the evening flow loads the dimensions first, untimed, and Python start-up is"
+    " not counted. Peak RSS is sampled every 20 ms over the child process and its children.",
+    "- The 5M-row cases run once (time budget: the whole suite must stay under 15 minutes on 2 cores).",
+    "- to_sql runs on the first rows only (it is two orders of magnitude slower); its rows/s is what compares.",
+    "- The many-small-files case reads from Azurite like the big-file cases, so its one-file baseline is the"
+    " end-to-end DuckDB case on the same 1M rows.",
+]
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a tenth of the rows, one run, no document")
+    args = parser.parse_args()
+    main(QUICK if args.quick else Plan(), write=not args.quick)
