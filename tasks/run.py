@@ -13,11 +13,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, TypeVar
 
 from prefect import Flow, get_client, get_run_logger
 from prefect.context import FlowRunContext
 from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.utilities.annotations import quote
 
 from blocks.redact import without_url_password
 from blocks.source import Source, SourceChanged, resolve_source
@@ -25,7 +27,7 @@ from blocks.warehouse import resolve_warehouse
 from blocks.warehouse.base import Warehouse
 from tasks.alerts import send_validation_alert
 from tasks.errors import describe_error, is_transient
-from tasks.extract import PlannedFile, fetch_task
+from tasks.extract import PlannedFile, fetch_task, raw_path
 from tasks.load import FileReport, ingest_file
 from tasks.report import RunSummary, publish_quality_report, table_counts
 from tasks.runlog import current_run_id, finish_run, start_run
@@ -123,7 +125,9 @@ def load_files(ctx: RunContext, planned: list[PlannedFile]) -> list[FileReport]:
         if fetched is None:
             continue
         local, item = fetched
-        report = ingest_file(ctx.warehouse, item, local, ctx.run_id)
+        # quote(): Prefect would otherwise walk both objects (the contract inside the plan is a deep
+        # tree) twice per task run to look for futures; they never hold any. The task gets them as is.
+        report = ingest_file(quote(ctx.warehouse), quote(item), local, ctx.run_id)
         _log_report(logger, report)
         reports.append(report)
     ctx.summary.files.extend(reports)
@@ -140,6 +144,9 @@ def fetch_current(ctx: RunContext, item: PlannedFile, attempts: int = 2) -> tupl
     logger = get_run_logger()
     current = item
     for _ in range(attempts):
+        copy = backed_up_copy(current, ctx.raw_root)
+        if copy is not None:
+            return copy, current
         try:
             return fetch_task(current.file, ctx.raw_root)(ctx.source, current.file, ctx.raw_root), current
         except SourceChanged as exc:
@@ -150,6 +157,21 @@ def fetch_current(ctx: RunContext, item: PlannedFile, attempts: int = 2) -> tupl
             current = relisted
     logger.warning("%s keeps changing; left for the next run", item.file.path)
     return None
+
+
+def backed_up_copy(item: PlannedFile, root: str | None) -> str | None:
+    """The raw copy of exactly this version when an earlier fetch (the backup step) already made it.
+
+    Copies are renamed into place only after their size and hash were verified, and their name
+    carries the version, so one that exists with the listed size is that version. Calling the cached
+    fetch task again would return the same path at the price of one more task run per file; the
+    download itself stays recorded by the task run that made it.
+    """
+    path = raw_path(item.file, Path(root) if root else None)
+    try:
+        return str(path) if path.stat().st_size == item.file.size else None
+    except FileNotFoundError:
+        return None
 
 
 def _relist(ctx: RunContext, item: PlannedFile) -> PlannedFile | None:
