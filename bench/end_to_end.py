@@ -1,6 +1,6 @@
 """End-to-end cases: a file in the landing area -> download, clean, validate, load, through the real flow.
 
-Each run gets a fresh warehouse whose dimensions were loaded by the evening flow (not timed), then
+Each run gets a fresh warehouse holding the dimensions the evening flow loaded once (not timed), then
 a child process runs the morning flow's `blob_backup` and `fis` steps (bench/flow_child.py) while
 this process samples the child's RSS. Baselines: the warehouse's own bulk path on the same rows.
 """
@@ -8,17 +8,21 @@ this process samples the child's RSS. Baselines: the warehouse's own bulk path o
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
 from bench.common import Result, fresh_mariadb, run_child, timed
 from bench.data import DAY, Landing, fis_name
+from blocks.warehouse import resolve_warehouse
 from blocks.warehouse.duckdb import DuckDBWarehouse
 from tasks.contracts import FIS
+from tests.integration.services import mariadb_connect
 
 LINEAGE = "'bench', 'v1', now()::TIMESTAMP, 'bench'"
 
@@ -36,17 +40,48 @@ def upload(landing: Landing, connection_string: str, container: str) -> str:
 
 
 def load_dimensions(source: str, warehouse: str, data_dir: Path) -> None:
-    """The evening flow's dimension sync (setup, not timed): fis rows then meet real dimensions."""
+    """The evening flow's dimension sync: fis rows then meet real dimensions (orphans counted as in production)."""
     from flows.evening import evening
 
     os.environ["DATAWIZ_DATA_DIR"] = str(data_dir)
     evening(business_date=DAY, source=source, warehouse=warehouse, steps=["dimension_sync"])
 
 
+@dataclass(frozen=True)
+class Templates:
+    """A MariaDB database and a DuckDB file holding the benchmark day's dimensions; every run starts from a copy."""
+
+    mariadb: str
+    duckdb: Path
+
+
+@contextmanager
+def dimension_templates(source: str) -> Iterator[Templates]:
+    """Run the evening's dimension sync once per backend (setup, not timed); dropped afterwards."""
+    with fresh_mariadb() as (name, url), tempfile.TemporaryDirectory(prefix="dw-bench-") as tmp:
+        load_dimensions(source, url, Path(tmp) / "mariadb")
+        duck = Path(tmp) / "template.duckdb"
+        load_dimensions(source, f"duckdb:///{duck}", Path(tmp) / "duckdb")
+        yield Templates(name, duck)
+
+
+def clone_mariadb(template: str, name: str, url: str) -> None:
+    """Give the empty database `name` the schema (migrations) and every row of the template database."""
+    wh = resolve_warehouse(url)
+    wh.migrate()
+    wh.close()
+    conn = mariadb_connect()
+    with conn.cursor() as cur:
+        cur.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = %s "
+                    "AND table_type = 'BASE TABLE' AND table_name <> 'schema_migrations'", (template,))
+        for (table,) in cur.fetchall():
+            cur.execute(f"INSERT INTO `{name}`.`{table}` SELECT * FROM `{template}`.`{table}`")
+    conn.close()
+
+
 def flow_run(source: str, warehouse: str, work: Path, expected_rows: int, profile: str | None = None
              ) -> tuple[float, float]:
     """One measured morning run in a child process: (flow seconds, peak RSS MB of its process tree)."""
-    load_dimensions(source, warehouse, work / "setup")
     args = ["bench.flow_child", source, warehouse, *([profile] if profile else [])]
     out, rss = run_child(args, {"DATAWIZ_DATA_DIR": str(work / "data")})
     rows = int(out["rows_loaded"]) + int(out["rows_quarantined"])  # type: ignore[call-overload]
@@ -55,31 +90,28 @@ def flow_run(source: str, warehouse: str, work: Path, expected_rows: int, profil
     return float(out["seconds"]), rss  # type: ignore[arg-type]
 
 
-@contextmanager
-def duckdb_url() -> Iterator[str]:
-    """A throwaway DuckDB warehouse file's URL."""
-    with tempfile.TemporaryDirectory(prefix="dw-bench-") as tmp:
-        yield f"duckdb:///{tmp}/warehouse.duckdb"
-
-
-def mariadb_flow(landing: Landing, source: str, runs: int) -> Result:
-    """The morning flow into MariaDB, `runs` times, each into a fresh database."""
+def mariadb_flow(landing: Landing, source: str, runs: int, templates: Templates) -> Result:
+    """The morning flow into MariaDB, `runs` times, each into a fresh copy of the dimensions database."""
     result = Result("end to end, MariaDB", f"DataWiz flow, {landing.fis_rows:,}-row Parquet", landing.fis_rows)
     for _ in range(runs):
-        with fresh_mariadb() as (_, url), tempfile.TemporaryDirectory(prefix="dw-bench-") as work:
+        with fresh_mariadb() as (name, url), tempfile.TemporaryDirectory(prefix="dw-bench-") as work:
+            clone_mariadb(templates.mariadb, name, url)
             seconds, rss = flow_run(source, url, Path(work), landing.fis_rows)
         result.seconds.append(seconds)
         result.rss_mb.append(rss)
     return result
 
 
-def duckdb_flow(landing: Landing, source: str, runs: int, variant: str | None = None) -> Result:
-    """The morning flow into a fresh DuckDB file, `runs` times."""
+def duckdb_flow(landing: Landing, source: str, runs: int, templates: Templates, variant: str | None = None
+                ) -> Result:
+    """The morning flow into a fresh copy of the dimensions DuckDB file, `runs` times."""
     label = variant or f"DataWiz flow, {landing.fis_rows:,}-row Parquet"
     result = Result("end to end, DuckDB", label, landing.fis_rows)
     for _ in range(runs):
-        with duckdb_url() as url, tempfile.TemporaryDirectory(prefix="dw-bench-") as work:
-            seconds, rss = flow_run(source, url, Path(work), landing.fis_rows)
+        with tempfile.TemporaryDirectory(prefix="dw-bench-") as work:
+            db = Path(work) / "warehouse.duckdb"
+            shutil.copyfile(templates.duckdb, db)
+            seconds, rss = flow_run(source, f"duckdb:///{db}", Path(work), landing.fis_rows)
         result.seconds.append(seconds)
         result.rss_mb.append(rss)
     return result
