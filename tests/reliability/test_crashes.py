@@ -20,6 +20,7 @@ import signal
 from dataclasses import dataclass
 from pathlib import Path
 
+import pymysql
 import pytest
 
 from tests.reliability.conftest import Tally
@@ -64,9 +65,9 @@ def _count_raw(data_dir: Path) -> int:
     return sum(1 for p in raw.rglob("*") if p.is_file() and not p.name.endswith(".part")) if raw.exists() else 0
 
 
-def _ledger_rows(server: Server, db: str) -> int:
-    with server.connect(db) as conn, conn.cursor() as cur:
-        cur.execute("SELECT count(*) FROM etl_file_ledger")
+def _ledger_rows(conn: pymysql.connections.Connection) -> int:
+    with conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM etl_file_ledger")  # autocommit: each count sees the latest commits
         return int(cur.fetchone()[0])
 
 
@@ -81,12 +82,17 @@ def run_until_killed(env: FlowEnv, server: Server, db: str, point: KillPoint) ->
             def reached() -> bool:
                 return _count_raw(env.data_dir) >= point.n
         else:
-            before = _ledger_rows(server, db)
+            conn = server.connect(db)  # one connection for the whole watch: polling must not load the machine
+            before = _ledger_rows(conn)
 
             def reached() -> bool:
-                return _ledger_rows(server, db) - before >= point.n
-        if wait_until(reached, timeout=180, while_=run.running):
-            run.kill()
+                return _ledger_rows(conn) - before >= point.n
+        try:
+            if wait_until(reached, timeout=180, poll=0.02, while_=run.running):
+                run.kill()
+        finally:
+            if point.name == "ledger_rows":
+                conn.close()
         run.wait()
     assert run.proc.returncode == -signal.SIGKILL, (
         f"the run was not killed at {point} (exit {run.proc.returncode}); log:\n{run.tail()}")

@@ -86,15 +86,12 @@ class FactLock:
             pass  # the server went away with the lock: released all the same
 
 
-def loader_waiting(server: PrivateMariaDB, db: str) -> int | None:
+def loader_waiting(conn: pymysql.connections.Connection, db: str) -> int | None:
     """The connection id of a LOAD DATA into `db` that is running (waiting on the lock), if any."""
-    try:
-        with server.connect() as conn, conn.cursor() as cur:
-            cur.execute("SELECT ID FROM information_schema.PROCESSLIST WHERE DB = %s AND INFO LIKE %s",
-                        (db, "LOAD DATA%"))
-            row = cur.fetchone()
-    except pymysql.err.OperationalError:
-        return None
+    with conn.cursor() as cur:
+        cur.execute("SELECT ID FROM information_schema.PROCESSLIST WHERE DB = %s AND INFO LIKE %s",
+                    (db, "LOAD DATA%"))
+        row = cur.fetchone()
     return int(row[0]) if row else None
 
 
@@ -105,12 +102,14 @@ def start_blocked_load(server: PrivateMariaDB, env: FlowEnv, db: str) -> tuple[F
     found: list[int] = []
 
     def waiting() -> bool:
-        conn_id = loader_waiting(server, db)
+        conn_id = loader_waiting(watcher, db)
         if conn_id is not None:
             found.append(conn_id)
         return bool(found)
 
-    if not wait_until(waiting, timeout=120, poll=0.05, while_=run.running):
+    with server.connect() as watcher:
+        reached = wait_until(waiting, timeout=120, poll=0.05, while_=run.running)
+    if not reached:
         lock.release()
         run.kill()
         raise AssertionError(f"the morning run never reached LOAD DATA; log:\n{run.tail()}")
