@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from functools import lru_cache
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
@@ -53,14 +54,18 @@ def _doc_type_rule(df: pd.DataFrame) -> pd.Series:
 
 def _sign_rule(df: pd.DataFrame) -> pd.Series:
     """INV lines are positive, CRN lines negative; the discount is never negative."""
-    inv = df["doc_type"] == "INV"
-    crn = df["doc_type"] == "CRN"
-    amounts = df[["quantity", "gross_amount", "tax_amount", "net_amount"]]
-    positive = (df["quantity"] > 0) & (amounts.drop(columns="quantity") >= 0).all(axis=1)
-    negative = (df["quantity"] < 0) & (amounts.drop(columns="quantity") <= 0).all(axis=1)
+    # In numpy: pandas' nullable-dtype and row-wise operations cost ~7 ms per call even on 2,000 rows.
+    inv = (df["doc_type"] == "INV").to_numpy(dtype=bool, na_value=False)
+    crn = (df["doc_type"] == "CRN").to_numpy(dtype=bool, na_value=False)
+    quantity, *amounts = (df[c].to_numpy(dtype="float64", na_value=np.nan)
+                          for c in ("quantity", "gross_amount", "tax_amount", "net_amount"))
+    positive, negative, has_values = quantity > 0, quantity < 0, ~np.isnan(quantity)
+    for amount in amounts:  # column by column: numpy's row-wise .all(axis=1) over 3 columns is slow too
+        positive &= amount >= 0
+        negative &= amount <= 0
+        has_values &= ~np.isnan(amount)
     decided = inv | crn
-    has_values = amounts.notna().all(axis=1)
-    return ~decided | ~has_values | (inv & positive) | (crn & negative)
+    return pd.Series(~decided | ~has_values | (inv & positive) | (crn & negative), index=df.index)
 
 
 def _arithmetic_rule(df: pd.DataFrame) -> pd.Series:
