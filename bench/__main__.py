@@ -48,7 +48,7 @@ def step(name: str) -> None:
 
 
 def main(plan: Plan, write: bool) -> None:
-    started = time.perf_counter()
+    started, load_before = time.perf_counter(), os.getloadavg()
     ensure_mariadb()
     step("data (sample generator; reused from data/bench/ when present)")
     one, big, many = data.landing(plan.rows), data.landing(plan.big_rows), data.landing(plan.rows, plan.files)
@@ -83,13 +83,19 @@ def main(plan: Plan, write: bool) -> None:
     per_file = small_files.overhead_ms(many_files, duck_one, plan.files)
     many_files.note = f"overhead {per_file:.0f} ms/file vs one file of the same rows"
     ratios, targets = judge(raw, ours, pandas, maria_one, maria_big, duck_one, native_one, per_file)
+    ratios.append(f"Peak RSS into DuckDB (for information; the issue's memory targets are the MariaDB runs): "
+                  f"{duck_big.rows:,}-row file {max(duck_big.rss_mb):,.0f} MB, {duck_one.rows:,}-row file "
+                  f"{max(duck_one.rss_mb):,.0f} MB")
     elapsed = time.perf_counter() - started
     print()
     print(terminal(results, ratios, targets))
     print("\n".join(["", *profile]))
     print(f"\nwhole benchmark: {elapsed / 60:.1f} min")
     if write:
-        notes = [*NOTES, "", f"### Profile: {plan.profile_files} small files through the flow (cProfile, one run)", "",
+        load = ", ".join(f"{x:.1f}" for x in load_before)
+        notes = [*NOTES, f"- Load average (1/5/15 min) when the benchmark started: {load} on 2 cores "
+                 "(other jobs shared the machine when it is above ~0.5: compare the spreads).",
+                 "", f"### Profile: {plan.profile_files} small files through the flow (cProfile, one run)", "",
                  *profile]
         print(f"written: {write_doc(results, ratios, targets, notes, elapsed)}")
 

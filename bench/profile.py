@@ -35,6 +35,7 @@ def breakdown(path: Path, files: int) -> list[str]:
     for label, suffix, func in PARTS:
         cum = sum(ct for (file, _, name), (_, _, _, ct, _) in stats.items()
                   if name == func and file.endswith(suffix))
-        lines.append(f"| {label} | {cum / files * 1000:,.1f} | {cum / total:.0%} |")
+        depth = (len(label) - len(label.lstrip())) // 2  # nesting shown in the first column (markdown drops spaces)
+        lines.append(f"| {'· ' * depth}{label.strip()} | {cum / files * 1000:,.1f} | {cum / total:.0%} |")
     lines.append(f"| whole flow run | {total / files * 1000:,.1f} | 100% |")
     return lines
