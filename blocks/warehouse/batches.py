@@ -13,7 +13,6 @@ batch size, not the file size. The helpers here are backend-neutral:
 from __future__ import annotations
 
 import contextvars
-import os
 import queue
 import tempfile
 import threading
@@ -102,12 +101,13 @@ def _offer(handoff: queue.Queue[Any], item: object, stop: threading.Event) -> bo
 class ParquetSpool:
     """Tables appended to a temporary local Parquet file, read back in batches as often as needed.
 
-    Memory holds one batch at a time; the file is removed by `close` (or leaving the `with`).
+    Memory holds one batch at a time. The file is anonymous (`tempfile.TemporaryFile`): it has no
+    name to leave behind, so even a process killed mid-file (SIGKILL, OOM) leaks no disk space.
+    `close` (or leaving the `with`) frees it.
     """
 
     def __init__(self, directory: str | None = None, prefix: str = "datawiz-spool-") -> None:
-        fd, self.path = tempfile.mkstemp(prefix=prefix, suffix=".parquet", dir=directory)
-        os.close(fd)
+        self._file = tempfile.TemporaryFile(prefix=prefix, suffix=".parquet", dir=directory)  # noqa: SIM115 (closed by close())
         self._writer: pq.ParquetWriter | None = None
         self.num_rows = 0
 
@@ -116,7 +116,7 @@ class ParquetSpool:
         if not table.num_rows:
             return
         if self._writer is None:
-            self._writer = pq.ParquetWriter(self.path, table.schema, compression="lz4")
+            self._writer = pq.ParquetWriter(self._file, table.schema, compression="lz4")
         self._writer.write_table(table)
         self.num_rows += table.num_rows
 
@@ -125,16 +125,16 @@ class ParquetSpool:
         if self._writer is None:
             return
         self._writer.close()  # readable from now on; appending after reading is not supported
-        reader = pq.ParquetFile(self.path)
+        self._file.seek(0)
+        reader = pq.ParquetFile(self._file)
         for i in range(reader.metadata.num_row_groups):
             yield reader.read_row_group(i)
 
     def close(self) -> None:
-        """Remove the file."""
+        """Free the file."""
         if self._writer is not None:
             self._writer.close()
-        if os.path.exists(self.path):
-            os.unlink(self.path)
+        self._file.close()
 
     def __enter__(self) -> ParquetSpool:
         return self
