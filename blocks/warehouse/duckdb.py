@@ -8,6 +8,7 @@ all of them or none.
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +26,9 @@ from blocks.warehouse.base import AlreadyLoaded, LedgerQueries
 from blocks.warehouse.batches import Batches, as_batches, loaded_columns, prefetched
 
 DEFAULT_PATH = "./data/warehouse.duckdb"
+# DuckDB's own default is 80% of RAM: on a 5M-row file its buffer pool, not our batches, set the
+# process's peak (5 GB). A fixed limit keeps the embedded default's memory flat; DuckDB spills beyond it.
+DEFAULT_MEMORY_LIMIT = "1GB"
 
 
 class DuckDBWarehouse(Block, LedgerQueries):
@@ -35,6 +39,11 @@ class DuckDBWarehouse(Block, LedgerQueries):
     _description = "Embedded DuckDB warehouse for local runs (single process, single user)."
 
     path: str = Field(default=DEFAULT_PATH, description="Database file; ':memory:' for a throwaway one.")
+    memory_limit: str = Field(
+        default_factory=lambda: os.environ.get("DATAWIZ_DUCKDB_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT),
+        description="DuckDB's memory_limit (buffer manager; spills to disk beyond it). "
+        "Default $DATAWIZ_DUCKDB_MEMORY_LIMIT or 1GB.",
+    )
 
     dialect: ClassVar[str] = "duckdb"
     _con: Any = PrivateAttr(default=None)
@@ -49,7 +58,7 @@ class DuckDBWarehouse(Block, LedgerQueries):
             if self._con is None:
                 if self.path != ":memory:":
                     Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-                self._con = duckdb.connect(self.path)
+                self._con = duckdb.connect(self.path, config={"memory_limit": self.memory_limit})
             return self._con
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
