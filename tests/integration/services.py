@@ -144,6 +144,16 @@ def _wait_for_port(port: int, proc: subprocess.Popen[bytes], log: Path, timeout:
     raise ServiceError(f"azurite-blob did not listen on {port} within {timeout:.0f} s: {log.read_text()[-2000:]}")
 
 
+def stop_process(proc: subprocess.Popen[bytes], timeout: float = 10) -> None:
+    """Terminate a child server; kill it if it has not exited after `timeout` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 @contextmanager
 def running_azurite(where: Path) -> Iterator[str]:
     """A private Azurite blob service storing under `where`; yields its connection string, stops it after."""
@@ -161,9 +171,4 @@ def running_azurite(where: Path) -> Iterator[str]:
         _wait_for_port(port, proc, log)
         yield azurite_connection_string(port)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, timeout=10)

@@ -40,6 +40,7 @@ from deployments.settings import load_settings, names_for
 from tasks.alerts import RERUN_MARKER
 from tasks.runlog import today_ist
 from tests.integration.azurite import AZURITE_KEY, REPO, free_port
+from tests.integration.services import stop_process
 from tests.integration.smtp import SMTP_USER, Mailbox, smtp_server
 from tests.integration.test_azure_source import upload_folder
 
@@ -134,12 +135,7 @@ def background(args: list[str], env: dict[str, str], log: Path) -> Iterator[subp
     try:
         yield proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, timeout=20)
 
 
 @pytest.fixture(scope="module")

@@ -47,6 +47,7 @@ from tasks.errors import ConfigError, is_transient
 from tasks.notify import deliver, render
 from tests.integration.azurite import AZURITE_ACCOUNT, AZURITE_KEY, azurite, free_port  # noqa: F401
 from tests.integration.fake_starrocks import FakeStarRocks
+from tests.integration.services import stop_process
 from tests.integration.smtp import SMTP_USER, Mailbox, self_signed
 from tests.reliability.conftest import Tally
 
@@ -406,12 +407,7 @@ def tls_mariadb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsServer]
                        capture_output=True)
         yield server
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, timeout=30)
 
 
 def _tls_url(server: TlsServer, host: str, options: str) -> str:
