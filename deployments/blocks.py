@@ -11,7 +11,8 @@ Blocks (all named `datawiz-<env>-<role>`) and the variables they are made from:
   AZURE_CLIENT_ID, AZURE_CLIENT_SECRET for a service principal; none of them: the default Azure credential).
 - `warehouse`: starrocks-connector or datawiz-mysql-warehouse (DB_TYPE). DB_HOST, DB_PORT, DB_NAME, DB_USER,
   DB_PASSWORD, DB_TLS, DB_SSL_CA, DB_SSL_CERT, DB_SSL_KEY, DB_SSL_VERIFY, DB_ALLOW_INSECURE (not for prod),
-  STARROCKS_HTTP_SCHEME (http|https), STARROCKS_HTTP_PORT, STARROCKS_LOAD_URLS.
+  STARROCKS_HTTP_SCHEME (http|https), STARROCKS_HTTP_PORT, STARROCKS_LOAD_URLS, STARROCKS_ALLOW_HTTP_LOAD_HOP
+  (the FE->BE/CN hop of Stream Load over plain HTTP: explicit, also for prod), STARROCKS_REPLICATION_NUM.
 - `smtp`: email-server-credentials (prefect-email). SMTP_HOST, SMTP_PORT, SMTP_USER, SMTP_PASSWORD,
   SMTP_TYPE (STARTTLS, SSL; INSECURE only outside prod), SMTP_VERIFY.
 - `email`: datawiz-email, holding the smtp block. EMAIL_SENDER, EMAIL_RECIPIENTS (comma-separated),
@@ -83,6 +84,8 @@ def check_settings(names: EnvNames, values: dict[str, str]) -> None:
             problems.append(f"{opt_in} is refused for prod: encrypt the connection instead")
     if values.get("STARROCKS_HTTP_SCHEME", "http").lower() not in ("http", "https"):
         problems.append("STARROCKS_HTTP_SCHEME must be http or https")
+    if not values.get("STARROCKS_REPLICATION_NUM", "1").strip().isdigit():
+        problems.append("STARROCKS_REPLICATION_NUM must be a whole number (1 for a one-BE dev cluster)")
     if problems:
         raise SettingsError(f"{names.env}: " + "; ".join(problems))
 
@@ -137,6 +140,9 @@ def save_warehouse(names: EnvNames, values: dict[str, str]) -> list[Saved]:
             extra["http_scheme"] = values["STARROCKS_HTTP_SCHEME"].lower()
         if values.get("STARROCKS_LOAD_URLS"):
             extra["load_urls"] = [u.strip() for u in values["STARROCKS_LOAD_URLS"].split(",") if u.strip()]
+        extra["allow_http_load_hop"] = _flag(values, "STARROCKS_ALLOW_HTTP_LOAD_HOP", False)
+        if values.get("STARROCKS_REPLICATION_NUM"):
+            extra["replication_num"] = int(values["STARROCKS_REPLICATION_NUM"])
         block = StarRocksConnector(**common, **extra)
     else:
         block = MySQLWarehouse(**common)

@@ -12,8 +12,10 @@ from blocks.warehouse.base import Warehouse
 DEFAULT_WAREHOUSE = "duckdb:///./data/warehouse.duckdb"
 PASSWORD_ENV = "DB_PASSWORD"
 _BLOCK_REF = re.compile(r"^[a-z0-9-]+/[A-Za-z0-9_-]+$")
-_BOOL_OPTIONS = {"tls", "ssl_verify", "allow_insecure"}
-_INT_OPTIONS = {"connect_timeout", "read_timeout", "write_timeout", "http_port", "batch_rows"}
+_BOOL_OPTIONS = {"tls", "ssl_verify", "allow_insecure", "allow_http_load_hop"}
+_INT_OPTIONS = {
+    "connect_timeout", "read_timeout", "write_timeout", "http_port", "batch_rows", "json_max_mb", "replication_num",
+}
 
 
 def resolve_warehouse(spec: str | None) -> Warehouse:
@@ -23,7 +25,8 @@ def resolve_warehouse(spec: str | None) -> Warehouse:
     - `duckdb:///relative/or/absolute/path.duckdb`, `duckdb:///:memory:`;
     - `mysql://user[:password]@host[:port]/database[?tls=true&ssl_ca=...&ssl_verify=...&connect_timeout=...]`
       (a password to a non-loopback host needs tls=true, or an explicit allow_insecure=true);
-    - `starrocks://user[:password]@host[:9030]/database[?http_port=8030&load_urls=http://be:8040]`;
+    - `starrocks://user[:password]@host[:9030]/database[?http_scheme=https&http_port=8443&allow_http_load_hop=true
+      &load_urls=https://be-proxy:8443&replication_num=1]`;
     - a saved Prefect block, `<block-type-slug>/<name>` (e.g. `starrocks-connector/prod`).
     A password missing from the URL is read from $DB_PASSWORD. Error messages never repeat it.
     """

@@ -58,7 +58,19 @@ class StarRocksConnector(PyMySQLBlock):
     )
     load_urls: list[str] = Field(
         default_factory=list,
-        description="Optional BE/CN HTTP URLs (e.g. http://be1:8040) to load into directly, skipping the FE hop.",
+        description="Optional BE/CN URLs (e.g. https proxies of the BEs) to load into directly, skipping the FE hop.",
+    )
+    allow_http_load_hop: bool = Field(
+        default=False,
+        description="Let Stream Load follow the FE's redirect to a BE/CN HTTP port (no TLS there) with the "
+        "password, on a trusted cluster network. Relaxes nothing else (not the FE, not the SQL connection).",
+    )
+    json_max_mb: int = Field(
+        default=100, description="Largest JSON Stream Load body, MB (the BEs' streaming_load_max_batch_size_mb)."
+    )
+    replication_num: int | None = Field(
+        default=None,
+        description="Replicas of every table and view DataWiz creates; unset: min(3, alive BEs) from SHOW BACKENDS.",
     )
     batch_rows: int = Field(default=250_000, description="Rows per Stream Load request (bounds memory and body).")
     load_timeout: int = Field(default=600, description="Seconds one Stream Load request may take.")
@@ -90,6 +102,8 @@ class StarRocksConnector(PyMySQLBlock):
             load_urls=self.load_urls,
             http=HttpSettings(timeout=float(self.load_timeout), ssl_context=context),
             allow_insecure=self.allow_insecure,
+            allow_http_load_hop=self.allow_http_load_hop,
+            json_max_bytes=self.json_max_mb * 1024 * 1024,
         )
 
     def load_file(

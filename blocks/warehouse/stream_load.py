@@ -8,12 +8,26 @@ The protocol, as StarRocks documents it and as this client follows it:
 - `Expect: 100-continue`: the body is sent only after the server's `100 Continue`, so a redirect or
   a refusal costs no upload. A server that never answers the expectation gets the body after
   `continue_timeout` (RFC 9110 §10.1.1).
+- Transport: the FE answers over TLS when `http_scheme=https` (its `https_port`), but the `Location`
+  of its 307 is always the BE/CN *HTTP* port, which has no TLS (FE `LoadAction` builds
+  `http://<be>:<http_port>`). Following that hop with the password is a separate, explicit opt-in,
+  `allow_http_load_hop` (or list https proxies in `load_urls`); it never relaxes the FE or SQL side.
+  Every hop, including `get_load_state`'s, passes `blocks/transport.py`'s check.
 - The answer is HTTP 200 even when the load failed: the JSON body's `Status` decides —
   `Success`; `Publish Timeout` (committed, visible soon: wait); `Label Already Exists` with
-  `ExistingJobStatus` `FINISHED` (an earlier attempt loaded it: count it, load nothing) or
-  `RUNNING` (wait for it); `Fail` (read the `ErrorURL` text into the error).
-- Waiting uses `GET /api/{db}/get_load_state?label=...`: `VISIBLE` = done, `COMMITTED`/`PREPARE*`
-  = wait, `ABORTED`/`UNKNOWN` = that attempt left nothing, so the label may be loaded again.
+  `ExistingJobStatus` `FINISHED` or `RUNNING` (an earlier attempt has that label: wait until it is
+  VISIBLE, then count it and load nothing; FINISHED covers COMMITTED too, so it is *not* yet
+  visible); `Fail`. The BE reports *every* other status as `Fail` (be/src/runtime/stream_load/
+  stream_load_context.cpp `to_json`): a data error (filtered rows, an `ErrorURL`) is terminal, while
+  a load timeout, "too many versions", a memory limit or a busy BE ("please try again later") is
+  transient and retried (`failure_for`).
+- Waiting uses `GET /api/{db}/get_load_state?label=...` (FE `GetStreamLoadState`, transaction
+  states): `VISIBLE` = done, `COMMITTED`/`PREPARE`/`PREPARED` = wait, `ABORTED`/`UNKNOWN` = that
+  attempt left nothing, so the label may be loaded again.
+- JSON bodies are refused above `streaming_load_max_batch_size_mb` (BE config, default 100 MB;
+  be/src/http/action/stream_load.cpp) unless `ignore_json_size: true`, which the BE warns costs huge
+  memory. A JSON batch larger than `json_max_bytes` is therefore cut into row pieces that fit, each
+  under its own label (`<label>_p<k>of<n>`), deterministic for the same rows.
 
 The label is a hash of (table, file path, file version, batch number): a retry after a crash
 sends the same labels, and StarRocks answers "Label Already Exists" for every batch that committed
@@ -34,6 +48,8 @@ import datetime as dt
 import decimal
 import hashlib
 import json
+import math
+import re
 import select
 import socket
 import ssl
@@ -46,13 +62,21 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from blocks.transport import require_encryption, url_is_encrypted
+from blocks.transport import is_loopback, require_encryption, url_is_encrypted
 
 COLUMN_SEPARATOR = "\x01"
 ROW_DELIMITER = "\x02"
 NULL = "\\N"
 _REDIRECTS = {301, 302, 303, 307, 308}
 _ERROR_TEXT_LIMIT = 2000
+# The BE's `streaming_load_max_batch_size_mb` default (100 MB; be/src/common/config.h, checked in
+# be/src/http/action/stream_load.cpp): the largest JSON body it takes without `ignore_json_size`.
+JSON_MAX_BYTES = 100 * 1024 * 1024
+# The one setting that lets Stream Load follow the FE's redirect to a BE/CN's plain-HTTP port.
+LOAD_HOP_SETTING = (
+    "allow_http_load_hop=true (URL ?allow_http_load_hop=true; STARROCKS_ALLOW_HTTP_LOAD_HOP=true in .env.<env> "
+    "for the block)"
+)
 
 
 # Built on standard exceptions so that tasks/errors.py classifies them without blocks/ importing tasks/:
@@ -62,7 +86,22 @@ class StreamLoadFailed(RuntimeError):
 
 
 class StreamLoadUnavailable(ConnectionError):
-    """Network trouble, 5xx, or a load still unsettled after waiting: a retry may succeed."""
+    """Network trouble, 5xx, a load still unsettled after waiting, or a `Fail` the BE says is temporary
+    (timeout, too many versions, memory, busy): a retry may succeed."""
+
+
+# `Status: "Fail"` messages that mean "not now" rather than "not these rows". Sources: Loading FAQ
+# (docs/en/faq/loading/Loading_faq.md: "too many tablet versions", "close index channel failed";
+# the load timeout), be/src/http/action/stream_load.cpp (ResourceBusy "... please try again later",
+# ServiceUnavailable while the BE shuts down), docs/en/loading/loading_introduction/
+# loading_considerations.md (memory limits of loads; max_running_txn_num_per_db refusals).
+_TRANSIENT_FAIL = re.compile(
+    r"(?i)try again later|too many (tablet )?versions|close index channel failed|reached timeout"
+    r"|timeout by txn manager|load timeout|timed? ?out|memory (of process )?exceed|mem(ory)? usage .*exceed"
+    r"|exceed(ed)? (the )?mem|memory limit|mem_limit|service ?unavailable|running txns? .*(limit|larger)"
+    r"|current running txns"
+)
+_DATA_FAIL = re.compile(r"(?i)invalid timeout format")  # our own header: never fixed by waiting
 
 
 @dataclass(frozen=True)
@@ -255,9 +294,13 @@ class StreamLoadClient:
         poll_seconds: float = 1.0,
         wait_seconds: float = 300.0,
         allow_insecure: bool = False,
+        allow_http_load_hop: bool = False,
+        json_max_bytes: int = JSON_MAX_BYTES,
     ) -> None:
         self.fe_url = fe_url.rstrip("/")
         self.allow_insecure = allow_insecure
+        self.allow_http_load_hop = allow_http_load_hop
+        self.json_max_bytes = json_max_bytes
         self._has_secret = bool(password)
         self.database = database
         self.load_urls = [u.rstrip("/") for u in (load_urls or [])]
@@ -271,38 +314,81 @@ class StreamLoadClient:
         return f"StreamLoadClient({self.fe_url}, db={self.database})"
 
     def load(self, table: str, batch: pa.Table | pa.RecordBatch, label: str, batch_no: int = 0) -> LoadOutcome:
-        """Send one batch under `label`; returns once its rows are visible (or were already)."""
-        encoded = encode_batch(batch)
+        """Send one batch under `label`; returns once its rows are visible (or were already).
+
+        A JSON batch too big for one request goes as pieces (`json_pieces`), each under its own
+        label; the outcome then sums them.
+        """
+        pieces = json_pieces(batch, label, self.json_max_bytes)
+        outcomes = [self._load_encoded(table, encoded, piece_label, batch_no) for piece_label, encoded in pieces]
+        if len(outcomes) == 1:
+            return outcomes[0]
+        return LoadOutcome(label, outcomes[-1].status, sum(o.rows_loaded for o in outcomes),
+                           already_loaded=all(o.already_loaded for o in outcomes))
+
+    def _load_encoded(self, table: str, encoded: Encoded, label: str, batch_no: int) -> LoadOutcome:
         base = self.load_urls[batch_no % len(self.load_urls)] if self.load_urls else self.fe_url
         url = f"{base}/api/{quote(self.database)}/{quote(table)}/_stream_load"
         headers = {**self._auth, "Expect": "100-continue", "label": label, "max_filter_ratio": "0",
                    "strict_mode": "true", "timeout": str(int(self.http.timeout)), **encoded.headers}
         for _attempt in range(2):  # the second only after an ABORTED earlier attempt freed the label
-            answer = self._put(url, headers, encoded.body)
+            answer = self._put(url, headers, encoded.body, first_is_hop=bool(self.load_urls))
             outcome = self._settle(table, label, answer, encoded.rows)
             if outcome is not None:
                 return outcome
         raise StreamLoadUnavailable(f"{table}: label {label} was aborted twice; retry later")
 
-    def _put(self, url: str, headers: dict[str, str], body: bytes) -> dict[str, Any]:
-        for _hop in range(4):
-            # Checked on every hop: the FE may redirect to a BE over plain HTTP, and the password travels on.
-            self.check_transport(url)
+    def _put(self, url: str, headers: dict[str, str], body: bytes, first_is_hop: bool = False) -> dict[str, Any]:
+        hop = first_is_hop
+        for _ in range(4):
+            # Checked on every hop: the FE redirects to a BE over plain HTTP, and the password travels on.
+            self.check_transport(url, hop=hop)
             reply = http_exchange("PUT", url, headers, body, self.http)
             if reply.status in _REDIRECTS and "location" in reply.headers:
-                url = urljoin(url, reply.headers["location"])  # same headers: auth travels on
+                url, hop = urljoin(url, reply.headers["location"]), True  # same headers: auth travels on
                 continue
             return self._checked(reply, url)
         raise StreamLoadUnavailable(f"too many redirects loading {urlsplit(url).path}")
 
-    def check_transport(self, url: str) -> None:
-        """Refuse basic auth over plain HTTP to a non-loopback host unless `allow_insecure` (blocks/transport.py)."""
+    def check_transport(self, url: str, hop: bool = False) -> None:
+        """Refuse basic auth over plain HTTP to a non-loopback host (blocks/transport.py).
+
+        `hop`: a BE/CN the FE redirected to, or a `load_urls` entry — allowed over plain HTTP only with
+        `allow_http_load_hop` (the BE HTTP port has no TLS). The FE itself needs https or `allow_insecure`.
+        """
         parts = urlsplit(url)
-        require_encryption(
-            f"Stream Load {parts.scheme}://{parts.netloc}", parts.hostname, encrypted=url_is_encrypted(url),
-            has_secret=self._has_secret, allow_insecure=self.allow_insecure,
-            how_to_fix="Use https (http_scheme=https, https:// load_urls; ssl_ca for a private CA)",
-        )
+        if hop:
+            what, allowed = f"Stream Load hop to BE/CN {parts.scheme}://{parts.netloc}", self.allow_http_load_hop
+            fix = ("The FE redirects loads to the BE/CN HTTP port, which has no TLS. If the BE/CN network is "
+                   f"trusted, set {LOAD_HOP_SETTING}; else list https proxies of the BEs in load_urls")
+        else:
+            what, allowed = f"Stream Load {parts.scheme}://{parts.netloc}", False
+            fix = "Use https (http_scheme=https, https:// load_urls; ssl_ca for a private CA)"
+        require_encryption(what, parts.hostname, encrypted=url_is_encrypted(url), has_secret=self._has_secret,
+                           allow_insecure=self.allow_insecure or allowed, how_to_fix=fix)
+
+    def probe_route(self, table: str) -> str:
+        """Ask the FE where it would send a load of `table`, without sending data; describe the route.
+
+        An empty PUT with `Expect: 100-continue`: the FE authenticates and answers 307 before any body
+        (FE LoadAction). Raises `InsecureTransport` naming the setting when the hop would be refused,
+        `StreamLoadFailed` when the FE refuses the credentials.
+        """
+        url = f"{self.load_urls[0] if self.load_urls else self.fe_url}/api/{quote(self.database)}/{quote(table)}" \
+              "/_stream_load"
+        self.check_transport(url, hop=bool(self.load_urls))
+        headers = {**self._auth, "Expect": "100-continue", "label": f"datawiz_probe_{int(time.time() * 1000)}"}
+        reply = http_exchange("PUT", url, headers, b"", self.http)
+        if reply.status in _REDIRECTS and "location" in reply.headers:
+            target = urljoin(url, reply.headers["location"])
+            self.check_transport(target, hop=True)
+            hop = urlsplit(target)
+            note = f" (plain HTTP: {LOAD_HOP_SETTING})" if hop.scheme == "http" and not is_loopback(hop.hostname) \
+                else ""
+            return f"{urlsplit(url).scheme}://{urlsplit(url).netloc} -> {hop.scheme}://{hop.netloc}{note}"
+        if reply.status in (401, 403):
+            raise StreamLoadFailed(f"Stream Load {urlsplit(url).netloc}: HTTP {reply.status}: credentials refused")
+        return f"{urlsplit(url).scheme}://{urlsplit(url).netloc} (answered HTTP {reply.status}, no redirect)"
 
     @staticmethod
     def _checked(reply: _Reply, url: str) -> dict[str, Any]:
@@ -323,21 +409,30 @@ class StreamLoadClient:
             self.wait_visible(label)
             return LoadOutcome(label, status, loaded, response=answer)
         if status == "Label Already Exists":
+            # FINISHED covers COMMITTED (not yet visible) as well as VISIBLE; RUNNING may still abort.
             existing = str(answer.get("ExistingJobStatus", "")).upper()
-            if existing == "FINISHED":
-                return LoadOutcome(label, status, rows, already_loaded=True, response=answer)
-            if existing == "RUNNING":
-                return LoadOutcome(label, status, rows, already_loaded=True, response=answer) \
-                    if self.wait_visible(label) else None
-            raise StreamLoadFailed(f"{table}: label {label} exists with job status {existing or 'unknown'}")
-        raise StreamLoadFailed(self._failure_text(table, label, answer))
+            if existing not in ("FINISHED", "RUNNING"):
+                raise StreamLoadFailed(f"{table}: label {label} exists with job status {existing or 'unknown'}")
+            if not self.wait_visible(label):
+                return None
+            return LoadOutcome(label, status, rows, already_loaded=True, response=answer)
+        raise self.failure_for(table, label, answer)
+
+    def failure_for(self, table: str, label: str, answer: dict[str, Any]) -> Exception:
+        """The exception for a `Fail` answer: transient unless the rows themselves were refused."""
+        text = self._failure_text(table, label, answer)
+        message = str(answer.get("Message", ""))
+        data_error = bool(answer.get("NumberFilteredRows") or answer.get("ErrorURL")) or _DATA_FAIL.search(message)
+        if not data_error and _TRANSIENT_FAIL.search(message):
+            return StreamLoadUnavailable(text)
+        return StreamLoadFailed(text)
 
     def wait_visible(self, label: str) -> bool:
         """Poll the label's state: True once VISIBLE, False when ABORTED/UNKNOWN (nothing was loaded)."""
         url = f"{self.fe_url}/api/{quote(self.database)}/get_load_state?label={quote(label)}"
         deadline = time.monotonic() + self.wait_seconds
         while True:
-            state = str(self._get_json(url).get("state", "")).upper()
+            state = self.load_state(url)
             if state in ("VISIBLE", "FINISHED"):
                 return True
             if state in ("ABORTED", "UNKNOWN", "CANCELLED"):
@@ -346,11 +441,17 @@ class StreamLoadClient:
                 raise StreamLoadUnavailable(f"label {label} still {state or 'unsettled'} after {self.wait_seconds}s")
             time.sleep(self.poll_seconds)
 
+    def load_state(self, url: str) -> str:
+        """One `get_load_state` answer's `state`, upper-cased."""
+        return str(self._get_json(url).get("state", "")).upper()
+
     def _get_json(self, url: str) -> dict[str, Any]:
-        for _hop in range(4):
+        hop = False
+        for _ in range(4):
+            self.check_transport(url, hop=hop)  # a redirect (to the leader FE) carries the password too
             reply = http_exchange("GET", url, dict(self._auth), b"", self.http)
             if reply.status in _REDIRECTS and "location" in reply.headers:
-                url = urljoin(url, reply.headers["location"])
+                url, hop = urljoin(url, reply.headers["location"]), True
                 continue
             return self._checked(reply, url)
         raise StreamLoadUnavailable("too many redirects reading a load state")
@@ -372,3 +473,19 @@ class StreamLoadClient:
         except StreamLoadUnavailable as exc:
             return f"(could not read {url}: {exc})"
         return reply.body[:_ERROR_TEXT_LIMIT].decode("utf-8", "replace").strip()
+
+
+def json_pieces(batch: pa.Table | pa.RecordBatch, label: str, max_bytes: int) -> list[tuple[str, Encoded]]:
+    """`[(label, encoded)]` for one batch: itself, or — a JSON body over `max_bytes` — equal row pieces that
+    each fit, labelled `<label>_p<k>of<n>`. The same rows always give the same pieces (retries reuse labels)."""
+    encoded = encode_batch(batch)
+    if encoded.headers["format"] != "JSON" or len(encoded.body) <= max_bytes or encoded.rows <= 1:
+        return [(label, encoded)]
+    table = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
+    n = math.ceil(len(encoded.body) / max_bytes)
+    while True:
+        size = math.ceil(table.num_rows / n)
+        pieces = [encode_batch(table.slice(i, size)) for i in range(0, table.num_rows, size)]
+        if all(len(p.body) <= max_bytes for p in pieces) or size == 1:
+            return [(f"{label}_p{k}of{len(pieces)}", p) for k, p in enumerate(pieces)]
+        n *= 2

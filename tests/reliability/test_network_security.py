@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-import psutil
 import pyarrow as pa
 import pymysql
 import pytest
@@ -49,20 +48,12 @@ from tests.integration.azurite import AZURITE_ACCOUNT, AZURITE_KEY, azurite, fre
 from tests.integration.fake_starrocks import FakeStarRocks
 from tests.integration.services import stop_process
 from tests.integration.smtp import SMTP_USER, Mailbox, self_signed
+from tests.netutil import certificates, host_address
 from tests.reliability.conftest import Tally
 
 pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")]
 PASSWORD = "N3t-S3cur1ty;pw@x"
 MARIADBD = "/usr/sbin/mariadbd"
-
-
-def host_address() -> str | None:
-    """This machine's first non-loopback IPv4 address (eth0 here), or None."""
-    for addrs in psutil.net_if_addrs().values():
-        for a in addrs:
-            if a.family == socket.AF_INET and not is_loopback(a.address):
-                return str(a.address)
-    return None
 
 
 ETH0 = host_address()
@@ -336,36 +327,6 @@ def test_smtp_login_in_clear_off_this_host_is_refused_unless_opted_in(tmp_path: 
 
 
 # ------------------------------------------------------------------------------------------ a MariaDB with TLS
-def _certificates(folder: Path, ips: list[str]) -> tuple[Path, Path, Path]:
-    """A private CA and a server certificate it signed for `ips` (+ db.test): (ca.pem, server.pem, server.key)."""
-    import datetime as dt
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    now = dt.datetime.now(dt.UTC)
-    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "DataWiz test CA")])
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
-          .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
-          .not_valid_after(now + dt.timedelta(days=1))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True).sign(ca_key, hashes.SHA256()))
-    names = [x509.DNSName("db.test"), *(x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips)]
-    cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "db.test")]))
-            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName(names), critical=False).sign(ca_key, hashes.SHA256()))
-    paths = (folder / "ca.pem", folder / "server.pem", folder / "server.key")
-    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    paths[2].write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
-                                           serialization.NoEncryption()))
-    return paths
-
-
 @dataclass
 class TlsServer:
     """A private MariaDB instance that requires TLS from its password user."""
@@ -383,7 +344,7 @@ def tls_mariadb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsServer]
         pytest.skip("needs mariadb-install-db, mariadbd and a non-loopback address")
     folder = tmp_path_factory.mktemp("tls-mariadb")
     data, sock = folder / "data", folder / "mysqld.sock"
-    ca, cert, key = _certificates(folder, ["127.0.0.1", ETH0])
+    ca, cert, key = certificates(folder, ["127.0.0.1", ETH0])
     subprocess.run(["mariadb-install-db", "--no-defaults", f"--datadir={data}", "--user=root",
                     "--auth-root-authentication-method=socket", "--skip-test-db"], check=True, capture_output=True)
     port = free_port()
