@@ -121,8 +121,8 @@ def save_landing(names: EnvNames, values: dict[str, str]) -> list[Saved]:
     return [Saved(creds_ref, kind), Saved(_save(container, name), detail)]
 
 
-def save_warehouse(names: EnvNames, values: dict[str, str]) -> list[Saved]:
-    """The StarRocks or MySQL warehouse block (DB_TYPE)."""
+def warehouse_block(values: dict[str, str]) -> MySQLWarehouse | StarRocksConnector:
+    """The StarRocks or MySQL warehouse block (DB_TYPE) the settings describe, not yet saved."""
     common: dict[str, Any] = {
         "host": values["DB_HOST"], "user": values["DB_USER"], "password": SecretStr(values["DB_PASSWORD"]),
         "database": values["DB_NAME"], "tls": _flag(values, "DB_TLS", False), "ssl_ca": values.get("DB_SSL_CA") or None,
@@ -131,21 +131,23 @@ def save_warehouse(names: EnvNames, values: dict[str, str]) -> list[Saved]:
     }
     if values.get("DB_PORT"):
         common["port"] = int(values["DB_PORT"])
-    block: MySQLWarehouse | StarRocksConnector
-    if names.db_type == "starrocks":
-        extra: dict[str, Any] = {}
-        if values.get("STARROCKS_HTTP_PORT"):
-            extra["http_port"] = int(values["STARROCKS_HTTP_PORT"])
-        if values.get("STARROCKS_HTTP_SCHEME"):
-            extra["http_scheme"] = values["STARROCKS_HTTP_SCHEME"].lower()
-        if values.get("STARROCKS_LOAD_URLS"):
-            extra["load_urls"] = [u.strip() for u in values["STARROCKS_LOAD_URLS"].split(",") if u.strip()]
-        extra["allow_http_load_hop"] = _flag(values, "STARROCKS_ALLOW_HTTP_LOAD_HOP", False)
-        if values.get("STARROCKS_REPLICATION_NUM"):
-            extra["replication_num"] = int(values["STARROCKS_REPLICATION_NUM"])
-        block = StarRocksConnector(**common, **extra)
-    else:
-        block = MySQLWarehouse(**common)
+    if values.get("DB_TYPE", "starrocks").lower() != "starrocks":
+        return MySQLWarehouse(**common)
+    extra: dict[str, Any] = {"allow_http_load_hop": _flag(values, "STARROCKS_ALLOW_HTTP_LOAD_HOP", False)}
+    if values.get("STARROCKS_HTTP_PORT"):
+        extra["http_port"] = int(values["STARROCKS_HTTP_PORT"])
+    if values.get("STARROCKS_HTTP_SCHEME"):
+        extra["http_scheme"] = values["STARROCKS_HTTP_SCHEME"].lower()
+    if values.get("STARROCKS_LOAD_URLS"):
+        extra["load_urls"] = [u.strip() for u in values["STARROCKS_LOAD_URLS"].split(",") if u.strip()]
+    if values.get("STARROCKS_REPLICATION_NUM"):
+        extra["replication_num"] = int(values["STARROCKS_REPLICATION_NUM"])
+    return StarRocksConnector(**common, **extra)
+
+
+def save_warehouse(names: EnvNames, values: dict[str, str]) -> list[Saved]:
+    """Save the warehouse block of the environment (its type from DB_TYPE, as `names.db_type` reads it)."""
+    block = warehouse_block({**values, "DB_TYPE": names.db_type})
     return [Saved(_save(block, names.block("warehouse")), block.describe())]
 
 

@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 from blocks.types import FileStats, LedgerEntry
 from blocks.warehouse.base import Warehouse
 from blocks.warehouse.batches import Batches, as_batches
+from blocks.warehouse.sql_builders import TRUNCATED_KEY
 from tasks.clean import ROW_NUMBER, clean_table
 from tasks.contracts import resolve_path
 from tasks.errors import ConfigError
@@ -97,6 +98,12 @@ def replay_file(warehouse: Warehouse, source_file: str, run_id: str) -> ReplayRe
     ).to_pylist()
     if not rows:
         return ReplayResult(source_file, version, 0, 0, 0)
+    # A row too long for the warehouse's text column (StarRocks' STRING) is stored as a marker; its whole
+    # text is in the Parquet copy. Rows found nowhere whole stay quarantined as they are.
+    total = len(rows)
+    rows = [r for r in _with_full_rows(rows, quarantine_copy_path(source_file, version)) if not _truncated(r)]
+    if not rows:
+        return ReplayResult(source_file, version, total, 0, total)
     raw = _rows_as_text([json.loads(r["row_json"]) for r in rows])
     cleaned = clean_table(raw, ref.contract, source_file)
     # Row numbers stay those of the original file, so quarantine records keep pointing at it.
@@ -108,7 +115,7 @@ def replay_file(warehouse: Warehouse, source_file: str, run_id: str) -> ReplayRe
                         dt.datetime.now(dt.UTC), ref.business_date)
     warehouse.replay_rows(ref.contract, entry, with_lineage(split.good, entry), fixed)
     _refresh_copy(warehouse, entry)
-    return ReplayResult(source_file, version, len(rows), split.good.num_rows, len(rows) - len(fixed))
+    return ReplayResult(source_file, version, total, split.good.num_rows, total - len(fixed))
 
 
 def _refresh_copy(warehouse: Warehouse, entry: LedgerEntry) -> None:
@@ -122,7 +129,20 @@ def _refresh_copy(warehouse: Warehouse, entry: LedgerEntry) -> None:
     if left.num_rows == 0:
         path.unlink(missing_ok=True)
     else:
-        write_quarantine_copy(entry, left)
+        write_quarantine_copy(entry, pa.Table.from_pylist(_with_full_rows(left.to_pylist(), path), left.schema))
+
+
+def _truncated(row: dict[str, object]) -> bool:
+    text = row.get("row_json")
+    return isinstance(text, str) and text.startswith("{") and TRUNCATED_KEY in text[:40]
+
+
+def _with_full_rows(rows: list[dict[str, object]], copy: Path) -> list[dict[str, object]]:
+    """`rows` with each truncation marker replaced by the whole row_json from the Parquet copy, where it has it."""
+    if not any(_truncated(r) for r in rows) or not copy.exists():
+        return rows
+    full = {r["row_number"]: r["row_json"] for r in pq.read_table(copy, columns=["row_number", "row_json"]).to_pylist()}
+    return [{**r, "row_json": full.get(r["row_number"], r["row_json"])} if _truncated(r) else r for r in rows]
 
 
 def _rows_as_text(rows: list[dict[str, object]]) -> pa.Table:

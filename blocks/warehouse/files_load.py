@@ -18,9 +18,11 @@ masked (`redact` plus a literal replacement) and without the driver's exception 
 
 Semantics that differ from the download path (DataWiz does not see the rows): no cleaning beyond
 trim/upper-case of codes and the casts to the contract types, no pandera validation, no quarantine,
-no duplicate removal. The cluster decides what a bad row does (with the default strict mode off, a
-value that fails its cast becomes NULL and the NOT NULL column refuses the row — the INSERT fails or,
-with a `max_filter_ratio`, filters it). `rows_in = rows_loaded` = the INSERT's affected rows.
+no duplicate removal. The cluster decides what a bad row does: a value that fails its cast becomes NULL
+and the NOT NULL column refuses the row; with the session variable `enable_insert_strict` on (StarRocks'
+default) that fails the whole INSERT, with it off such rows are filtered up to `insert_max_filter_ratio`
+(docs sql-reference/sql-statements/loading_unloading/INSERT, System_variable). `rows_in = rows_loaded` =
+the INSERT's affected rows.
 """
 
 from __future__ import annotations
@@ -111,7 +113,11 @@ def _cast(column: Any, s: sb.Style) -> str:
 
 
 def insert_from_files(contract: Any, entry: LedgerEntry, files: AzureFiles, label: str) -> sb.Stmt:
-    """The labelled INSERT ... SELECT ... FROM FILES() of one file version (lineage values bound)."""
+    """The labelled INSERT ... SELECT ... FROM FILES() of one file version (lineage values bound).
+
+    `_loaded_at` is bound too (UTC, `sb.now()`, as on the Stream Load path): StarRocks' now() reads the
+    session time zone, Asia/Shanghai unless set (docs administration/management/timezone), 8 hours off.
+    """
     if contract.load_mode.value != "fact_upsert":
         raise PushdownRefused(f"{contract.name}: pushdown loads fact tables only (load mode {contract.load_mode})")
     _check(entry.source_version, _TOKEN, "version")
@@ -127,9 +133,9 @@ def insert_from_files(contract: Any, entry: LedgerEntry, files: AzureFiles, labe
     ))
     sql = (
         f"INSERT INTO {contract.target_table} WITH LABEL {label} ({cols}) "
-        f"SELECT {select}, {s.placeholder}, {s.placeholder}, now(), {s.placeholder} FROM FILES({props})"
+        f"SELECT {select}, {s.placeholder}, {s.placeholder}, {s.placeholder}, {s.placeholder} FROM FILES({props})"
     )
-    return sb.Stmt(sql, (entry.source_file, entry.source_version, entry.run_id))
+    return sb.Stmt(sql, (entry.source_file, entry.source_version, sb.now().replace(microsecond=0), entry.run_id))
 
 
 def rows_of_file(contract: Any, entry: LedgerEntry) -> sb.Stmt:

@@ -251,8 +251,12 @@ class PyMySQLBlock(DatabaseBlock, LedgerQueries):
     def run_sql_file(self, name: str, params: dict[str, Any]) -> None:
         """Run every statement of sql/<dialect>/<name>.sql (or sql/<name>.sql) in one transaction."""
         with self._cursor(transaction=True) as cur:
-            for statement in base.split_statements(base.sql_file(self.dialect, name)):
+            for statement in self._statements(base.sql_file(self.dialect, name)):
                 _exec(cur, statement, params)
+
+    def _statements(self, sql: str) -> list[str]:
+        """The statements of one of our SQL files, as this backend runs them."""
+        return base.split_statements(sql)
 
     # ------------------------------------------------------------------ migrations
     def migrate(self) -> list[str]:
@@ -269,7 +273,7 @@ class PyMySQLBlock(DatabaseBlock, LedgerQueries):
             for mig in base.migrations(self.dialect):
                 if mig.version in done:
                     continue
-                for statement in base.split_statements(mig.path.read_text()):
+                for statement in self._statements(mig.path.read_text()):
                     cur.execute(statement)
                 cur.execute(
                     "INSERT INTO schema_migrations (version, name, applied_at) VALUES (%s, %s, %s)",
@@ -308,8 +312,8 @@ class PyMySQLBlock(DatabaseBlock, LedgerQueries):
         quarantined rows, ledger row last."""
         _run(cur, sb.after_upsert(contract, entry, columns, sb.quarantined_keys(quarantine), sb.PYMYSQL))
         entry.stats.orphans = self._count_orphans(cur, contract, entry) if orphans is None else orphans
-        _write_quarantine(cur, entry, quarantine, bulk=self._local_infile)
-        _write_ledger(cur, entry)
+        self._write_quarantine(cur, entry, quarantine)
+        self._write_ledger(cur, entry)
 
     def _count_orphans(self, cur: pymysql.cursors.Cursor, contract: Any, entry: LedgerEntry) -> int:
         """Loaded rows with a code the referenced dimension lacks, counted by the warehouse."""
@@ -324,8 +328,16 @@ class PyMySQLBlock(DatabaseBlock, LedgerQueries):
         with self._cursor(transaction=True) as cur:
             _refuse_if_known(cur, entry)
             if quarantine is not None:
-                _write_quarantine(cur, entry, quarantine, bulk=self._local_infile)
-            _write_ledger(cur, entry)
+                self._write_quarantine(cur, entry, quarantine)
+            self._write_ledger(cur, entry)
+
+    def _write_ledger(self, cur: pymysql.cursors.Cursor, entry: LedgerEntry) -> None:
+        """The ledger row (and the supersession of the path's older versions); AlreadyLoaded if another run won."""
+        _write_ledger(cur, entry)
+
+    def _write_quarantine(self, cur: pymysql.cursors.Cursor, entry: LedgerEntry, quarantine: Batches) -> None:
+        """The file version's etl_quarantine rows (LOAD DATA on MySQL/MariaDB, INSERTs elsewhere)."""
+        _write_quarantine(cur, entry, quarantine, bulk=self._local_infile)
 
 
 class MySQLWarehouse(PyMySQLBlock):

@@ -15,6 +15,7 @@ rows just loaded.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -109,6 +110,12 @@ def ledger_values(entry: LedgerEntry) -> tuple[Any, ...]:
     )
 
 
+def file_key(path: str, version: str) -> str:
+    """sha-256 hex of `path|version`: the short primary key of a file version where long keys cannot be
+    (StarRocks' 128-byte encoded-key limit). A version never contains '|', so no two pairs collide."""
+    return hashlib.sha256(f"{path}|{version}".encode()).hexdigest()
+
+
 def ledger_statements(entry: LedgerEntry, s: Style) -> list[Stmt]:
     """Supersede the path's older loaded versions (their rows were replaced) and insert this row."""
     out = []
@@ -156,6 +163,19 @@ def quarantine_rows(entry: LedgerEntry, quarantine: pa.Table) -> pa.Table:
         "run_id": const(entry.run_id, pa.string()),
         "quarantined_at": const(now(), pa.timestamp("us")),
     })
+
+
+TRUNCATED_KEY = "__datawiz_truncated__"
+
+
+def fit_row_json(row_json: pa.Array | pa.ChunkedArray, max_bytes: int, where: str) -> pa.Array:
+    """`row_json` with every value longer than `max_bytes` (UTF-8) replaced by a small JSON marker:
+    `{"__datawiz_truncated__": {"bytes": N, "full_row": where}}` — still valid JSON, so a replay skips it
+    instead of failing, and the marker says where the whole row is (the Parquet quarantine copy)."""
+    values = row_json.to_pylist()
+    fitted = [v if v is None or len(v.encode()) <= max_bytes else
+              json.dumps({TRUNCATED_KEY: {"bytes": len(v.encode()), "full_row": where}}) for v in values]
+    return pa.array(fitted, pa.string())
 
 
 def insert_values_sql(table: str, columns: tuple[str, ...] | list[str], s: Style) -> str:

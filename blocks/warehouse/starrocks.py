@@ -12,7 +12,14 @@ One file version, step by step (StarRocks has no multi-statement transaction for
 3. history copy, deactivation, orphan count, quarantined rows — the same SQL as on MySQL;
 4. the ledger row, last: only once every batch is visible is the version "loaded". A crash before
    it leaves the version unplanned-for-again-as-done, so the next run repeats steps 1-4, which
-   converge (labels, idempotent SQL).
+   converge (labels, idempotent SQL). The ledger row goes in under a label of its own: Primary Key
+   tables upsert instead of raising a duplicate-key error, so the label is what lets exactly one
+   of two racing runs record the version (the other gets AlreadyLoaded).
+
+Keys: etl_file_ledger and etl_quarantine are keyed by `file_key` (sha-256 of path|version, V003):
+StarRocks refuses a row whose encoded primary key passes 128 bytes, which a long path would.
+Replicas: every CREATE says `replication_num` (`replicas()`): a cluster with fewer BEs than its
+`default_replication_num` refuses a table that does not.
 Between steps 1 and 2 of a re-delivery, readers briefly see neither version — never both.
 
 Streaming: a file's rows arrive as a stream of validated batches (tasks/load.FileStream). They are
@@ -28,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 from collections.abc import Iterator
 from typing import Any, ClassVar, Literal
 
@@ -36,11 +44,32 @@ import pymysql
 from pydantic import Field
 
 from blocks.types import LedgerEntry
+from blocks.warehouse import base
 from blocks.warehouse import files_load as fl
 from blocks.warehouse import sql_builders as sb
+from blocks.warehouse.base import AlreadyLoaded
 from blocks.warehouse.batches import Batches, ParquetSpool, as_batches, loaded_columns, rebatch
-from blocks.warehouse.mysql import PyMySQLBlock, _write_ledger
-from blocks.warehouse.stream_load import HttpSettings, StreamLoadClient, StreamLoadFailed, label_for
+from blocks.warehouse.mysql import PyMySQLBlock, _run
+from blocks.warehouse.stream_load import (
+    HttpSettings,
+    StreamLoadClient,
+    StreamLoadFailed,
+    StreamLoadUnavailable,
+    label_for,
+)
+
+# STRING is VARCHAR(65533) (docs sql-reference/data-types/string-type/STRING); with enable_insert_strict on
+# (the default) a longer value fails the INSERT — after the file's batches committed, on every retry.
+ROW_JSON_MAX_BYTES = 65_533
+# StarRocks' own default_replication_num (FE config): the most replicas DataWiz asks for unprompted.
+DEFAULT_REPLICAS = 3
+_log = logging.getLogger(__name__)
+
+
+def ledger_label(key: str) -> str:
+    """Label of the one INSERT that may write a file version's ledger row (labels are unique per database
+    for every load type: a second INSERT under it is refused "Label [..] has already been used")."""
+    return f"datawiz_ledger_{key[:40]}"
 
 
 class StarRocksConnector(PyMySQLBlock):
@@ -82,7 +111,8 @@ class StarRocksConnector(PyMySQLBlock):
     def _schema_migrations_ddl(self) -> str:
         return (
             "CREATE TABLE IF NOT EXISTS schema_migrations (version INT NOT NULL, name VARCHAR(255) NOT NULL, "
-            "applied_at DATETIME NOT NULL) PRIMARY KEY (version) DISTRIBUTED BY HASH (version)"
+            "applied_at DATETIME NOT NULL) PRIMARY KEY (version) DISTRIBUTED BY HASH (version) "
+            f'PROPERTIES ("replication_num" = "{int(self.replicas())}")'
         )
 
     @contextlib.contextmanager
@@ -106,6 +136,81 @@ class StarRocksConnector(PyMySQLBlock):
             json_max_bytes=self.json_max_mb * 1024 * 1024,
         )
 
+    # ------------------------------------------------------------------ DDL and SQL files
+    def _statements(self, sql: str) -> list[str]:
+        """Our StarRocks SQL with `${replication_num}` filled in (every CREATE TABLE / MV / temporary table)."""
+        return base.split_statements(sql.replace("${replication_num}", str(self.replicas())))
+
+    def replicas(self) -> int:
+        """`replication_num` if set, else min(3, alive BEs) from SHOW BACKENDS (docs SHOW_BACKENDS);
+        none listed (a shared-data cluster runs CNs) -> 1; SHOW BACKENDS refused -> StarRocks' default 3."""
+        if self.replication_num:
+            return self.replication_num
+        cached = getattr(self._tls, "replicas", None)
+        if cached is not None:
+            return int(cached)
+        try:
+            backends = self.query("SHOW BACKENDS").to_pylist()
+        except pymysql.err.Error as exc:
+            _log.warning("SHOW BACKENDS refused (%s); asking for %d replicas — set replication_num "
+                         "(STARROCKS_REPLICATION_NUM) on a cluster with fewer BEs", exc.args[-1], DEFAULT_REPLICAS)
+            backends = None
+        alive = None if backends is None else sum(str(b.get("Alive", "")).lower() == "true" for b in backends)
+        self._tls.replicas = DEFAULT_REPLICAS if alive is None else max(1, min(DEFAULT_REPLICAS, alive))
+        return int(self._tls.replicas)
+
+    # ------------------------------------------------------------------ ledger and quarantine
+    def _labelled_insert(self, cur: pymysql.cursors.Cursor, stmt: sb.Stmt, label: str) -> int | None:
+        """Run an `INSERT ... WITH LABEL`; its affected rows, or None when an earlier attempt under the
+        label is VISIBLE. "Label already used" is also the answer while that attempt still runs (FE
+        LabelAlreadyUsedException: PREPARE/PREPARED as well as COMMITTED/VISIBLE), so wait for its state
+        (get_load_state serves INSERT labels too); an ABORTED attempt frees the label: run it again."""
+        for _attempt in range(2):
+            try:
+                return int(cur.execute(stmt.sql, stmt.params) or 0)
+            except pymysql.err.Error as exc:
+                if not fl.label_already_used(exc):
+                    raise
+            if self.stream_client().wait_visible(label):
+                return None
+        raise StreamLoadUnavailable(f"label {label} was aborted twice; retry later")
+
+    def _write_ledger(self, cur: pymysql.cursors.Cursor, entry: LedgerEntry) -> None:
+        """Supersede the path's older versions, then the ledger row under a label of its own.
+
+        A Primary Key table never raises a duplicate-key error (an INSERT overwrites), so two runs racing
+        for one version would both "win"; the label makes the INSERT first-writer-wins. A refused label
+        whose row carries our run id is our own earlier attempt (a retried task), not another run.
+        """
+        *supersede, insert = sb.ledger_statements(entry, sb.PYMYSQL)
+        _run(cur, supersede)
+        key = sb.file_key(entry.source_file, entry.source_version)
+        label = ledger_label(key)
+        columns = ("file_key", *sb.LEDGER_COLUMNS)
+        stmt = sb.Stmt(f"INSERT INTO etl_file_ledger WITH LABEL {label} ({', '.join(columns)}) "
+                       f"VALUES ({sb.PYMYSQL.marks(len(columns))})", (key, *insert.params))
+        if self._labelled_insert(cur, stmt, label) is not None:
+            return
+        cur.execute("SELECT run_id FROM etl_file_ledger WHERE file_key = %s", (key,))
+        row = cur.fetchone()
+        if row is None or row[0] != entry.run_id:
+            raise AlreadyLoaded(f"{entry.source_file} version {entry.source_version} is already in the ledger")
+
+    def _write_quarantine(self, cur: pymysql.cursors.Cursor, entry: LedgerEntry, quarantine: Batches) -> None:
+        """The version's etl_quarantine rows (few: bounded by the reject ratio), keyed by file_key; a row_json
+        longer than STRING's 65,533 bytes is replaced by a marker (the whole row stays in the Parquet copy)."""
+        _run(cur, [sb.quarantine_delete(entry, sb.PYMYSQL)])
+        key = sb.file_key(entry.source_file, entry.source_version)
+        insert = sb.insert_values_sql("etl_quarantine", ("file_key", *sb.QUARANTINE_COLUMNS), sb.PYMYSQL)
+        for batch in as_batches(quarantine):
+            if not batch.num_rows:
+                continue
+            rows = sb.quarantine_rows(entry, batch)
+            fitted = sb.fit_row_json(rows["row_json"], ROW_JSON_MAX_BYTES, "the Parquet copy under <data>/quarantine/")
+            rows = rows.set_column(rows.schema.get_field_index("row_json"), "row_json", fitted)
+            cur.executemany(insert, [(key, *r.values()) for r in rows.to_pylist()])
+
+    # ------------------------------------------------------------------ loads
     def load_file(
         self, contract: Any, entry: LedgerEntry, data: Batches, quarantine: Batches
     ) -> LedgerEntry:
@@ -133,8 +238,9 @@ class StarRocksConnector(PyMySQLBlock):
         """Pushdown: StarRocks reads the Parquet version from Azure itself (`INSERT ... WITH LABEL ... FROM FILES()`).
 
         Steps: refuse a version the ledger holds; delete the path's other versions' rows (re-delivery);
-        the labelled INSERT (a label already used means an earlier attempt committed: nothing is
-        loaded again, its rows are counted); the ledger row last. DataWiz does not see the rows, so
+        the labelled INSERT (a label already used means an earlier attempt holds it: wait until it is
+        VISIBLE, then count its rows and load nothing; if it aborted, run the INSERT again); the
+        ledger row last. DataWiz does not see the rows, so
         nothing is validated or quarantined here: rows_in = rows_loaded, quarantined 0 (see
         blocks/warehouse/files_load.py). Errors never carry the shared key.
         """
@@ -143,11 +249,8 @@ class StarRocksConnector(PyMySQLBlock):
         try:
             with self._cursor() as cur:
                 self._start_load(cur, contract, entry)
-                try:
-                    loaded = int(cur.execute(insert.sql, insert.params) or 0)
-                except pymysql.err.Error as exc:
-                    if not fl.label_already_used(exc):
-                        raise
+                loaded = self._labelled_insert(cur, insert, label)
+                if loaded is None:  # an earlier attempt's INSERT under this label is visible: count its rows
                     count = fl.rows_of_file(contract, entry)
                     cur.execute(count.sql, count.params)
                     loaded = int(cur.fetchone()[0])
@@ -158,7 +261,7 @@ class StarRocksConnector(PyMySQLBlock):
                 if orphans is not None:
                     cur.execute(orphans.sql, orphans.params)
                     entry.stats.orphans = int(cur.fetchone()[0])
-                _write_ledger(cur, entry)
+                self._write_ledger(cur, entry)
         except pymysql.err.Error as exc:
             # The driver's error may quote the statement (and so the key): rebuild it, scrubbed, unchained.
             args = tuple(files.scrub(a) if isinstance(a, str) else a for a in exc.args)

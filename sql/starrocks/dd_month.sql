@@ -1,10 +1,10 @@
 -- Distribution depth for one month, StarRocks version of sql/duckdb/dd_month.sql (definitions:
 -- DATA-CONTRACT.md §4). Differences: focus_brands JSON text -> ARRAY<VARCHAR> via parse_json;
--- bool_or(x) -> max(CASE ... THEN 1 ELSE 0 END); session temporary tables (StarRocks >= 3.3);
+-- bool_or(x) -> max(CASE ... THEN 1 ELSE 0 END); session temporary tables (StarRocks >= 3.3.1);
 -- each statement autocommits, and every step rebuilds its month from scratch, so a retry converges.
 
 DROP TEMPORARY TABLE IF EXISTS _dd_lines;
-CREATE TEMPORARY TABLE _dd_lines AS
+CREATE TEMPORARY TABLE _dd_lines PROPERTIES ("replication_num" = "${replication_num}") AS
 SELECT f.invoice_no, f.line_no, f.doc_type, f.invoice_date, f.retailer_code, f.tsr_code, f.sku_code,
        f.net_amount, p.brand,
        coalesce(array_contains(CAST(parse_json(fb.`value`) AS ARRAY<VARCHAR>), p.brand), false) AS is_focus
@@ -14,19 +14,19 @@ LEFT JOIN business_constants fb ON fb.constant_name = 'focus_brands'
 WHERE f.invoice_date BETWEEN :month_start AND :month_end;
 
 DROP TEMPORARY TABLE IF EXISTS _dd_params;
-CREATE TEMPORARY TABLE _dd_params AS
+CREATE TEMPORARY TABLE _dd_params PROPERTIES ("replication_num" = "${replication_num}") AS
 SELECT (SELECT CAST(`value` AS DOUBLE) FROM business_constants WHERE constant_name = 'min_productive_bill_value') AS min_bill,
        (SELECT CAST(`value` AS DOUBLE) FROM business_constants WHERE constant_name = 'target_lines_per_bill') AS target_lpb,
        (SELECT max(invoice_date) FROM _dd_lines) AS last_sales_day;
 
 DROP TEMPORARY TABLE IF EXISTS _dd_chain;
-CREATE TEMPORARY TABLE _dd_chain AS
+CREATE TEMPORARY TABLE _dd_chain PROPERTIES ("replication_num" = "${replication_num}") AS
 SELECT h.tsr_code, h.so_code, h.asm_code, h.rsm_code, h.zsm_code
 FROM dim_sales_hierarchy h CROSS JOIN _dd_params p
 WHERE p.last_sales_day BETWEEN h.valid_from AND h.valid_to;
 
 DROP TEMPORARY TABLE IF EXISTS _dd_tsr_outlet;
-CREATE TEMPORARY TABLE _dd_tsr_outlet AS
+CREATE TEMPORARY TABLE _dd_tsr_outlet PROPERTIES ("replication_num" = "${replication_num}") AS
 SELECT tsr_code, retailer_code,
        sum(net_amount) AS net_sales,
        max(CASE WHEN doc_type = 'INV' THEN 1 ELSE 0 END) AS billed,

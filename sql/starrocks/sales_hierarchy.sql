@@ -1,10 +1,10 @@
 -- SCD type 2 over the TSR chain for ONE tsr snapshot date, StarRocks version of
 -- sql/duckdb/sales_hierarchy.sql (same logic; see there). Session temporary tables need
--- StarRocks >= 3.3. Statements autocommit one by one (StarRocks has no multi-statement DML
+-- StarRocks >= 3.3.1. Statements autocommit one by one (StarRocks has no multi-statement DML
 -- transactions); every step is idempotent, so a retry of the whole file converges.
 
 DROP TEMPORARY TABLE IF EXISTS _chain;
-CREATE TEMPORARY TABLE _chain AS
+CREATE TEMPORARY TABLE _chain PROPERTIES ("replication_num" = "${replication_num}") AS
 SELECT t.employee_code AS tsr_code, so.employee_code AS so_code, asm.employee_code AS asm_code,
        rsm.employee_code AS rsm_code, zsm.employee_code AS zsm_code, nsm.employee_code AS nsm_code
 FROM stg_tsr_snapshot t
@@ -16,7 +16,7 @@ JOIN stg_tsr_snapshot nsm ON nsm.snapshot_date = t.snapshot_date AND nsm.employe
 WHERE t.snapshot_date = :snapshot_date AND t.`role` = 'TSR' AND t.is_active;
 
 DROP TEMPORARY TABLE IF EXISTS _ended;
-CREATE TEMPORARY TABLE _ended AS
+CREATE TEMPORARY TABLE _ended PROPERTIES ("replication_num" = "${replication_num}") AS
 SELECT employee_code AS tsr_code FROM stg_tsr_snapshot
 WHERE snapshot_date = :snapshot_date AND NOT (`role` = 'TSR' AND is_active)
 UNION
@@ -25,7 +25,7 @@ WHERE h.is_current AND h.tsr_code NOT IN (
     SELECT s.employee_code FROM stg_tsr_snapshot s WHERE s.snapshot_date = :snapshot_date);
 
 DROP TEMPORARY TABLE IF EXISTS _changed;
-CREATE TEMPORARY TABLE _changed AS
+CREATE TEMPORARY TABLE _changed PROPERTIES ("replication_num" = "${replication_num}") AS
 SELECT h.tsr_code, h.valid_from FROM dim_sales_hierarchy h
 LEFT JOIN _chain c ON c.tsr_code = h.tsr_code
 WHERE h.is_current AND (

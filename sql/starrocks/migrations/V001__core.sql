@@ -10,8 +10,12 @@
 --   and hash-distributed on the invoice/dispatch number (buckets chosen automatically).
 -- * Bloom-filter indexes on the high-cardinality code columns that point lookups and joins filter on;
 --   bitmap indexes only on low-cardinality filter columns (doc_type, region, role).
--- * rpt_sales_daily is an async materialized view (see the end of this file).
--- * Requires StarRocks >= 3.3 (expression partitioning on PK tables, temporary tables in the transforms).
+-- * rpt_sales_daily is a materialized view refreshed by each run (REFRESH MANUAL, see the end of this file).
+-- * Requires StarRocks >= 3.3.1 (expression partitioning on PK tables; temporary tables, which the
+--   transforms use, exist from 3.3.1: docs table_design/temporary_table).
+-- * "replication_num" = "${replication_num}": the connector fills it in (block replication_num, or
+--   min(3, alive BEs)); without it CREATE fails on clusters with fewer BEs than default_replication_num (3).
+-- * etl_file_ledger / etl_quarantine are re-keyed by V003 (128-byte primary-key limit).
 
 CREATE TABLE IF NOT EXISTS dim_product (
     sku_code        VARCHAR(64) NOT NULL,
@@ -29,7 +33,8 @@ CREATE TABLE IF NOT EXISTS dim_product (
     _loaded_at      DATETIME NOT NULL,
     _run_id         VARCHAR(64) NOT NULL
 ) PRIMARY KEY (sku_code)
-DISTRIBUTED BY HASH (sku_code);
+DISTRIBUTED BY HASH (sku_code)
+PROPERTIES ("replication_num" = "${replication_num}");
 
 CREATE TABLE IF NOT EXISTS dim_distributor (
     distributor_code VARCHAR(64) NOT NULL,
@@ -47,7 +52,8 @@ CREATE TABLE IF NOT EXISTS dim_distributor (
     _run_id          VARCHAR(64) NOT NULL,
     INDEX ix_dim_distributor_region (region) USING BITMAP
 ) PRIMARY KEY (distributor_code)
-DISTRIBUTED BY HASH (distributor_code);
+DISTRIBUTED BY HASH (distributor_code)
+PROPERTIES ("replication_num" = "${replication_num}");
 
 CREATE TABLE IF NOT EXISTS dim_retailer (
     retailer_code    VARCHAR(64) NOT NULL,
@@ -65,7 +71,7 @@ CREATE TABLE IF NOT EXISTS dim_retailer (
     _run_id          VARCHAR(64) NOT NULL
 ) PRIMARY KEY (retailer_code)
 DISTRIBUTED BY HASH (retailer_code)
-PROPERTIES ("bloom_filter_columns" = "distributor_code");
+PROPERTIES ("replication_num" = "${replication_num}", "bloom_filter_columns" = "distributor_code");
 
 CREATE TABLE IF NOT EXISTS dim_employee (
     employee_code   VARCHAR(64) NOT NULL,
@@ -82,7 +88,8 @@ CREATE TABLE IF NOT EXISTS dim_employee (
     _run_id         VARCHAR(64) NOT NULL,
     INDEX ix_dim_employee_role (`role`) USING BITMAP
 ) PRIMARY KEY (employee_code)
-DISTRIBUTED BY HASH (employee_code);
+DISTRIBUTED BY HASH (employee_code)
+PROPERTIES ("replication_num" = "${replication_num}");
 
 CREATE TABLE IF NOT EXISTS dim_sales_hierarchy (
     tsr_code        VARCHAR(64) NOT NULL,
@@ -99,7 +106,8 @@ CREATE TABLE IF NOT EXISTS dim_sales_hierarchy (
     _loaded_at      DATETIME NOT NULL,
     _run_id         VARCHAR(64) NOT NULL
 ) PRIMARY KEY (tsr_code, valid_from)
-DISTRIBUTED BY HASH (tsr_code);
+DISTRIBUTED BY HASH (tsr_code)
+PROPERTIES ("replication_num" = "${replication_num}");
 
 CREATE TABLE IF NOT EXISTS dim_date (
     date_key       DATE NOT NULL,
@@ -113,7 +121,8 @@ CREATE TABLE IF NOT EXISTS dim_date (
     fiscal_quarter INT NOT NULL,
     fiscal_month   INT NOT NULL
 ) PRIMARY KEY (date_key)
-DISTRIBUTED BY HASH (date_key);
+DISTRIBUTED BY HASH (date_key)
+PROPERTIES ("replication_num" = "${replication_num}");
 
 CREATE TABLE IF NOT EXISTS fact_secondary_sales (
     invoice_no       VARCHAR(64) NOT NULL,
@@ -139,7 +148,7 @@ CREATE TABLE IF NOT EXISTS fact_secondary_sales (
 ) PRIMARY KEY (invoice_no, line_no, invoice_date)
 PARTITION BY date_trunc('month', invoice_date)
 DISTRIBUTED BY HASH (invoice_no)
-PROPERTIES ("bloom_filter_columns" = "retailer_code,sku_code,tsr_code,distributor_code,_source_file");
+PROPERTIES ("replication_num" = "${replication_num}", "bloom_filter_columns" = "retailer_code,sku_code,tsr_code,distributor_code,_source_file");
 
 CREATE TABLE IF NOT EXISTS fact_primary_sales (
     dispatch_no      VARCHAR(64) NOT NULL,
@@ -158,7 +167,7 @@ CREATE TABLE IF NOT EXISTS fact_primary_sales (
 ) PRIMARY KEY (dispatch_no, line_no, dispatch_date)
 PARTITION BY date_trunc('month', dispatch_date)
 DISTRIBUTED BY HASH (dispatch_no)
-PROPERTIES ("bloom_filter_columns" = "sku_code,distributor_code,_source_file");
+PROPERTIES ("replication_num" = "${replication_num}", "bloom_filter_columns" = "sku_code,distributor_code,_source_file");
 
 CREATE TABLE IF NOT EXISTS business_constants (
     constant_name   VARCHAR(128) NOT NULL,
@@ -169,7 +178,8 @@ CREATE TABLE IF NOT EXISTS business_constants (
     _loaded_at      DATETIME NOT NULL,
     _run_id         VARCHAR(64) NOT NULL
 ) PRIMARY KEY (constant_name)
-DISTRIBUTED BY HASH (constant_name);
+DISTRIBUTED BY HASH (constant_name)
+PROPERTIES ("replication_num" = "${replication_num}");
 
 CREATE TABLE IF NOT EXISTS agg_dd_tsr_month (
     month_start         DATE NOT NULL,
@@ -189,7 +199,8 @@ CREATE TABLE IF NOT EXISTS agg_dd_tsr_month (
     _loaded_at          DATETIME NOT NULL,
     _run_id             VARCHAR(64) NOT NULL
 ) PRIMARY KEY (month_start, tsr_code)
-DISTRIBUTED BY HASH (tsr_code);
+DISTRIBUTED BY HASH (tsr_code)
+PROPERTIES ("replication_num" = "${replication_num}");
 
 CREATE TABLE IF NOT EXISTS agg_dd_outlet_month (
     month_start     DATE NOT NULL,
@@ -207,7 +218,7 @@ CREATE TABLE IF NOT EXISTS agg_dd_outlet_month (
     _run_id         VARCHAR(64) NOT NULL
 ) PRIMARY KEY (month_start, retailer_code)
 DISTRIBUTED BY HASH (retailer_code)
-PROPERTIES ("bloom_filter_columns" = "tsr_code");
+PROPERTIES ("replication_num" = "${replication_num}", "bloom_filter_columns" = "tsr_code");
 
 CREATE TABLE IF NOT EXISTS etl_file_ledger (
     source_file       VARCHAR(512) NOT NULL,
@@ -227,7 +238,8 @@ CREATE TABLE IF NOT EXISTS etl_file_ledger (
     started_at        DATETIME NOT NULL,
     finished_at       DATETIME NOT NULL
 ) PRIMARY KEY (source_file, source_version)
-DISTRIBUTED BY HASH (source_file);
+DISTRIBUTED BY HASH (source_file)
+PROPERTIES ("replication_num" = "${replication_num}");
 
 CREATE TABLE IF NOT EXISTS etl_quarantine (
     source_file    VARCHAR(512) NOT NULL,
@@ -239,7 +251,8 @@ CREATE TABLE IF NOT EXISTS etl_quarantine (
     run_id         VARCHAR(64) NOT NULL,
     quarantined_at DATETIME NOT NULL
 ) PRIMARY KEY (source_file, source_version, `row_number`)
-DISTRIBUTED BY HASH (source_file);
+DISTRIBUTED BY HASH (source_file)
+PROPERTIES ("replication_num" = "${replication_num}");
 
 CREATE TABLE IF NOT EXISTS etl_run_log (
     run_id        VARCHAR(64) NOT NULL,
@@ -250,7 +263,8 @@ CREATE TABLE IF NOT EXISTS etl_run_log (
     finished_at   DATETIME,
     message       STRING
 ) PRIMARY KEY (run_id)
-DISTRIBUTED BY HASH (run_id);
+DISTRIBUTED BY HASH (run_id)
+PROPERTIES ("replication_num" = "${replication_num}");
 
 CREATE TABLE IF NOT EXISTS stg_tsr_snapshot (
     snapshot_date   DATE NOT NULL,
@@ -267,34 +281,39 @@ CREATE TABLE IF NOT EXISTS stg_tsr_snapshot (
     _loaded_at      DATETIME NOT NULL,
     _run_id         VARCHAR(64) NOT NULL
 ) PRIMARY KEY (snapshot_date, employee_code)
-DISTRIBUTED BY HASH (employee_code);
+DISTRIBUTED BY HASH (employee_code)
+PROPERTIES ("replication_num" = "${replication_num}");
 
 CREATE TABLE IF NOT EXISTS etl_watermark (
     name       VARCHAR(64) NOT NULL,
     `value`    DATE NOT NULL,
     updated_at DATETIME NOT NULL
 ) PRIMARY KEY (name)
-DISTRIBUTED BY HASH (name);
+DISTRIBUTED BY HASH (name)
+PROPERTIES ("replication_num" = "${replication_num}");
 
 CREATE TABLE IF NOT EXISTS etl_hierarchy_broken (
     snapshot_date DATE NOT NULL,
     tsr_code      VARCHAR(64) NOT NULL
 ) PRIMARY KEY (snapshot_date, tsr_code)
-DISTRIBUTED BY HASH (tsr_code);
+DISTRIBUTED BY HASH (tsr_code)
+PROPERTIES ("replication_num" = "${replication_num}");
 
 -- Row-level security grants (issue 6 adds the view on CURRENT_USER()).
 CREATE TABLE IF NOT EXISTS sec_user_region (
     user_name VARCHAR(128) NOT NULL,
     region    VARCHAR(64) NOT NULL
 ) PRIMARY KEY (user_name, region)
-DISTRIBUTED BY HASH (user_name);
+DISTRIBUTED BY HASH (user_name)
+PROPERTIES ("replication_num" = "${replication_num}");
 
--- The reporting view: StarRocks keeps it current itself (refreshed after base-table loads, and
--- explicitly by sql/starrocks/rpt_sales_daily.sql at the end of each run).
+-- The reporting view: refreshed by sql/starrocks/rpt_sales_daily.sql at the end of each run, and only
+-- then (REFRESH MANUAL; an ASYNC view would also refresh after every load batch and dimension change).
 CREATE MATERIALIZED VIEW IF NOT EXISTS rpt_sales_daily
 PARTITION BY date_trunc('month', invoice_date)
 DISTRIBUTED BY HASH (invoice_date)
-REFRESH ASYNC
+REFRESH MANUAL
+PROPERTIES ("replication_num" = "${replication_num}")
 AS
 SELECT f.invoice_date,
        coalesce(d.region, 'Unknown') AS region,
