@@ -24,7 +24,7 @@ Each behaviour follows StarRocks' docs or source, named next to it:
   a load timeout ("[E1008]Reached timeout"), "Too many versions" (Loading FAQ), a memory limit, a busy
   BE ("... please try again later", stream_load.cpp).
 
-Rows go to `sink(table, rows)` — the SQL stand-in's write path (Primary Key upsert, key and string
+Rows go to `sink(database, table, rows)` — the SQL stand-in's write path (Primary Key upsert, key and string
 limits) in the integration tests — or into `tables[name]` keyed by the columns in `keys`. A sink that
 raises `RefusedRows` turns into a `Fail` answer carrying its message (what the BE does when the
 memtable refuses, e.g. "primary key size exceed the limit.").
@@ -87,7 +87,7 @@ class FakeStarRocks:
     """The pair of servers, their shared state and what they saw."""
 
     def __init__(self, user: str = "loader", password: str = "s3cret:pw", keys: dict[str, list[str]] | None = None,
-                 sink: Callable[[str, list[Row]], None] | None = None, host: str = "127.0.0.1",
+                 sink: Callable[[str, str, list[Row]], None] | None = None, host: str = "127.0.0.1",
                  fe_ssl: ssl.SSLContext | None = None, labels: dict[str, str] | None = None,
                  json_max_bytes: int = 100 * 1024 * 1024) -> None:
         self.user, self.password = user, password
@@ -148,9 +148,9 @@ class FakeStarRocks:
                 return state
             return self.labels.get(label, "UNKNOWN")
 
-    def apply(self, table: str, rows: list[Row]) -> None:
+    def apply(self, database: str, table: str, rows: list[Row]) -> None:
         if self.sink is not None:
-            self.sink(table, rows)
+            self.sink(database, table, rows)
             return
         target = self.tables.setdefault(table, {})
         keys = self.keys.get(table)
@@ -248,7 +248,7 @@ def _handler(fake: FakeStarRocks, role: str) -> type[BaseHTTPRequestHandler]:
             if not body:  # what an empty body gets from the BE: nothing is loaded
                 self._send(200, _fail(label, "The size of this batch is 0"))
                 return
-            table = self.path.split("/")[3]
+            database, table = self.path.split("/")[2:4]
             with fake.lock:
                 state = fake.labels.get(label)
                 script = fake.scripts.get(label, fake.default)
@@ -260,9 +260,9 @@ def _handler(fake: FakeStarRocks, role: str) -> type[BaseHTTPRequestHandler]:
                                  "Message": f"Label [{label}] has already been used."})
                 return
             fake.bodies.append((dict(self.headers.items()), body))
-            self._deliver(table, label, script, body)
+            self._deliver(database, table, label, script, body)
 
-        def _deliver(self, table: str, label: str, script: Script, body: bytes) -> None:
+        def _deliver(self, database: str, table: str, label: str, script: Script, body: bytes) -> None:
             if script.status == "Fail":
                 with fake.lock:
                     fake.labels[label] = "ABORTED"  # a failed load is rolled back; its label is free again
@@ -276,7 +276,7 @@ def _handler(fake: FakeStarRocks, role: str) -> type[BaseHTTPRequestHandler]:
                 return
             rows = parse_body(dict(self.headers.items()), body)
             try:
-                fake.apply(table, rows)
+                fake.apply(database, table, rows)
             except RefusedRows as exc:
                 with fake.lock:
                     fake.labels[label] = "ABORTED"
