@@ -1,23 +1,22 @@
 """Contract tests of the StarRocks pushdown load (`INSERT ... WITH LABEL ... SELECT ... FROM FILES()`).
 
-No StarRocks runs here. The connector's SQL goes to MariaDB (same protocol, same driver) through a
-cursor wrapper that plays the FE for the one StarRocks-only statement: it records the labelled
-INSERT exactly as it would be sent, "reads the Parquet" (the rows the test put under that wasbs://
-URL), inserts them with the bound lineage values, and applies StarRocks' label semantics — a label
-used before is answered `Label [..] has already been used`. Every other statement (ledger, DELETE
-of the superseded version, orphan count) runs on MariaDB for real.
+No StarRocks runs here: the statements go to the StarRocks stand-in (tests/integration/starrocks_cluster.py),
+whose SQL FE parses them as StarRocks SQL, applies label semantics (FE LabelAlreadyUsedException) and
+reads FILES("path" = "wasbs://...") as Parquet from a local folder standing in for the container; its
+HTTP FE answers get_load_state for the INSERT's label. Every other statement (ledger, DELETE of the
+superseded version, orphan count) runs there too.
 
 Proves: the label is deterministic and identical on retry; the statement has the documented shape
 (the SELECT part parses with sqlglot's StarRocks dialect; `WITH LABEL` is known not to); a crash
-after the INSERT committed is retried to one copy of the rows and one ledger row; a re-delivery
-replaces the path's rows; the shared key appears in no log record, exception text or traceback, and
-no description; values that cannot be placed in FILES() are refused before anything is sent.
+after the INSERT committed is retried to one copy of the rows and one ledger row; a label still held by a
+running INSERT is waited for, not counted at once; `_loaded_at` is UTC, not the session's Asia/Shanghai;
+a re-delivery replaces the path's rows; the shared key appears in no log record, exception text or
+traceback, and no description; values that cannot be placed in FILES() are refused before anything is sent.
 """
 
 from __future__ import annotations
 
 import base64
-import contextlib
 import datetime as dt
 import logging
 import os
@@ -25,10 +24,11 @@ import re
 import traceback
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pymysql
 import pytest
 import sqlglot
@@ -41,7 +41,9 @@ from blocks.warehouse.base import AlreadyLoaded
 from blocks.warehouse.files_load import LINEAGE, AzureFiles, PushdownRefused, files_label
 from blocks.warehouse.starrocks import StarRocksConnector
 from tasks.contracts import FIS
+from tests.integration.fake_starrocks import Script
 from tests.integration.mariadb import mysql_url  # noqa: F401  (fixture)
+from tests.integration.starrocks_cluster import StarRocksCluster, start_cluster
 from tests.integration.test_mysql_load_atomicity import fis_rows, totals
 
 pytestmark = pytest.mark.integration
@@ -57,72 +59,27 @@ def files_call(select: exp.Expression) -> exp.Anonymous:
     return next(a for a in select.find_all(exp.Anonymous) if a.name.upper() == "FILES")
 
 
-class FakeFE:
-    """The StarRocks side of the labelled INSERT: label registry, Parquet 'files', what was sent."""
-
-    def __init__(self) -> None:
-        self.files: dict[str, pa.Table] = {}  # wasbs URL -> the rows of the Parquet file
-        self.labels: set[str] = set()  # committed labels
-        self.sent: list[str] = []  # every labelled INSERT, as sent (parameters interpolated)
-        self.statements: list[str] = []  # every statement the connector ran
-        self.crash_after_commit = False
-        self.echo_error = False  # fail, quoting the whole statement back (as some servers do)
-
-    def insert(self, cur: pymysql.cursors.Cursor, sql: str, params: tuple[Any, ...]) -> int:
-        text = cur.mogrify(sql, params)
-        self.sent.append(text)
-        label = _LABEL.search(sql).group(1)
-        if self.echo_error:
-            raise pymysql.err.OperationalError(1064, f"Access denied for FILES(): {text}")
-        if label in self.labels:
-            raise pymysql.err.InternalError(5025, f"Label [{label}] has already been used.")
-        select = sqlglot.parse_one(text[text.index("SELECT "):], read="starrocks")
-        props = {e.this.this: e.expression.this for e in files_call(select).expressions}
-        rows = self.files[props["path"]]
-        target = re.match(r"INSERT INTO (\w+) ", sql).group(1)
-        path, version, run_id = params
-        stamped = [(*r.values(), path, version, dt.datetime(2026, 1, 1), run_id) for r in rows.to_pylist()]
-        cols = ", ".join(f"`{c}`" for c in (*rows.column_names, *LINEAGE))
-        cur.executemany(f"REPLACE INTO {target} ({cols}) VALUES ({', '.join(['%s'] * len(stamped[0]))})", stamped)
-        self.labels.add(label)
-        if self.crash_after_commit:
-            self.crash_after_commit = False
-            raise pymysql.err.OperationalError(2013, "Lost connection to MySQL server during query")
-        return len(stamped)
-
-
-class CursorProxy:
-    """A pymysql cursor whose labelled INSERTs go to the fake FE; everything else runs on MariaDB."""
-
-    def __init__(self, cur: pymysql.cursors.Cursor, fe: FakeFE) -> None:
-        self._cur, self._fe = cur, fe
-
-    def execute(self, sql: str, params: Any = None) -> int:
-        self._fe.statements.append(sql)
-        if " WITH LABEL " in sql:
-            return self._fe.insert(self._cur, sql, params)
-        return self._cur.execute(sql, params)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._cur, name)
-
-
 @pytest.fixture
-def cluster(mysql_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[StarRocksConnector, FakeFE]]:  # noqa: F811
-    resolve_warehouse(mysql_url).migrate()  # MySQL DDL: the StarRocks DDL cannot run on MariaDB
-    fe = FakeFE()
-    original = StarRocksConnector._cursor
-
-    @contextlib.contextmanager
-    def capturing(self: StarRocksConnector, transaction: bool = False) -> Iterator[CursorProxy]:
-        with original(self, transaction) as cur:
-            yield CursorProxy(cur, fe)
-
-    monkeypatch.setattr(StarRocksConnector, "_cursor", capturing)
-    parts = urlsplit(mysql_url)
-    sr = StarRocksConnector(host=parts.hostname, port=parts.port, user="root", database=parts.path.lstrip("/"))
-    yield sr, fe
+def cluster(mysql_url: str, tmp_path: Path) -> Iterator[tuple[StarRocksConnector, StarRocksCluster, Path]]:  # noqa: F811
+    """A migrated stand-in cluster whose FILES() reads the container from `tmp_path`."""
+    started = start_cluster(mysql_url, files_root=tmp_path)
+    sr = resolve_warehouse(started.url())
+    assert isinstance(sr, StarRocksConnector)
+    sr.migrate()
+    yield sr, started, tmp_path
     sr.close()
+    started.close()
+
+
+def put(root: Path, rows: pa.Table, path: str = PATH) -> None:
+    """The Parquet file of `path` in the stand-in's container."""
+    (root / path).parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(rows, root / path)
+
+
+def sent(cluster: StarRocksCluster) -> list[str]:
+    """Every labelled INSERT ... FROM FILES() the FE received (parameters interpolated by the driver)."""
+    return [s for s in cluster.sql.statements if " WITH LABEL " in s and "FILES(" in s]
 
 
 def entry(version: str, path: str = PATH) -> LedgerEntry:
@@ -136,18 +93,22 @@ def ledger(sr: StarRocksConnector) -> list[dict[str, Any]]:
                     "FROM etl_file_ledger ORDER BY source_version").to_pylist()
 
 
-def test_statement_shape_label_and_ledger(cluster: tuple[StarRocksConnector, FakeFE]) -> None:
-    sr, fe = cluster
+Cluster = tuple[StarRocksConnector, StarRocksCluster, Path]
+
+
+def test_statement_shape_label_and_ledger(cluster: Cluster) -> None:
+    sr, fe, root = cluster
     rows = fis_rows(12)
-    fe.files[FILES.url(PATH)] = rows
+    put(root, rows)
+    before = len(fe.sql.statements)
     done = sr.load_from_files(FIS, entry("0x8DC1"), FILES)
 
     label = files_label("fact_secondary_sales", PATH, "0x8DC1")
     assert done.load_label == label == files_label("fact_secondary_sales", PATH, "0x8DC1")
     assert label != files_label("fact_secondary_sales", PATH, "0x8DC2") and re.fullmatch(r"[A-Za-z0-9_]{1,128}", label)
-    assert len(fe.sent) == 1
-    sent = fe.sent[0]
-    head, select_sql = sent[: sent.index("SELECT ")], sent[sent.index("SELECT "):]
+    assert len(sent(fe)) == 1
+    text = sent(fe)[0]
+    head, select_sql = text[: text.index("SELECT ")], text[text.index("SELECT "):]
     columns = [*FIS.column_names, *LINEAGE]
     assert head == f"INSERT INTO fact_secondary_sales WITH LABEL {label} ({', '.join(f'`{c}`' for c in columns)}) "
     select = sqlglot.parse_one(select_sql, read="starrocks")  # WITH LABEL is known-unparseable; the SELECT is not
@@ -156,57 +117,92 @@ def test_statement_shape_label_and_ledger(cluster: tuple[StarRocksConnector, Fak
     casts = {p.find(exp.Column).name: p.to.sql("starrocks") for p in projections[: len(FIS.columns)]}
     assert casts["net_amount"] == "DECIMAL(14, 2)" and casts["line_no"] == "BIGINT"
     assert casts["invoice_date"] == "DATE" and casts["updated_at"] == "DATETIME"
-    assert [p.sql("starrocks") for p in projections[len(FIS.columns):]] == [
-        f"'{PATH}'", "'0x8DC1'", "NOW()", "'0b8c7a1e-run'"]
+    lineage = [p.sql("starrocks") for p in projections[len(FIS.columns):]]
+    assert lineage[:2] == [f"'{PATH}'", "'0x8DC1'"] and lineage[3] == "'0b8c7a1e-run'"
+    assert re.fullmatch(r"'\d{4}-\d\d-\d\d \d\d:\d\d:\d\d'", lineage[2]), "_loaded_at is bound, not now()"
     files = files_call(select)
     assert {e.this.this: e.expression.this for e in files.expressions} == {
         "path": f"wasbs://landing@dwlanding.blob.core.windows.net/{PATH}", "format": "parquet",
         "azure.blob.storage_account": "dwlanding", "azure.blob.shared_key": KEY,
     }
     # The old version's rows go first (re-delivery), the ledger row last.
-    assert fe.statements[1].startswith("DELETE FROM fact_secondary_sales WHERE _source_file")
-    assert fe.statements[-1].startswith("INSERT INTO etl_file_ledger")
+    ran = [st for st in fe.sql.statements[before:] if not st.upper().startswith(("SELECT", "SHOW", "SET"))]
+    assert ran[0].startswith("DELETE FROM fact_secondary_sales WHERE _source_file")
+    assert ran[-1].startswith("INSERT INTO etl_file_ledger WITH LABEL datawiz_ledger_")
     assert ledger(sr) == [{"source_version": "0x8DC1", "status": "loaded", "rows_in": 12, "rows_loaded": 12,
                            "rows_quarantined": 0, "load_label": label}]
     assert totals(sr) == (12, Decimal(sum(rows["net_amount"].to_pylist())))
     with pytest.raises(AlreadyLoaded):  # the ledger refuses a second load before anything is sent
         sr.load_from_files(FIS, entry("0x8DC1"), FILES)
-    assert len(fe.sent) == 1
+    assert len(sent(fe)) == 1
 
 
-def test_crash_after_commit_then_retry_counts_once(cluster: tuple[StarRocksConnector, FakeFE]) -> None:
-    sr, fe = cluster
+def test_loaded_at_is_utc_not_the_sessions_shanghai_time(cluster: Cluster) -> None:
+    """StarRocks' now() reads the session time zone, Asia/Shanghai by default: 8 hours off UTC."""
+    sr, fe, root = cluster
+    put(root, fis_rows(3))
+    sr.load_from_files(FIS, entry("v1"), FILES)
+    stamped = sr.query("SELECT max(_loaded_at) AS t FROM fact_secondary_sales").to_pylist()[0]["t"]
+    assert abs(stamped - dt.datetime.now(dt.UTC).replace(tzinfo=None)) < dt.timedelta(minutes=5)
+    shanghai = sr.query("SELECT now() AS t").to_pylist()[0]["t"]
+    assert shanghai - stamped > dt.timedelta(hours=7), "the stand-in's session clock is Shanghai's, as StarRocks'"
+
+
+class _CrashAfterInsert(Exception):
+    pass
+
+
+def test_crash_after_commit_then_retry_counts_once(cluster: Cluster, monkeypatch: pytest.MonkeyPatch) -> None:
+    sr, fe, root = cluster
     rows = fis_rows(10)
-    fe.files[FILES.url(PATH)] = rows
-    fe.crash_after_commit = True
-    with pytest.raises(pymysql.err.OperationalError):
-        sr.load_from_files(FIS, entry("v1"), FILES)
+    put(root, rows)
+    with monkeypatch.context() as m:  # the process dies between the committed INSERT and the ledger row
+        m.setattr(StarRocksConnector, "_write_ledger", lambda *_: (_ for _ in ()).throw(_CrashAfterInsert()))
+        with pytest.raises(_CrashAfterInsert):
+            sr.load_from_files(FIS, entry("v1"), FILES)
     assert ledger(sr) == [] and totals(sr)[0] == 10  # committed on the cluster, not yet in the ledger
 
-    done = sr.load_from_files(FIS, entry("v1"), FILES)  # same label: "already used" = loaded
-    assert len(fe.sent) == 2 and len({_LABEL.search(s).group(1) for s in fe.sent}) == 1
+    done = sr.load_from_files(FIS, entry("v1"), FILES)  # same label: "already used", VISIBLE = loaded
+    assert len(sent(fe)) == 2 and len({_LABEL.search(s).group(1) for s in sent(fe)}) == 1
     assert done.stats.rows_loaded == done.stats.rows_in == 10
     assert totals(sr) == (10, Decimal(sum(rows["net_amount"].to_pylist()))), "no row loaded twice"
     assert [r["rows_loaded"] for r in ledger(sr)] == [10]
 
     # Re-delivery of the path: the new version replaces the old one's rows exactly.
-    fe.files[FILES.url(PATH)] = fis_rows(4, first_invoice=500)
+    put(root, fis_rows(4, first_invoice=500))
     sr.load_from_files(FIS, entry("v2"), FILES)
     assert totals(sr)[0] == 4 and totals(sr, "_source_version = 'v1'")[0] == 0
     assert [(r["source_version"], r["status"]) for r in ledger(sr)] == [("v1", "superseded"), ("v2", "loaded")]
 
 
-def test_shared_key_never_leaks(cluster: tuple[StarRocksConnector, FakeFE], caplog: pytest.LogCaptureFixture) -> None:
-    sr, fe = cluster
+def test_label_of_a_still_running_insert_is_waited_for_not_counted(cluster: Cluster) -> None:
+    """"Label already used" also answers while the earlier INSERT runs (FE LabelAlreadyUsedException:
+    PREPARE/PREPARED); counting then would record 0 rows as loaded. Here it then aborts: the INSERT runs again."""
+    sr, fe, root = cluster
+    put(root, fis_rows(8))
+    label = files_label("fact_secondary_sales", PATH, "v1")
+    fe.sql.labels[label] = "PREPARED"
+    fe.http.scripts[label] = Script(states=["PREPARED", "PREPARED", "ABORTED"])
+    done = sr.load_from_files(FIS, entry("v1"), FILES)
+    assert done.stats.rows_loaded == 8 and totals(sr)[0] == 8
+    assert [r["rows_loaded"] for r in ledger(sr)] == [8]
+    polls = [r for r in fe.http.requests if "get_load_state" in r.path and label in r.path]
+    assert len(polls) == 3
+
+
+def test_shared_key_never_leaks(cluster: Cluster, caplog: pytest.LogCaptureFixture) -> None:
+    sr, fe, root = cluster
     caplog.set_level(logging.DEBUG)
-    fe.echo_error = True
-    with pytest.raises(pymysql.err.OperationalError) as err:
+    put(root, fis_rows(2))
+    fe.sql.refuse["files"] = f"Access denied for FILES(): azure.blob.shared_key = {KEY}"  # a server quoting it back
+    with pytest.raises(pymysql.err.Error) as err:
         sr.load_from_files(FIS, entry("v1"), FILES)
-    assert KEY in fe.sent[0], "the key does reach the server (the only place it may go)"
+    assert KEY in sent(fe)[0], "the key does reach the server (the only place it may go)"
     shown = "".join(traceback.format_exception(err.value)) + repr(err.value) + str(err.value.args)
     assert "Access denied for FILES()" in shown and "***" in shown
     assert KEY not in shown and err.value.__cause__ is None and err.value.__suppress_context__
-    assert all(KEY not in r.getMessage() for r in caplog.records)
+    ours = [r for r in caplog.records if not r.name.startswith("mysql_mimic")]  # not the stand-in FE's own log
+    assert all(KEY not in r.getMessage() for r in ours)
     for text in (FILES.describe(), repr(FILES), str(FILES), sr.describe(), repr(sr)):
         assert KEY not in text
     assert ledger(sr) == []
@@ -216,14 +212,14 @@ def test_shared_key_never_leaks(cluster: tuple[StarRocksConnector, FakeFE], capl
     'historical/fis/2024/01/x".parquet', "historical/fis/2024/01/../../secret.parquet",
     "historical/fis/2024/01/fis_202401_001.csv", "historical/fis/2024/01/a b.parquet",
 ])
-def test_unsafe_values_are_refused_before_anything_is_sent(cluster: tuple[StarRocksConnector, FakeFE],
-                                                           path: str) -> None:
-    sr, fe = cluster
+def test_unsafe_values_are_refused_before_anything_is_sent(cluster: Cluster, path: str) -> None:
+    sr, fe, _ = cluster
+    before = len(fe.sql.statements)
     with pytest.raises(PushdownRefused):
         sr.load_from_files(FIS, entry("v1", path), FILES)
     bad_version = entry("v1'); DROP TABLE x; --")
     with pytest.raises(PushdownRefused):
         sr.load_from_files(FIS, bad_version, FILES)
-    assert fe.sent == [] and fe.statements == []
+    assert sent(fe) == [] and fe.sql.statements[before:] == []
     with pytest.raises(PushdownRefused):
         AzureFiles("dwlanding", "landing", SecretStr('abc" , "format" = "csv'))
