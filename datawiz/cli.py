@@ -168,8 +168,30 @@ def cmd_automations_apply(args: argparse.Namespace) -> int:
     return apply_automations(args.env)
 
 
+def _add_starrocks(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("starrocks", help="StarRocks cluster operations")
+    ssub = p.add_subparsers(dest="action", required=True)
+    selftest = ssub.add_parser(
+        "selftest", help="try every StarRocks feature DataWiz uses in a scratch database (dropped at the end); "
+        "one PASS/FAIL/SKIP line per feature, exit 1 if any failed")
+    selftest.add_argument("--warehouse", default=None, help="starrocks://USER@HOST:9030/DB URL or a "
+                          "starrocks-connector/NAME block (default: $DATAWIZ_WAREHOUSE)")
+    selftest.add_argument("--source", default=None, help="Azure source (az://CONTAINER[/PREFIX] or "
+                          "azure-blob-storage-container/NAME) for the FILES() check (default: $DATAWIZ_SOURCE; "
+                          "none: that check is skipped)")
+    selftest.set_defaults(func=cmd_starrocks_selftest)
+
+
+def cmd_starrocks_selftest(args: argparse.Namespace) -> int:
+    """Run the StarRocks selftest; exit 0 if nothing failed, 1 if something did, 2 if not a StarRocks warehouse."""
+    from datawiz.starrocks_selftest import selftest_command
+
+    return selftest_command(args.warehouse, args.source)
+
+
 COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     _add_sample_data, _add_demo, _add_quarantine, _add_check, _add_db, _add_blocks, _add_automations,
+    _add_starrocks,
 )
 
 

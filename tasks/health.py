@@ -21,6 +21,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.variables import Variable
 
 from blocks.email import DataWizEmail
+from blocks.redact import redact
 from blocks.source import resolve_source
 from blocks.warehouse import resolve_warehouse
 from blocks.warehouse.base import Warehouse
@@ -30,6 +31,7 @@ from tasks.contracts import CONTRACTS, FACTS
 from tasks.errors import describe_error
 from tasks.extract import data_dir
 from tasks.notify import Email, email_settings, open_smtp, render
+from tasks.starrocks_grants import short_version, starrocks_grant_report
 
 # The smallest prefix every landing area has: listing it proves the container (or folder) and credentials.
 _PROBE_PREFIX = "config/"
@@ -48,9 +50,15 @@ class CheckResult:
         return f"{'OK' if self.ok else 'FAIL':<4} {self.target:<9} {self.detail}"
 
 
+class CheckFailed(RuntimeError):
+    """A check's own verdict: its message is the whole FAIL detail (no exception type in front)."""
+
+
 def _run_check(target: str, probe: Callable[[], str]) -> CheckResult:
     try:
         return CheckResult(target, True, probe())
+    except CheckFailed as exc:
+        return CheckResult(target, False, redact(str(exc)))
     except Exception as exc:  # any failure is the answer, not a crash of the check
         return CheckResult(target, False, describe_error(exc))
 
@@ -118,7 +126,11 @@ def mysql_missing_privileges(grants: list[str], database: str) -> list[str]:
 
 
 def starrocks_can_load(grants: list[str]) -> bool:
-    """SHOW GRANTS of StarRocks (v3 `GRANT INSERT ... ON TABLE ...`, v2 `Load_priv`) allows loading."""
+    """Coarse legacy answer (INSERT somewhere, a root/db_admin role grant, or a v2 LOAD_PRIV column).
+
+    Kept for callers of the old API; `datawiz check` uses `starrocks_grant_report`, which follows roles
+    and names every missing privilege.
+    """
     for line in grants:
         for m in re.finditer(r"(?i)\bGRANT\s+(.+?)\s+ON\s", line):  # v3 object privileges
             if {p.strip().upper() for p in m.group(1).split(",")} & {"INSERT", "ALL", "ALL PRIVILEGES"}:
@@ -147,23 +159,26 @@ def _mysql_load(wh: PyMySQLBlock) -> str:
 
 
 def _starrocks_load(wh: StarRocksConnector) -> str:
-    version = wh.fetch_one("SELECT current_version()")[0]
-    grants = [" ".join(str(v) for v in r if v is not None) for r in wh.fetch_all("SHOW GRANTS")]
-    if not starrocks_can_load(grants):
-        raise RuntimeError(f"StarRocks {version}: cannot load: user {wh.user} has no INSERT (or LOAD) privilege "
-                           f"in SHOW GRANTS")
-    return f"StarRocks {version}: user {wh.user} can load into {wh.database} (INSERT/LOAD granted)"
+    version = short_version(wh.fetch_one("SELECT current_version()")[0])
+    report = starrocks_grant_report(wh)
+    if not report.ok:
+        raise CheckFailed(f"StarRocks {version}: {report.describe(wh.user)}")
+    return f"StarRocks {version}: {report.describe(wh.user)}"
 
 
 def check_load_privileges(spec: str | None) -> list[CheckResult]:
-    """MySQL/MariaDB and StarRocks: server version and whether this user can load (one line); none for DuckDB."""
+    """MySQL/MariaDB and StarRocks: server version and whether this user can load; none for DuckDB.
+
+    StarRocks adds a `stream load` line first: where a load goes (the FE's redirect) and, when that hop is
+    plain HTTP, the one setting it needs — said before any run instead of failing the first load.
+    """
     try:
         wh = resolve_warehouse(spec)
     except Exception:  # check_warehouse reports why
         return []
     try:
         if isinstance(wh, StarRocksConnector):
-            return [_run_check("load", lambda: _starrocks_load(wh))]
+            return [_run_check("stream load", wh.load_route), _run_check("load", lambda: _starrocks_load(wh))]
         if isinstance(wh, PyMySQLBlock):
             return [_run_check("load", lambda: _mysql_load(wh))]
         return []

@@ -136,6 +136,13 @@ class StarRocksConnector(PyMySQLBlock):
             json_max_bytes=self.json_max_mb * 1024 * 1024,
         )
 
+    def load_route(self) -> str:
+        """Where a Stream Load goes and over what, asked of the FE without sending data (`datawiz check`).
+
+        Raises `InsecureTransport` naming the setting the hop needs (`allow_http_load_hop` or https load_urls).
+        """
+        return self.stream_client().probe_route("etl_file_ledger")
+
     # ------------------------------------------------------------------ DDL and SQL files
     def _statements(self, sql: str) -> list[str]:
         """Our StarRocks SQL with `${replication_num}` filled in (every CREATE TABLE / MV / temporary table)."""

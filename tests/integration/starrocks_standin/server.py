@@ -25,6 +25,7 @@ from tests.integration.starrocks_standin.errors import (
     StandinRefused,
     access_denied,
 )
+from tests.integration.starrocks_standin.tls_front import TlsFront
 from tests.integration.starrocks_standin.writes import WriteRefused, write
 
 FEATURES = ("create_table", "create_mv", "refresh_mv", "temporary_table", "delete", "update", "insert",
@@ -90,12 +91,17 @@ class StarRocksStandin:
         self.lock = threading.RLock()
         self._writer: pymysql.connections.Connection | None = None
         self._loop = asyncio.new_event_loop()
-        self._server = MysqlServer(session_factory=self._new_session, identity_provider=_FeUsers(user, password),
-                                   ssl=ssl)
+        # TLS is offered by a front of our own (tls_front.py: mysql-mimic's start_tls hangs on pymysql's
+        # ClientHello); mysql-mimic itself then listens on loopback only.
+        self._server = MysqlServer(session_factory=self._new_session, identity_provider=_FeUsers(user, password))
         self._thread = threading.Thread(target=self._loop.run_forever, name="starrocks-standin", daemon=True)
         self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._server.start_server(host=host, port=0), self._loop).result(10)
+        listen = "127.0.0.1" if ssl is not None else host
+        asyncio.run_coroutine_threadsafe(self._server.start_server(host=listen, port=0), self._loop).result(10)
         self.port: int = self._server.sockets()[0].getsockname()[1]
+        self._tls_front = TlsFront(host, self.port, ssl) if ssl is not None else None
+        if self._tls_front is not None:
+            self.port = self._tls_front.port
 
     def _new_session(self) -> Any:
         from tests.integration.starrocks_standin.session import StandinSession
@@ -138,6 +144,8 @@ class StarRocksStandin:
 
     def close(self) -> None:
         """Stop serving, drop scratch databases the clients left, close connections."""
+        if self._tls_front is not None:
+            self._tls_front.close()
         with contextlib.suppress(Exception):
             asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
@@ -211,4 +219,5 @@ def default_grants(user: str, database: str) -> list[str]:
     return [
         f"GRANT SELECT, INSERT, UPDATE, DELETE, ALTER, DROP ON ALL TABLES IN DATABASE {database} TO USER '{user}'@'%'",
         f"GRANT CREATE TABLE, CREATE VIEW, CREATE MATERIALIZED VIEW ON DATABASE {database} TO USER '{user}'@'%'",
+        f"GRANT SELECT, REFRESH, ALTER ON ALL MATERIALIZED VIEWS IN DATABASE {database} TO USER '{user}'@'%'",
     ]
