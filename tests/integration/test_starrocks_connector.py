@@ -27,6 +27,7 @@ from blocks.warehouse import sql_builders as sb
 from blocks.warehouse.base import AlreadyLoaded
 from blocks.warehouse.starrocks import StarRocksConnector, ledger_label
 from blocks.warehouse.stream_load import StreamLoadUnavailable, label_for
+from datawiz.starrocks_selftest import run_selftest
 from tasks.contracts import FIS
 from tasks.lineage import with_lineage
 from tasks.validate import QUARANTINE_SCHEMA
@@ -183,5 +184,22 @@ def test_one_backend_cluster_gets_one_replica(mysql_url: str) -> None:  # noqa: 
             wh.execute("CREATE TABLE t_default (k INT NOT NULL) PRIMARY KEY (k) DISTRIBUTED BY HASH (k)")
         pinned = connector(cluster, replication_num=1)
         assert pinned.replicas() == 1
+    finally:
+        cluster.close()
+
+
+def test_temporary_tables_need_3_3_1_and_the_selftest_says_so(mysql_url: str) -> None:  # noqa: F811
+    """The transforms' temporary tables exist from 3.3.1 (docs table_design/temporary_table), not 3.3: on a
+    3.3.0 FE the schema installs but the DD SQL fails, and `datawiz starrocks selftest` names the floor."""
+    cluster = start_cluster(mysql_url, version="3.3.0")
+    try:
+        wh = connector(cluster)
+        wh.migrate()
+        params = {"month_start": dt.date(2025, 11, 1), "month_end": dt.date(2025, 11, 30), "run_id": "r",
+                  "loaded_at": dt.datetime(2025, 11, 30)}
+        with pytest.raises(pymysql.err.Error, match="TEMPORARY"):
+            wh.run_sql_file("dd_month", params)
+        results = {r.feature: r for r in run_selftest(wh)}
+        assert results["version"].status == "FAIL" and "3.3.1" in results["version"].detail
     finally:
         cluster.close()
