@@ -68,3 +68,42 @@ def test_facts_are_partitioned_distributed_and_bloom_indexed() -> None:
     duck = {s.split("(")[0].split()[-1] for s in split_statements(
         (SQL_ROOT / "duckdb" / "migrations" / "V001__core.sql").read_text())}
     assert duck <= set(ddl), f"tables missing on StarRocks: {duck - set(ddl)}"
+
+
+# Every function our StarRocks SQL calls, each documented by StarRocks (docs/en/sql-reference/sql-functions/,
+# group per name in tests/integration/starrocks_standin/functions.py). A new call must be added here on purpose.
+USED_FUNCTIONS = {
+    "coalesce", "concat", "count", "current_user", "date_trunc", "datediff", "day", "dayofweek_iso", "days_add",
+    "floor", "generate_series", "lpad", "max", "month", "parse_json", "replace", "row_number", "sha2",
+    "split_part", "sum", "year",
+}
+
+
+def _calls(statement: str) -> set[str]:
+    """Names of the functions a statement calls: written `name(` in its text *and* parsed as a call."""
+    from tests.integration.starrocks_standin.functions import _SYNTAX, _candidates, called_names
+
+    text = _PARAM.sub("'2025-11-01'", statement)
+    if _known(statement):
+        text = text[text.index("SELECT "):] if "SELECT " in text else "SELECT 1"
+    written = set(called_names(text)) - _SYNTAX
+    tree = sqlglot.parse_one(text, read="starrocks")
+    found: set[str] = set()
+    for node in tree.find_all(exp.Func):
+        if not isinstance(node, (exp.Binary, exp.Unary, exp.Connector)):
+            found |= _candidates(node) & written
+    return found
+
+
+def test_every_function_called_is_one_starrocks_documents() -> None:
+    from tests.integration.starrocks_standin.functions import STARROCKS_FUNCTIONS
+
+    called: dict[str, str] = {}
+    for path in _files():
+        for statement in split_statements(path.read_text()):
+            for name in _calls(statement):
+                called.setdefault(name, path.name)
+    undocumented = {n: f for n, f in called.items() if n not in STARROCKS_FUNCTIONS}
+    assert not undocumented, f"functions StarRocks does not document: {undocumented}"
+    assert set(called) <= USED_FUNCTIONS, f"new functions in sql/starrocks (list them): {set(called) - USED_FUNCTIONS}"
+    assert {"date_trunc", "sha2", "split_part"} <= set(called), "the scan found the calls"
