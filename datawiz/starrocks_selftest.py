@@ -61,6 +61,7 @@ FEATURES = (
 Status = Literal["PASS", "FAIL", "SKIP"]
 # Where the selftest's rows go: a Primary Key table of the schema with plain columns (run_id is the key).
 LOAD_TABLE = "etl_run_log"
+TEMP_TABLE = "datawiz_selftest_tmp"  # temporary tables belong to their session: one name is enough
 # What a skipped feature needed, in words.
 NEEDS = {"connection": "a connection (see version)"}
 LABEL_NOTE = ("labels cannot be deleted: StarRocks forgets them after label_keep_max_second "
@@ -86,6 +87,33 @@ class Skip(Exception):  # noqa: N818  (a verdict, not an error)
 
 class Failed(Exception):  # noqa: N818
     """Raised by a feature whose outcome is wrong (not a server error); the message says what was seen."""
+
+
+_SCRATCH_NAME = re.compile(rf"{SCRATCH_PREFIX}[0-9a-z]{{1,32}}")
+
+
+def scratch_name_checked(name: str) -> str:
+    """`name` if it is a scratch database name (inlined in DDL: StarRocks binds no identifiers), else ValueError."""
+    if not _SCRATCH_NAME.fullmatch(name):
+        raise ValueError(f"scratch database {name!r}: expected {SCRATCH_PREFIX}<hex>")
+    return name
+
+
+def create_database_sql(name: str) -> str:
+    """CREATE DATABASE of a checked scratch name."""
+    scratch_name_checked(name)
+    return f"CREATE DATABASE {name}"
+
+
+def drop_database_sql(name: str) -> str:
+    """DROP DATABASE ... FORCE of a checked scratch name (FORCE: not kept in the trash for RECOVER)."""
+    scratch_name_checked(name)
+    return f"DROP DATABASE IF EXISTS {name} FORCE"
+
+
+def probe_sql(name: str) -> str:
+    """A query every table or view answers (names parsed from sql/starrocks/migrations or a scratch tag)."""
+    return f"SELECT 1 FROM {name} LIMIT 0"
 
 
 def new_scratch_name() -> str:
@@ -140,8 +168,7 @@ class SelftestRun:
     tag: str = ""
 
     def __post_init__(self) -> None:
-        if not re.fullmatch(rf"{SCRATCH_PREFIX}[0-9a-z]{{1,32}}", self.scratch_name):  # it is inlined in DDL
-            raise ValueError(f"scratch database {self.scratch_name!r}: expected {SCRATCH_PREFIX}<hex>")
+        self.tag = scratch_name_checked(self.scratch_name)  # it is inlined in DDL
         self.tag = self.scratch_name[len(SCRATCH_PREFIX):]
         if self.connector.password is not None and self.connector.password.get_secret_value():
             self.secrets.append(self.connector.password.get_secret_value())
@@ -209,13 +236,13 @@ class SelftestRun:
         return report.describe(self.connector.user)
 
     def ddl(self) -> str:
-        self.connector.execute(f"CREATE DATABASE {self.scratch_name}")
+        self.connector.execute(create_database_sql(self.scratch_name))
         self.created = True
         self.scratch = scratch_copy(self.connector, self.scratch_name)
         applied = self.scratch.migrate()
         summary = migration_summary()
         for name in summary.objects:  # each table, materialized view and view answers a query
-            self.scratch.fetch_all(f"SELECT 1 FROM {name} LIMIT 0")
+            self.scratch.fetch_all(probe_sql(name))
         return (f"database {self.scratch_name}: applied {', '.join(applied) or 'nothing'}: {summary.describe()}; "
                 f"all {len(summary.objects)} answer a SELECT")
 
@@ -289,15 +316,14 @@ class SelftestRun:
 
     def temporary_table(self) -> str:
         db = self.db()
-        name = f"selftest_tmp_{self.tag}"
         pattern = {"p": "selftest-%"}
-        db.execute(f"CREATE TEMPORARY TABLE {name} AS SELECT run_id, status FROM {LOAD_TABLE} WHERE run_id LIKE :p",
-                   pattern)
+        db.execute(f"CREATE TEMPORARY TABLE {TEMP_TABLE} AS "
+                   f"SELECT run_id, status FROM {LOAD_TABLE} WHERE run_id LIKE :p", pattern)
         try:
-            copied = self.count(f"SELECT count(*) FROM {name}")
+            copied = self.count(f"SELECT count(*) FROM {TEMP_TABLE}")
             source = self.count(f"SELECT count(*) FROM {LOAD_TABLE} WHERE run_id LIKE :p", pattern)
         finally:
-            db.execute(f"DROP TEMPORARY TABLE IF EXISTS {name}")
+            db.execute(f"DROP TEMPORARY TABLE IF EXISTS {TEMP_TABLE}")
         if copied != source:
             raise Failed(f"the temporary table holds {copied} rows, its SELECT {source}")
         return f"CREATE TEMPORARY TABLE ... AS SELECT copied {copied} rows; dropped"
@@ -343,7 +369,7 @@ class SelftestRun:
             n = int(self.connector.fetch_one(sql)[0])
         except Exception as exc:  # the statement holds the key: rebuild the error scrubbed, unchained
             raise Failed(access.scrub(server_message(exc))) from None
-        return f"SELECT count(*) FROM FILES() on {access.url(path)}: {n} rows"
+        return f"FILES() read {access.url(path)}: {n} rows"
 
     def files_target(self) -> tuple[AzureFiles, str]:
         """The Azure access and one listed .parquet file for FILES(); Skip when there is none."""
@@ -377,11 +403,10 @@ class SelftestRun:
         left: list[str] = []
         try:
             if self.created:
-                self.connector.execute(f"DROP DATABASE IF EXISTS {self.scratch_name} FORCE")
+                self.connector.execute(drop_database_sql(self.scratch_name))
                 left = [str(r[0]) for r in self.connector.fetch_all("SHOW DATABASES") if str(r[0]) == self.scratch_name]
         except Exception as exc:  # noqa: BLE001
-            detail = (f"{server_message(exc)}; drop it by hand: DROP DATABASE IF EXISTS {self.scratch_name} FORCE; "
-                      f"{LABEL_NOTE}")
+            detail = f"{server_message(exc)}; drop it by hand: {drop_database_sql(self.scratch_name)}; {LABEL_NOTE}"
             return self._done(FeatureResult("cleanup", "FAIL", self.scrub(detail)))
         finally:
             self.connector.close()
@@ -406,8 +431,8 @@ class SelftestRun:
         db = self.db()
         for table, rows in seed_rows(self.run_id).items():
             columns = list(rows[0])
-            sql = (f"INSERT INTO {table} ({', '.join(f'`{c}`' for c in columns)}) "
-                   f"VALUES ({', '.join(f':{c}' for c in columns)})")
+            names, marks = ", ".join(f"`{c}`" for c in columns), ", ".join(f":{c}" for c in columns)
+            sql = f"INSERT INTO {table} ({names}) VALUES ({marks})"
             for row in rows:
                 db.execute(sql, row)
         self.seeded = True
@@ -435,12 +460,8 @@ def run_log_rows(run_ids: list[str], messages: list[str]) -> pa.Table:
 
 def files_count_sql(access: AzureFiles, path: str) -> str:
     """`SELECT count(*) FROM FILES(...)` on one Parquet file (values validated by AzureFiles; holds the key)."""
-    props = ", ".join(f'"{k}" = "{v}"' for k, v in (
-        ("path", access.url(path)), ("format", "parquet"),
-        ("azure.blob.storage_account", access.account),
-        ("azure.blob.shared_key", access.shared_key.get_secret_value()),
-    ))
-    return f"SELECT count(*) FROM FILES({props})"
+    clause = access.files_clause(path)
+    return f"SELECT count(*) FROM {clause}"
 
 
 @dataclass(frozen=True)

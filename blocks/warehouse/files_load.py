@@ -81,6 +81,14 @@ class AzureFiles:
             raise PushdownRefused(f"path {path!r}: no '..' segments")
         return f"wasbs://{self.container}@{self.account}.blob.{self.endpoint_suffix}/{self.prefix}{path}"
 
+    def files_clause(self, path: str) -> str:
+        """`FILES("path" = ..., "format" = "parquet", <account>, <key>)` of one validated path (holds the key)."""
+        props = ", ".join(f'"{k}" = "{v}"' for k, v in (
+            ("path", self.url(path)), ("format", "parquet"),
+            ("azure.blob.storage_account", self.account), ("azure.blob.shared_key", self.shared_key.get_secret_value()),
+        ))
+        return f"FILES({props})"
+
     def describe(self) -> str:
         return f"wasbs://{self.container}@{self.account}.blob.{self.endpoint_suffix}/{self.prefix} (shared key)"
 
@@ -126,14 +134,10 @@ def insert_from_files(contract: Any, entry: LedgerEntry, files: AzureFiles, labe
     s = sb.PYMYSQL
     cols = ", ".join(s.q(c) for c in (*contract.column_names, *LINEAGE))
     select = ", ".join(_cast(c, s) for c in contract.columns)
-    key = files.shared_key.get_secret_value()
-    props = ", ".join(f'"{k}" = "{v}"' for k, v in (
-        ("path", files.url(entry.source_file)), ("format", "parquet"),
-        ("azure.blob.storage_account", files.account), ("azure.blob.shared_key", key),
-    ))
+    clause = files.files_clause(entry.source_file)
     sql = (
         f"INSERT INTO {contract.target_table} WITH LABEL {label} ({cols}) "
-        f"SELECT {select}, {s.placeholder}, {s.placeholder}, {s.placeholder}, {s.placeholder} FROM FILES({props})"
+        f"SELECT {select}, {s.placeholder}, {s.placeholder}, {s.placeholder}, {s.placeholder} FROM {clause}"
     )
     return sb.Stmt(sql, (entry.source_file, entry.source_version, sb.now().replace(microsecond=0), entry.run_id))
 

@@ -56,6 +56,10 @@ ALLOWED_FRAGMENT_FUNCS = {
     "_of_ledger": "sql_builders: `source_file = ? AND source_version = ?`",
     "_cast": "files_load: CAST(<registry column> AS <type from _TYPES>)",
     "_schema_migrations_ddl": "fixed DDL text",
+    "files_clause": "files_load: FILES(...) of properties each validated by AzureFiles (_check)",
+    "create_database_sql": "starrocks_selftest: CREATE DATABASE of a name checked against the scratch pattern",
+    "drop_database_sql": "starrocks_selftest: DROP DATABASE of a name checked against the scratch pattern",
+    "probe_sql": "starrocks_selftest: SELECT 1 FROM <a table or view name parsed from our migrations>",
 }
 # (file, function, parameter) -> why every caller passes only registry identifiers / validated tokens.
 IDENTIFIER_PARAMS: dict[tuple[str, str, str], str] = {
@@ -72,11 +76,19 @@ IDENTIFIER_PARAMS: dict[tuple[str, str, str], str] = {
     ("blocks/warehouse/duckdb.py", "_upsert_incoming", "columns"): "contract columns + LINEAGE",
     ("blocks/warehouse/files_load.py", "insert_from_files", "label"): "validated by _check(_TOKEN) first",
     ("blocks/warehouse/starrocks.py", "_write_ledger", "label"): "ledger_label(): 'datawiz_ledger_' + 40 hex digits",
+    ("datawiz/starrocks_selftest.py", "create_database_sql", "name"): "scratch_name_checked() first",
+    ("datawiz/starrocks_selftest.py", "drop_database_sql", "name"): "scratch_name_checked() first",
+    ("datawiz/starrocks_selftest.py", "probe_sql", "name"): "migration_summary(): names in sql/starrocks/migrations",
+    ("datawiz/starrocks_selftest.py", "seed", "table"): "keys of seed_rows(): table names of our migrations",
+    ("datawiz/starrocks_selftest.py", "seed", "names"): "backquoted column names of seed_rows()'s fixed rows",
+    ("datawiz/starrocks_selftest.py", "seed", "marks"): ":name placeholders of the same columns",
+    ("blocks/warehouse/files_load.py", "insert_from_files", "clause"): "AzureFiles.files_clause (validated)",
+    ("datawiz/starrocks_selftest.py", "files_count_sql", "clause"): "AzureFiles.files_clause (validated)",
     ("blocks/warehouse/files_load.py", "_cast", "column"): "a registry Column",
 }
 # Values that StarRocks' grammar cannot bind (FILES() properties): inlined only after strict validation.
 VALIDATED_INLINE: dict[tuple[str, str, str], str] = {
-    ("blocks/warehouse/files_load.py", "insert_from_files", "props"):
+    ("blocks/warehouse/files_load.py", "files_clause", "props"):
         "FILES() properties: path/account/container/key each pass _check() against a strict pattern",
     ("blocks/warehouse/files_load.py", "_cast", "typ"): "from the _TYPES table or DECIMAL(precision,scale)",
     ("blocks/warehouse/files_load.py", "_cast", "expr"): "s.q(column.name), wrapped in upper/trim",
