@@ -155,8 +155,8 @@ def cmd_blocks_register(args: argparse.Namespace) -> int:
 def _add_automations(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("automations", help="the Prefect automations of an environment")
     asub = p.add_subparsers(dest="action", required=True)
-    apply = asub.add_parser("apply", help="create or update the failure-email and crash-rerun automations "
-                            "(idempotent; deploy first)")
+    apply = asub.add_parser("apply", help="create or update the zombie (dead run -> Crashed), failure-email and "
+                            "crash-rerun automations (idempotent; deploy first)")
     _add_env_option(apply)
     apply.set_defaults(func=cmd_automations_apply)
 

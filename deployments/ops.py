@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 
 from pydantic import ValidationError
@@ -9,7 +10,7 @@ from pydantic import ValidationError
 from blocks.redact import redact
 from deployments.automations import apply_all
 from deployments.blocks import SettingsError, register_blocks
-from deployments.settings import current_env, load_settings, names_for
+from deployments.settings import current_env, load_settings, names_for, zombie_window_seconds
 
 
 def register_environment(env: str | None, env_file: str | None) -> int:
@@ -28,11 +29,14 @@ def register_environment(env: str | None, env_file: str | None) -> int:
 
 
 def apply_automations(env: str | None) -> int:
-    """Create or update the environment's automations; exit code 2 when its alert deployment is missing."""
+    """Create or update the environment's automations; exit code 2 when its alert deployment is missing
+    or the heartbeat settings cannot work."""
     name = current_env(env)
+    values = load_settings(name)
     try:
-        applied = apply_all(names_for(name))
-    except LookupError as exc:
+        window = dt.timedelta(seconds=zombie_window_seconds(values))
+        applied = apply_all(names_for(name, values), window)
+    except (LookupError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print("\n".join(a.line() for a in applied))

@@ -219,6 +219,32 @@ def flow_retry_delay() -> int:
     return max(0, int(os.environ.get("DATAWIZ_FLOW_RETRY_DELAY", "300")))
 
 
+# timeout_seconds of each flow (per attempt; a flow with retries is retried after a timeout like after a
+# failure). Generous: each is several times the longest run seen, so only a hung run reaches it. The
+# morning's covers its bounded wait for the evening run (`max_wait_minutes`, 2 h) plus 2 h of loading.
+FLOW_TIMEOUTS = {
+    "evening": 2 * 3600,
+    "morning": 4 * 3600,
+    "daily-report": 30 * 60,
+    "health": 15 * 60,  # well inside the hour: the next hourly run must find the slot free
+    "maintenance": 3 * 3600,
+    "backfill": 24 * 3600,  # resumable: a timed-out backfill continues where the ledger says it stopped
+    "backfill-month": 6 * 3600,
+    "alert": 10 * 60,
+}
+
+
+def flow_timeout(flow: str) -> float:
+    """timeout_seconds of a flow: $DATAWIZ_<FLOW>_TIMEOUT_SECONDS (e.g. DATAWIZ_MORNING_TIMEOUT_SECONDS), read at
+    import, else FLOW_TIMEOUTS. A run past it ends `TimedOut` (a Failed state), which the failure automation emails.
+    """
+    variable = f"DATAWIZ_{flow.upper().replace('-', '_')}_TIMEOUT_SECONDS"
+    value = float(os.environ.get(variable) or FLOW_TIMEOUTS[flow])
+    if value <= 0:
+        raise ValueError(f"{variable} must be a positive number of seconds")
+    return value
+
+
 def download_concurrency() -> int:
     """Parallel downloads of the backup step: $DATAWIZ_DOWNLOAD_CONCURRENCY, default 4."""
     return max(1, int(os.environ.get("DATAWIZ_DOWNLOAD_CONCURRENCY", "4")))
