@@ -30,7 +30,7 @@ from tasks.errors import describe_error, is_transient
 from tasks.extract import PlannedFile, fetch_task, raw_path
 from tasks.load import FileReport, ingest_file
 from tasks.report import RunSummary, publish_quality_report, table_counts
-from tasks.runlog import current_run_id, finish_run, start_run
+from tasks.runlog import current_run_id, finish_run, reconcile_run_log, start_run
 from tasks.telemetry import annotate_run, record_freshness, record_job
 
 # `python flows/x.py` and `datawiz demo` start a temporary Prefect server in a subprocess that
@@ -98,6 +98,7 @@ def _bracketed_run(
     logger.info("%s %s: source %s, warehouse %s", flow, business_date, src.describe(), wh.describe())
     if applied:
         logger.info("applied migrations: %s", ", ".join(applied))
+    _reconcile_run_log(wh, logger)
     ctx = RunContext(src, wh, RunSummary(flow, business_date, current_run_id(), steps=steps))
     annotate_run(business_date=business_date.isoformat(), run_id=ctx.run_id, backend=wh.dialect)
     start_run(wh, ctx.run_id, flow, business_date)
@@ -114,6 +115,15 @@ def _bracketed_run(
     finish_run(wh, ctx.run_id, "completed")
     send_validation_alert(ctx.summary, wh)  # only when a file was rejected or rows quarantined
     wh.close()
+
+
+def _reconcile_run_log(wh: Warehouse, logger: Any) -> None:
+    """Runs that died without writing their end get it from Prefect; a failure here must not stop this run."""
+    try:
+        for run_id, status in reconcile_run_log(wh):
+            logger.warning("earlier run %s ended %s in Prefect; the run log now says so", run_id, status)
+    except Exception as exc:  # the Prefect API or the warehouse blinked: the daily report tries again
+        logger.warning("run log not reconciled with Prefect: %s", describe_error(exc))
 
 
 def load_files(ctx: RunContext, planned: list[PlannedFile]) -> list[FileReport]:
