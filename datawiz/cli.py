@@ -168,8 +168,25 @@ def cmd_automations_apply(args: argparse.Namespace) -> int:
     return apply_automations(args.env)
 
 
+def _add_watchdog(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("watchdog", help="email what needs no worker to notice: dead worker (pool/queue not ready), "
+                       "crashed runs not re-run, Late runs, a failing alert flow, the API down; run it beside "
+                       "the Prefect server (docs/OPERATIONS.md)")
+    _add_env_option(p)
+    p.add_argument("--once", action="store_true", help="check once and exit (1 when problems are open)")
+    p.set_defaults(func=cmd_watchdog)
+
+
+def cmd_watchdog(args: argparse.Namespace) -> int:
+    """Watch the environment every $DATAWIZ_WATCHDOG_INTERVAL_SECONDS (60), for ever unless --once."""
+    from deployments.ops import run_watchdog
+
+    return run_watchdog(args.env, args.once)
+
+
 COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     _add_sample_data, _add_demo, _add_quarantine, _add_check, _add_db, _add_blocks, _add_automations,
+    _add_watchdog,
 )
 
 

@@ -1,9 +1,11 @@
-"""The `datawiz blocks register` and `datawiz automations apply` commands: settings in, one line per result out."""
+"""The `datawiz blocks register`, `datawiz automations apply` and `datawiz watchdog` commands."""
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import sys
+import time
 
 from pydantic import ValidationError
 
@@ -40,4 +42,42 @@ def apply_automations(env: str | None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print("\n".join(a.line() for a in applied))
+    return 0
+
+
+def run_watchdog(env: str | None, once: bool) -> int:
+    """Watch the environment (tasks/watchdog.py): for ever, or one check (`once`: exit 1 when problems are open)."""
+    from tasks.errors import ConfigError
+    from tasks.notify import email_settings
+    from tasks.watchdog import Watchdog, WatchdogSettings, logger
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    name = current_env(env)
+    values = load_settings(name)
+    try:
+        names = names_for(name, values)
+        settings = WatchdogSettings.from_values(values)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    while True:  # at boot the server may come up after the watchdog: wait for it to load the email block
+        try:
+            email = email_settings(names.email_ref)
+            break
+        except ConfigError as exc:  # no such block: nothing to wait for
+            print(f"error: {exc}; run `datawiz blocks register --env {name}` first", file=sys.stderr)
+            return 2
+        except Exception as exc:
+            if once:
+                print(f"error: cannot load {names.email_ref}: {redact(exc)}", file=sys.stderr)
+                return 2
+            logger.error("cannot load %s yet (%s); trying again", names.email_ref, redact(exc))
+            time.sleep(settings.interval)
+    assert email is not None
+    dog = Watchdog(names, email, settings)
+    if once:
+        problems = dog.check()
+        print("\n".join(f.subject for f in problems) or "all well")
+        return 1 if problems else 0
+    dog.run()
     return 0
