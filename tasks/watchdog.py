@@ -28,7 +28,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -176,8 +176,13 @@ def _describe(run: FlowRun, snap: Snapshot, settings: DataWizEmail | None) -> tu
     return flow, about, run_link(str(run.id), settings)
 
 
-def crash_findings(snap: Snapshot, grace: dt.timedelta, settings: DataWizEmail | None = None) -> list[Finding]:
-    """Crashed runs the alert flow has not handled: at once when it cannot run, else after the grace."""
+def crash_findings(snap: Snapshot, grace: dt.timedelta, settings: DataWizEmail | None = None,
+                   reported: Collection[str] = ()) -> list[Finding]:
+    """Crashed runs the alert flow has not handled: at once when it cannot run, else after the grace.
+
+    A crash reported already stays a problem until it is handled, even when a worker comes back within the
+    grace (else it would be emailed a second time once the grace is over).
+    """
     down = alert_path_down(snap)
     found = []
     for run in snap.crashed:
@@ -187,7 +192,8 @@ def crash_findings(snap: Snapshot, grace: dt.timedelta, settings: DataWizEmail |
         handled = any(
             a.parameters.get("flow_run_id") == str(run.id) and a.state is not None
             and a.state.type is StateType.COMPLETED and a.state.timestamp >= crashed_at for a in snap.alert_runs)
-        if handled or (down is None and snap.now - crashed_at < grace):
+        key = f"crashed:{run.state.id if run.state else run.id}"
+        if handled or (down is None and snap.now - crashed_at < grace and key not in reported):
             continue
         flow, about, link = _describe(run, snap, settings)
         again = run.id in snap.rerun_before
@@ -203,8 +209,7 @@ def crash_findings(snap: Snapshot, grace: dt.timedelta, settings: DataWizEmail |
                    "should have re-run it or emailed it): check the automations and the alert runs.")
             short = "not handled"
         found.append(Finding(
-            f"crashed:{run.state.id if run.state else run.id}",
-            f"{flow} run {run.name} Crashed — {short}",
+            key, f"{flow} run {run.name} Crashed — {short}",
             f"{about} crashed at {format_ist(crashed_at)}: {message}\n{why}", link))
     return found
 
@@ -246,14 +251,15 @@ def alert_failure_findings(snap: Snapshot, settings: DataWizEmail | None = None)
     return found
 
 
-def findings(snap: Snapshot, grace: dt.timedelta, settings: DataWizEmail | None = None) -> list[Finding]:
-    """Every problem in the snapshot."""
+def findings(snap: Snapshot, grace: dt.timedelta, settings: DataWizEmail | None = None,
+             reported: Collection[str] = ()) -> list[Finding]:
+    """Every problem in the snapshot (`reported`: the keys emailed already)."""
     found = pool_findings(snap)
     if not snap.alert_deployment_found:
         found.append(Finding("alert:MISSING", "alert deployment missing",
                              "The alert deployment is not deployed: failure emails cannot be sent. "
                              "Run prefect deploy --all for this environment."))
-    return (found + crash_findings(snap, grace, settings) + late_findings(snap, grace, settings)
+    return (found + crash_findings(snap, grace, settings, reported) + late_findings(snap, grace, settings)
             + alert_failure_findings(snap, settings))
 
 
@@ -361,7 +367,7 @@ class Watchdog:
                 self.state_loaded = True
             with get_client(sync_client=True) as client:
                 snap = read_snapshot(client, self.names)
-            current = findings(snap, grace, self.email)
+            current = findings(snap, grace, self.email, self.state.reported.keys())
             self.api_down_since = None
         except Exception as exc:  # the API is down or answers errors: nothing can be read
             current = self._api_down(exc)

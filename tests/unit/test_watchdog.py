@@ -82,6 +82,9 @@ def test_with_a_worker_a_crash_waits_for_the_alert_flow_and_is_reported_only_if_
     assert subjects(findings(snapshot(crashed=[old]), GRACE)) == ["morning run brave-fox Crashed — not handled"]
     emailed = run(ALERT, StateType.COMPLETED, "Completed", ago_s=500, flow_run_id=str(old.id))
     assert findings(snapshot(crashed=[old], alerts=[emailed]), GRACE) == []  # "crashed again" was emailed
+    # reported while no worker was alive, then a worker came back within the grace: still the same problem
+    key = findings(snapshot(pool_status="NOT_READY", crashed=[fresh]), GRACE)[1].key
+    assert [f.key for f in findings(snapshot(crashed=[fresh]), GRACE, reported={key})] == [key]
     day_old = run(MORNING, StateType.CRASHED, "Crashed", ago_s=2 * 86400)
     assert findings(snapshot(crashed=[day_old]), GRACE) == []  # older than the look-back
 
