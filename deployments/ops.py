@@ -51,7 +51,13 @@ def run_watchdog(env: str | None, once: bool) -> int:
     from tasks.notify import email_settings
     from tasks.watchdog import Watchdog, WatchdogSettings, logger
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Its own handler: Prefect's logging set-up leaves the root logger at WARNING, and the journal should
+    # also get what recovered and what is open.
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger.handlers[:] = [handler]
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
     name = current_env(env)
     values = load_settings(name)
     try:

@@ -229,9 +229,12 @@ def flow_retry_delay() -> int:
     return max(0, int(os.environ.get("DATAWIZ_FLOW_RETRY_DELAY", "300")))
 
 
-# timeout_seconds of each flow (per attempt; a flow with retries is retried after a timeout like after a
-# failure). Generous: each is several times the longest run seen, so only a hung run reaches it. The
-# morning's covers its bounded wait for the evening run (`max_wait_minutes`, 2 h) plus 2 h of loading.
+# timeout_seconds of each flow (per attempt). Past it, Prefect proposes `Failed(name="TimedOut")`
+# (prefect/flow_engine.py `handle_timeout`), which the server turns into AwaitingRetry while retries are
+# left (a flow with retries is retried after a timeout like after a failure) and which emits
+# `prefect.flow-run.TimedOut` when final: the failure automation emails it. Generous: each is several
+# times the longest run seen, so only a hung run reaches it. The morning's covers its bounded wait for
+# the evening run (`max_wait_minutes`, 2 h) plus 2 h of loading.
 FLOW_TIMEOUTS = {
     "evening": 2 * 3600,
     "morning": 4 * 3600,

@@ -390,8 +390,14 @@ def test_without_a_worker_dead_and_late_runs_timeouts_and_a_failing_alert_are_em
     across a restart for up to 15 minutes (docs/OPERATIONS.md, "What a server restart does").
     """
     values = load_settings(ENV, settings_file(stack, warehouse_login, azurite, empty_landing, tmp_path))
-    with stack.client():
+    with stack.client() as client:
         register_blocks(names_for(ENV, values), values)
+        # What `prefect deploy` made of prefect.yaml: health cancels a new run while one runs; runs heartbeat.
+        health, morning = (client.read_deployment_by_name(f"{f}/{ENV}") for f in ("health", "morning"))
+        assert health.global_concurrency_limit.limit == 1  # type: ignore[union-attr]
+        assert health.concurrency_options.collision_strategy == "CANCEL_NEW"  # type: ignore[union-attr]
+        assert morning.concurrency_options is None or morning.concurrency_options.collision_strategy == "ENQUEUE"
+        assert morning.job_variables["env"]["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"] == "30"
     stack.start("watchdog", "datawiz", "watchdog", "--env", ENV,
                 extra_env={"DATAWIZ_WATCHDOG_INTERVAL_SECONDS": "3", "DATAWIZ_WATCHDOG_GRACE_SECONDS": "10"})
     day = today_ist() + dt.timedelta(days=40)  # no evening run for that day yet: a morning run waits for it

@@ -255,3 +255,29 @@ def test_job_templates_define_every_variable_they_use(name: str) -> None:
     used = set(re.findall(r"{{ *(\w+) *}}", json.dumps(template["job_configuration"])))
     assert used <= set(template["variables"]["properties"]), used - set(template["variables"]["properties"])
     assert template["variables"]["properties"]["env"]["default"]["DATAWIZ_DATA_DIR"] == "/data"
+
+
+def test_apply_leaves_zombies_to_cloud_and_refuses_a_window_that_would_crash_healthy_runs(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from deployments import automations as module
+    from deployments.ops import apply_automations
+
+    applied: list[str] = []
+    monkeypatch.setattr(module, "alert_deployment_id", lambda names: "8b7f4a52-1b0f-4c1e-9a55-3f0c2f1c9a10")
+    monkeypatch.setattr(module, "apply_automation",
+                        lambda a: applied.append(a.name) or module.Applied(a.name, "created"))
+    monkeypatch.setattr(module, "remove_stale", lambda names, keep: [])
+    monkeypatch.setattr(module, "on_prefect_cloud", lambda: True)
+    lines = [a.line() for a in module.apply_all(names_for("prod", {"DB_TYPE": "mysql"}), dt.timedelta(seconds=300))]
+    assert applied == ["datawiz-prod-failure-email", "datawiz-prod-crash-rerun"]
+    assert "skipped automation datawiz-prod-zombie: Prefect Cloud: enable its managed 'Unresponsive run detection'" \
+        in lines[-1]
+    monkeypatch.setattr(module, "on_prefect_cloud", lambda: False)
+    assert module.apply_all(names_for("prod", {"DB_TYPE": "mysql"}), dt.timedelta(seconds=300))[0].name \
+        == "datawiz-prod-zombie"
+
+    monkeypatch.setenv("DATAWIZ_HEARTBEAT_SECONDS", "60")
+    monkeypatch.setenv("DATAWIZ_ZOMBIE_WINDOW_SECONDS", "60")
+    assert apply_automations("prod") == 2  # before any API call
+    assert "would mark healthy runs Crashed" in capsys.readouterr().err
