@@ -155,8 +155,8 @@ def cmd_blocks_register(args: argparse.Namespace) -> int:
 def _add_automations(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("automations", help="the Prefect automations of an environment")
     asub = p.add_subparsers(dest="action", required=True)
-    apply = asub.add_parser("apply", help="create or update the failure-email and crash-rerun automations "
-                            "(idempotent; deploy first)")
+    apply = asub.add_parser("apply", help="create or update the zombie (dead run -> Crashed), failure-email and "
+                            "crash-rerun automations (idempotent; deploy first)")
     _add_env_option(apply)
     apply.set_defaults(func=cmd_automations_apply)
 
@@ -189,9 +189,25 @@ def cmd_starrocks_selftest(args: argparse.Namespace) -> int:
     return selftest_command(args.warehouse, args.source)
 
 
+def _add_watchdog(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("watchdog", help="email what needs no worker to notice: dead worker (pool/queue not ready), "
+                       "crashed runs not re-run, Late runs, a failing alert flow, the API down; run it beside "
+                       "the Prefect server (docs/OPERATIONS.md)")
+    _add_env_option(p)
+    p.add_argument("--once", action="store_true", help="check once and exit (1 when problems are open)")
+    p.set_defaults(func=cmd_watchdog)
+
+
+def cmd_watchdog(args: argparse.Namespace) -> int:
+    """Watch the environment every $DATAWIZ_WATCHDOG_INTERVAL_SECONDS (60), for ever unless --once."""
+    from deployments.ops import run_watchdog
+
+    return run_watchdog(args.env, args.once)
+
+
 COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     _add_sample_data, _add_demo, _add_quarantine, _add_check, _add_db, _add_blocks, _add_automations,
-    _add_starrocks,
+    _add_starrocks, _add_watchdog,
 )
 
 

@@ -92,6 +92,40 @@ class EnvNames:
         return f"datawiz-{self.env}-{kind}"
 
 
+# Flow-run heartbeats (Prefect emits `prefect.flow-run.heartbeat` from every deployment run; its own default
+# is 180 s, its minimum 30 s): `prefect.yaml` passes DATAWIZ_HEARTBEAT_SECONDS to the runs as
+# PREFECT_FLOWS_HEARTBEAT_FREQUENCY, and the zombie automation waits DATAWIZ_ZOMBIE_WINDOW_SECONDS (default
+# ZOMBIE_HEARTBEATS heartbeats) after a run's last heartbeat before it marks the run Crashed. Both commands
+# (`prefect deploy`, `datawiz automations apply`) read the same settings, so the two stay consistent.
+HEARTBEAT_VARIABLE = "DATAWIZ_HEARTBEAT_SECONDS"
+ZOMBIE_WINDOW_VARIABLE = "DATAWIZ_ZOMBIE_WINDOW_SECONDS"
+DEFAULT_HEARTBEAT_SECONDS = 60
+PREFECT_MIN_HEARTBEAT_SECONDS = 30  # prefect.flow_engine.MINIMUM_HEARTBEAT_INTERVAL
+ZOMBIE_HEARTBEATS = 5
+MIN_ZOMBIE_HEARTBEATS = 1.5  # a shorter window would crash healthy runs whose heartbeat is a little late
+
+
+def heartbeat_seconds(values: dict[str, str]) -> int:
+    """Seconds between flow-run heartbeats: DATAWIZ_HEARTBEAT_SECONDS, default 60, at least Prefect's 30."""
+    raw = values.get(HEARTBEAT_VARIABLE) or str(DEFAULT_HEARTBEAT_SECONDS)
+    seconds = int(raw)
+    if seconds < PREFECT_MIN_HEARTBEAT_SECONDS:
+        raise ValueError(f"{HEARTBEAT_VARIABLE}={raw}: Prefect's shortest heartbeat interval is "
+                         f"{PREFECT_MIN_HEARTBEAT_SECONDS} s")
+    return seconds
+
+
+def zombie_window_seconds(values: dict[str, str]) -> int:
+    """How long after a run's last heartbeat it counts as dead: DATAWIZ_ZOMBIE_WINDOW_SECONDS, default 5 heartbeats."""
+    beat = heartbeat_seconds(values)
+    raw = values.get(ZOMBIE_WINDOW_VARIABLE)
+    window = int(raw) if raw else ZOMBIE_HEARTBEATS * beat
+    if window < MIN_ZOMBIE_HEARTBEATS * beat:
+        raise ValueError(f"{ZOMBIE_WINDOW_VARIABLE}={raw}: shorter than {MIN_ZOMBIE_HEARTBEATS:g} heartbeats of "
+                         f"{beat} s ({HEARTBEAT_VARIABLE}) would mark healthy runs Crashed")
+    return window
+
+
 def names_for(env: str | None = None, settings: dict[str, str] | None = None) -> EnvNames:
     """The names of an environment, with the warehouse type from its settings (DB_TYPE)."""
     name = current_env(env)
@@ -106,9 +140,12 @@ def deployment_settings() -> dict[str, str]:
     worker finds the code: this checkout for a process pool, $DATAWIZ_WORKDIR (the image's
     /opt/datawiz) for container pools.
     """
-    names = names_for()
+    name = current_env()
+    values = load_settings(name)
+    names = names_for(name, values)
     return {
         "env": names.env,
+        "heartbeat_seconds": str(heartbeat_seconds(values)),
         "workdir": os.environ.get("DATAWIZ_WORKDIR") or os.getcwd(),
         "tag": names.tag,
         "source": names.source_ref,

@@ -35,6 +35,7 @@ from tasks.run import (
     backup_files,
     download_runner,
     flow_retry_delay,
+    flow_timeout,
     load_files,
     pipeline_run,
     quiet_server_shutdown,
@@ -45,7 +46,8 @@ from tasks.transform import compute_dd, month_end, refresh_reports, require_cons
 
 
 @secret_free_parameters
-@flow(name="backfill", log_prints=True, retries=1, retry_delay_seconds=flow_retry_delay())
+@flow(name="backfill", log_prints=True, retries=1, retry_delay_seconds=flow_retry_delay(),
+      timeout_seconds=flow_timeout("backfill"))
 def backfill(
     source: str | None = None,
     warehouse: str | None = None,
@@ -71,7 +73,8 @@ def backfill(
 
 
 @secret_free_parameters
-@flow(name="backfill-month", flow_run_name="backfill {month}", log_prints=True, task_runner=download_runner())
+@flow(name="backfill-month", flow_run_name="backfill {month}", log_prints=True, task_runner=download_runner(),
+      timeout_seconds=flow_timeout("backfill-month"))
 def backfill_month(
     month: str, source: str | None, warehouse: str | None, tables: list[str], include_facts_range: str | None,
     pushdown: bool = False,

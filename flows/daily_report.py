@@ -14,12 +14,13 @@ from prefect.artifacts import create_markdown_artifact
 from blocks.warehouse import resolve_warehouse
 from tasks.daily import DailyReport, collect_daily_report, daily_report_email
 from tasks.notify import email_settings, run_link, send_email
-from tasks.run import flow_retry_delay, quiet_server_shutdown, secret_free_parameters
+from tasks.run import flow_retry_delay, flow_timeout, quiet_server_shutdown, secret_free_parameters
 from tasks.runlog import current_run_id, today_ist
 
 
 @secret_free_parameters
-@flow(name="daily-report", log_prints=True, retries=1, retry_delay_seconds=flow_retry_delay())
+@flow(name="daily-report", log_prints=True, retries=1, retry_delay_seconds=flow_retry_delay(),
+      timeout_seconds=flow_timeout("daily-report"))
 def daily_report(
     business_date: dt.date | None = None, warehouse: str | None = None, email: str | None = None
 ) -> DailyReport:

@@ -16,6 +16,7 @@ from tasks.report import RunSummary, summary_text
 from tasks.run import (
     flow_cli,
     flow_retry_delay,
+    flow_timeout,
     load_files,
     pipeline_run,
     quiet_server_shutdown,
@@ -36,7 +37,8 @@ CALENDAR_START = dt.date(2015, 1, 1)
 
 
 @secret_free_parameters
-@flow(name="evening", log_prints=True, retries=1, retry_delay_seconds=flow_retry_delay())
+@flow(name="evening", log_prints=True, retries=1, retry_delay_seconds=flow_retry_delay(),
+      timeout_seconds=flow_timeout("evening"))
 def evening(
     business_date: dt.date | None = None,
     source: str | None = None,

@@ -22,12 +22,12 @@ from tasks.health import (
     remember_alert,
 )
 from tasks.notify import email_settings, run_link, send_email
-from tasks.run import quiet_server_shutdown, secret_free_parameters
+from tasks.run import flow_timeout, quiet_server_shutdown, secret_free_parameters
 from tasks.runlog import IST, current_run_id
 
 
 @secret_free_parameters
-@flow(name="health", log_prints=True)
+@flow(name="health", log_prints=True, timeout_seconds=flow_timeout("health"))
 def health(
     source: str | None = None,
     warehouse: str | None = None,

@@ -23,13 +23,14 @@ from tasks.maintenance import (
     purge_quarantine_rows,
 )
 from tasks.notify import email_settings, run_link, send_email
-from tasks.run import flow_retry_delay, quiet_server_shutdown, secret_free_parameters
+from tasks.run import flow_retry_delay, flow_timeout, quiet_server_shutdown, secret_free_parameters
 from tasks.runlog import IST, current_run_id
 
 
 # Every step is idempotent (what was archived or purged is gone from the next listing): a retry is safe.
 @secret_free_parameters
-@flow(name="maintenance", log_prints=True, retries=1, retry_delay_seconds=flow_retry_delay())
+@flow(name="maintenance", log_prints=True, retries=1, retry_delay_seconds=flow_retry_delay(),
+      timeout_seconds=flow_timeout("maintenance"))
 def maintenance(
     warehouse: str | None = None,
     email: str | None = None,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from prefect import flow
+from prefect import flow, get_run_logger
 
 from tasks.contracts import Origin
 from tasks.extract import list_and_plan
@@ -18,6 +18,7 @@ from tasks.run import (
     download_runner,
     flow_cli,
     flow_retry_delay,
+    flow_timeout,
     load_files,
     pipeline_run,
     quiet_server_shutdown,
@@ -41,7 +42,7 @@ INCREMENTAL = {Origin.INCREMENTAL}
 # Bounded download parallelism for blob_backup ($DATAWIZ_DOWNLOAD_CONCURRENCY, read at import).
 @secret_free_parameters
 @flow(name="morning", log_prints=True, task_runner=download_runner(), retries=1,
-      retry_delay_seconds=flow_retry_delay())
+      retry_delay_seconds=flow_retry_delay(), timeout_seconds=flow_timeout("morning"))
 def morning(
     business_date: dt.date | None = None,
     source: str | None = None,
@@ -55,6 +56,7 @@ def morning(
     chosen = [s for s in select_steps(steps, STEPS) if not (skip_wait and s == "wait_for_evening")]
     with pipeline_run("morning", day, source, warehouse, chosen) as run:
         if "wait_for_evening" in chosen:
+            warn_if_wait_outlasts_timeout(max_wait_minutes)
             wait_for_evening(run.warehouse, day, max_wait_s=max_wait_minutes * 60,
                              poll_s=min(60.0, max(1.0, max_wait_minutes * 3)))
         plan = list_and_plan(run.source, run.warehouse)
@@ -75,6 +77,24 @@ def morning(
         if "dd" in chosen and "reporting_views" in chosen:
             post_load_done(run.warehouse, work)
     return run.summary
+
+
+# Loading time the morning timeout should leave after the longest wait for the evening run.
+MIN_LOAD_SECONDS = 30 * 60
+
+
+def warn_if_wait_outlasts_timeout(max_wait_minutes: float) -> None:
+    """Log a warning when the bounded wait leaves the run less than MIN_LOAD_SECONDS before its timeout.
+
+    The timeout ($DATAWIZ_MORNING_TIMEOUT_SECONDS, default 4 h) covers the default 2 h wait plus loading; a
+    longer `max_wait_minutes` would end the run TimedOut instead of failing with "the evening run is missing".
+    """
+    timeout = morning.timeout_seconds
+    if timeout is not None and max_wait_minutes * 60 + MIN_LOAD_SECONDS > timeout:
+        get_run_logger().warning(
+            "max_wait_minutes=%g leaves less than %d min of the %g s timeout for loading: raise "
+            "DATAWIZ_MORNING_TIMEOUT_SECONDS on the worker or wait less", max_wait_minutes,
+            MIN_LOAD_SECONDS // 60, timeout)
 
 
 def touched_sales_days(reports: list[FileReport]) -> list[dt.date]:

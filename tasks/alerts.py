@@ -27,14 +27,15 @@ from prefect.client.schemas.filters import (
     TaskRunFilterState,
     TaskRunFilterStateType,
 )
-from prefect.client.schemas.objects import FlowRun, StateType
+from prefect.client.schemas.objects import FlowRun, State, StateType
 from prefect.client.schemas.sorting import TaskRunSort
+from prefect.exceptions import ObjectNotFound
 from prefect.states import AwaitingRetry
 
 from blocks.email import DataWizEmail
 from blocks.redact import redact
 from blocks.warehouse.base import Warehouse
-from tasks.errors import ConfigError
+from tasks.errors import ConfigError, TerminalError
 from tasks.notify import Attachment, Email, EmailFailed, email_settings, render, run_link, send_email
 from tasks.report import RunSummary
 from tasks.runlog import IST
@@ -86,11 +87,23 @@ def business_date_of(run: FlowRun, flow_name: str) -> str:
     return str(start.astimezone(IST).date() + dt.timedelta(days=DEFAULT_DAY_OFFSET[flow_name]))
 
 
-@task(name="describe-failure", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+class RunNotFound(TerminalError):
+    """The flow run to alert about does not exist (a wrong id by hand): a retry cannot find it either."""
+
+
+def _retry_unless_terminal(task: object, task_run: object, state: State) -> bool:
+    return not isinstance(state.result(raise_on_failure=False), TerminalError)
+
+
+@task(name="describe-failure", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE,
+      retry_condition_fn=_retry_unless_terminal)
 def describe_failure(flow_run_id: str, settings: DataWizEmail | None = None) -> FailureInfo:
     """Read the failed run, its flow and deployment and its failing task from the Prefect API."""
     with get_client(sync_client=True) as client:
-        run = client.read_flow_run(UUID(flow_run_id))
+        try:
+            run = client.read_flow_run(UUID(flow_run_id))
+        except (ObjectNotFound, ValueError):
+            raise RunNotFound(f"flow run {flow_run_id!r} does not exist on this Prefect server") from None
         flow_name = client.read_flow(run.flow_id).name
         deployment = client.read_deployment(run.deployment_id).name if run.deployment_id else None
         history = client.read_flow_run_states(run.id)

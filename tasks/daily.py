@@ -1,7 +1,9 @@
 """The daily summary (20:00 IST): every run of the day, files and rows per table, freshness of the facts.
 
 Read from the warehouse's own records — `etl_run_log` for runs, `etl_file_ledger` for files and rows —
-so the summary tells what the warehouse holds, whichever process or retry wrote it.
+so the summary tells what the warehouse holds, whichever process or retry wrote it. A run the log still
+calls `running` although Prefect ended it (its process died: Crashed) is first corrected from its Prefect
+state (`tasks.runlog.reconcile_run_log`), so a crashed run shows as crashed.
 """
 
 from __future__ import annotations
@@ -9,13 +11,13 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from blocks.warehouse.base import Warehouse
 from tasks.contracts import CONTRACTS, FACTS
 from tasks.notify import Email, format_ist, render
-from tasks.runlog import IST
+from tasks.runlog import IST, reconcile_run_log
 
 FACT_TABLES = tuple(CONTRACTS[name].target_table for name in FACTS)
 
@@ -33,7 +35,7 @@ class RunLine:
 
     @property
     def duration(self) -> str:
-        """`12m 05s`, or `running` when no end was recorded (a run still going, or one that crashed)."""
+        """`12m 05s`, or `running` when no end was recorded (a run still going)."""
         if self.finished is None:
             return "running"
         seconds = int((self.finished - self.started).total_seconds())
@@ -138,6 +140,9 @@ def latest_fact_dates(warehouse: Warehouse) -> dict[str, dt.date | None]:
 @task(name="collect-daily-report", cache_policy=NO_CACHE)
 def collect_daily_report(warehouse: Warehouse, day: dt.date) -> DailyReport:
     """Runs, files and rows of the IST day, and each fact table's freshness (yesterday's facts expected)."""
+    # A run whose process died never wrote its end: take it from Prefect (Crashed, ...) before reading the log.
+    for run_id, status in reconcile_run_log(warehouse):
+        get_run_logger().warning("run %s ended %s in Prefect; the run log now says so", run_id, status)
     start, end = utc_window(day)
     expected = day - dt.timedelta(days=1)  # the morning run of `day` loads the facts of the day before
     freshness = [Freshness(t, latest, expected) for t, latest in latest_fact_dates(warehouse).items()]

@@ -30,7 +30,7 @@ from tasks.errors import describe_error, is_transient
 from tasks.extract import PlannedFile, fetch_task, raw_path
 from tasks.load import FileReport, ingest_file
 from tasks.report import RunSummary, publish_quality_report, table_counts
-from tasks.runlog import current_run_id, finish_run, start_run
+from tasks.runlog import current_run_id, finish_run, reconcile_run_log, start_run
 from tasks.telemetry import annotate_run, record_freshness, record_job
 
 # `python flows/x.py` and `datawiz demo` start a temporary Prefect server in a subprocess that
@@ -98,6 +98,7 @@ def _bracketed_run(
     logger.info("%s %s: source %s, warehouse %s", flow, business_date, src.describe(), wh.describe())
     if applied:
         logger.info("applied migrations: %s", ", ".join(applied))
+    _reconcile_run_log(wh, logger)
     ctx = RunContext(src, wh, RunSummary(flow, business_date, current_run_id(), steps=steps))
     annotate_run(business_date=business_date.isoformat(), run_id=ctx.run_id, backend=wh.dialect)
     start_run(wh, ctx.run_id, flow, business_date)
@@ -114,6 +115,15 @@ def _bracketed_run(
     finish_run(wh, ctx.run_id, "completed")
     send_validation_alert(ctx.summary, wh)  # only when a file was rejected or rows quarantined
     wh.close()
+
+
+def _reconcile_run_log(wh: Warehouse, logger: Any) -> None:
+    """Runs that died without writing their end get it from Prefect; a failure here must not stop this run."""
+    try:
+        for run_id, status in reconcile_run_log(wh):
+            logger.warning("earlier run %s ended %s in Prefect; the run log now says so", run_id, status)
+    except Exception as exc:  # the Prefect API or the warehouse blinked: the daily report tries again
+        logger.warning("run log not reconciled with Prefect: %s", describe_error(exc))
 
 
 def load_files(ctx: RunContext, planned: list[PlannedFile]) -> list[FileReport]:
@@ -217,6 +227,35 @@ def _scrub(value: Any) -> Any:
 def flow_retry_delay() -> int:
     """Seconds before a failed pipeline run is retried: $DATAWIZ_FLOW_RETRY_DELAY, default 300 (read at import)."""
     return max(0, int(os.environ.get("DATAWIZ_FLOW_RETRY_DELAY", "300")))
+
+
+# timeout_seconds of each flow (per attempt). Past it, Prefect proposes `Failed(name="TimedOut")`
+# (prefect/flow_engine.py `handle_timeout`), which the server turns into AwaitingRetry while retries are
+# left (a flow with retries is retried after a timeout like after a failure) and which emits
+# `prefect.flow-run.TimedOut` when final: the failure automation emails it. Generous: each is several
+# times the longest run seen, so only a hung run reaches it. The morning's covers its bounded wait for
+# the evening run (`max_wait_minutes`, 2 h) plus 2 h of loading.
+FLOW_TIMEOUTS = {
+    "evening": 2 * 3600,
+    "morning": 4 * 3600,
+    "daily-report": 30 * 60,
+    "health": 15 * 60,  # well inside the hour: the next hourly run must find the slot free
+    "maintenance": 3 * 3600,
+    "backfill": 24 * 3600,  # resumable: a timed-out backfill continues where the ledger says it stopped
+    "backfill-month": 6 * 3600,
+    "alert": 10 * 60,
+}
+
+
+def flow_timeout(flow: str) -> float:
+    """timeout_seconds of a flow: $DATAWIZ_<FLOW>_TIMEOUT_SECONDS (e.g. DATAWIZ_MORNING_TIMEOUT_SECONDS), read at
+    import, else FLOW_TIMEOUTS. A run past it ends `TimedOut` (a Failed state), which the failure automation emails.
+    """
+    variable = f"DATAWIZ_{flow.upper().replace('-', '_')}_TIMEOUT_SECONDS"
+    value = float(os.environ.get(variable) or FLOW_TIMEOUTS[flow])
+    if value <= 0:
+        raise ValueError(f"{variable} must be a positive number of seconds")
+    return value
 
 
 def download_concurrency() -> int:

@@ -1,4 +1,9 @@
-"""etl_run_log: one row per pipeline run (the morning flow waits on the evening's row)."""
+"""etl_run_log: one row per pipeline run (the morning flow waits on the evening's row).
+
+A run writes `running` when it starts and `completed` or `failed` when it ends. A run whose process died
+(machine lost, SIGKILL) never writes its end: Prefect's state (Crashed, set by the worker or by the zombie
+automation) is then the truth, and `reconcile_run_log` copies it into the row.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,11 @@ import uuid
 
 from prefect import get_run_logger, runtime, task
 from prefect.cache_policies import NO_CACHE
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+from prefect.client.schemas.objects import StateType
 
+from blocks.redact import redact
 from blocks.warehouse.base import Warehouse
 from tasks.errors import TerminalError
 
@@ -73,3 +82,44 @@ def wait_for_evening(
             )
         logger.info("waiting for the evening run of %s (use --skip-wait for local debugging)", business_date)
         time.sleep(min(poll_s, max(deadline - time.monotonic(), 0.0)))
+
+
+# Final Prefect states a run log row can still say `running` in (a Completed run wrote its own row), by the
+# state's name: TimedOut is a Failed state of its own name.
+FINAL_STATUS = {"Crashed": "crashed", "Cancelled": "cancelled", "TimedOut": "timed out", "Failed": "failed"}
+_FINAL_TYPES = (StateType.CRASHED, StateType.CANCELLED, StateType.FAILED)
+
+
+def reconcile_run_log(warehouse: Warehouse) -> list[tuple[str, str]]:
+    """Set the rows still `running` whose Prefect run has ended (crashed, cancelled, failed) to that end.
+
+    Returns (run_id, status) of the rows changed. Only a row still as read is changed (same `started_at`):
+    a re-run of the same flow run that started meanwhile rewrote the row and keeps it. Rows of runs this
+    Prefect server does not know (local runs, another server) are left alone.
+    """
+    rows = warehouse.query("SELECT run_id, started_at FROM etl_run_log WHERE status = 'running'").to_pylist()
+    started = {}
+    for r in rows:
+        try:
+            started[uuid.UUID(str(r["run_id"]))] = r["started_at"]
+        except ValueError:  # `local-...`: a run without a Prefect server behind it
+            continue
+    if not started:
+        return []
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=list(started))))
+    changed = []
+    for run in runs:
+        state = run.state
+        if state is None or state.type not in _FINAL_TYPES:
+            continue  # still running, or scheduled again (a crash re-run): the row stays `running`
+        status = FINAL_STATUS.get(state.name or "", state.type.value.lower())
+        ended = state.timestamp.astimezone(dt.UTC).replace(tzinfo=None)
+        message = redact(f"{state.name} in Prefect: {state.message or '(no message)'}")[:1000]
+        warehouse.execute(
+            "UPDATE etl_run_log SET status = :s, finished_at = :t, message = :m "
+            "WHERE run_id = :r AND status = 'running' AND started_at = :b",
+            {"s": status, "t": ended, "m": message, "r": str(run.id), "b": started[run.id]},
+        )
+        changed.append((str(run.id), status))
+    return changed

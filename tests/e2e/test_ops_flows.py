@@ -129,3 +129,36 @@ def test_maintenance_archives_purges_analyses_and_reports(ops: Ops) -> None:
 
     again = maintenance(warehouse=ops.url, email=None)  # idempotent: nothing left to do
     assert (again.archived_files, again.purged_quarantine_rows, again.purged_log_files) == (0, 0, 0)
+
+
+def test_a_crashed_run_shows_as_crashed_in_the_run_log_and_the_daily_summary(ops: Ops) -> None:
+    """A run whose process died wrote `running` and never its end; Prefect knows it Crashed (issue 15)."""
+    import datetime as dt
+    import uuid
+
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from prefect.states import Crashed, Running
+
+    @flow(name="morning")
+    def stand_in() -> None: ...
+
+    with get_client(sync_client=True) as client:
+        crashed, alive = (client.create_flow_run(stand_in, state=Running()).id for _ in range(2))
+        client.set_flow_run_state(crashed, Crashed(message="no heartbeat for 300 s"), force=True)
+    wh = resolve_warehouse(ops.url)
+    started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    for run_id in (crashed, alive, f"local-{uuid.uuid4()}"):
+        wh.execute("INSERT INTO etl_run_log (run_id, flow, business_date, status, started_at) "
+                   "VALUES (:r, 'morning', :d, 'running', :t)", {"r": str(run_id), "d": today_ist(), "t": started})
+    wh.close()
+
+    report = daily_report(warehouse=ops.url, email=EMAIL)
+    statuses = sorted(r.status for r in report.runs if r.started == started)
+    assert statuses == ["crashed", "running", "running"]  # the live run and the local one are left alone
+    text = ops.wait_for(f"daily summary {today_ist()}: 3 run(s) not completed")  # crashed + 2 running
+    assert "crashed" in text and "Crashed in Prefect: no heartbeat for 300 s" in text
+    wh = resolve_warehouse(ops.url)
+    row = wh.query("SELECT status, finished_at FROM etl_run_log WHERE run_id = :r", {"r": str(crashed)}).to_pylist()
+    wh.close()
+    assert row[0]["status"] == "crashed" and row[0]["finished_at"] is not None

@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -28,17 +28,20 @@ import httpx
 import pymysql
 import pytest
 from azure.storage.blob import BlobServiceClient
+from dotenv import dotenv_values
 from prefect.client.orchestration import SyncPrefectClient, get_client
 from prefect.client.schemas.actions import WorkPoolCreate
-from prefect.client.schemas.objects import FlowRun, StateType
+from prefect.client.schemas.objects import FlowRun, State, StateType
 from prefect.settings import PREFECT_API_URL, temporary_settings
+from prefect.states import Cancelled, Scheduled
 from prefect.workers.process import ProcessWorker
 
+from blocks.warehouse import resolve_warehouse
 from datawiz.sample_data import generate
 from deployments.blocks import register_blocks
 from deployments.settings import load_settings, names_for
 from tasks.alerts import RERUN_MARKER
-from tasks.runlog import today_ist
+from tasks.runlog import reconcile_run_log, today_ist
 from tests.integration.azurite import AZURITE_KEY, REPO, free_port
 from tests.integration.services import stop_process
 from tests.integration.smtp import SMTP_USER, Mailbox, smtp_server
@@ -54,6 +57,7 @@ BIN = Path(sys.executable).parent
 SMTP_PASSWORD = f"smtp-{secrets.token_hex(8)}"
 DB_PASSWORD = f"db-{secrets.token_hex(8)}"
 BROKEN_PASSWORD = f"broken-{secrets.token_hex(8)}"
+SERVER_ENV = REPO / "deployments" / "prefect-server.env"  # what production's server runs with
 TERMINAL = {StateType.COMPLETED, StateType.FAILED, StateType.CRASHED, StateType.CANCELLED}
 
 
@@ -62,10 +66,40 @@ class Stack:
     """The running services and how to talk to them."""
 
     api: str
-    env: dict[str, str]  # environment of every CLI call and of the worker
+    env: dict[str, str]  # environment of every CLI call, of the server and of the worker
     mailbox: Mailbox
     smtp_port: int
-    logs: Path
+    home: Path  # PREFECT_HOME of the server; the services' logs
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)  # server, worker, watchdog
+
+    @property
+    def logs(self) -> Path:
+        return self.home / "worker.log"
+
+    def start(self, role: str, *args: str, extra_env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        """A background command of the venv (prefect, datawiz), its output appended to <home>/<role>.log."""
+        with (self.home / f"{role}.log").open("ab") as out:
+            proc = subprocess.Popen([str(BIN / args[0]), *args[1:]], cwd=REPO, env={**self.env, **(extra_env or {})},
+                                    stdout=out, stderr=subprocess.STDOUT)
+        self.procs[role] = proc
+        return proc
+
+    def stop(self, role: str) -> None:
+        """Stop a background process started by `start` (by its own pid)."""
+        proc = self.procs.pop(role, None)
+        if proc is not None:
+            stop_process(proc, timeout=20)
+
+    def start_server(self) -> None:
+        """`prefect server start` with the production server settings (deployments/prefect-server.env)."""
+        host, port = urlsplit(self.api).hostname or "127.0.0.1", str(urlsplit(self.api).port)
+        server = self.start("server", "prefect", "server", "start", "--host", host, "--port", port,
+                            extra_env={k: v for k, v in dotenv_values(SERVER_ENV).items() if v is not None})
+        _wait_healthy(self.api, server, self.home / "server.log")
+
+    def start_worker(self) -> subprocess.Popen[bytes]:
+        """`prefect worker start --pool datawiz`."""
+        return self.start("worker", "prefect", "worker", "start", "--pool", "datawiz")
 
     def run(self, *args: str, timeout: float = 180, extra_env: dict[str, str] | None = None) -> str:
         """Run a command of the venv (prefect, datawiz) from the repository root; its stdout, or fail."""
@@ -82,11 +116,15 @@ class Stack:
         with temporary_settings({PREFECT_API_URL: self.api}), get_client(sync_client=True) as client:
             yield client
 
-    def create_run(self, name: str, **params: str) -> str:
-        """A flow run of deployment NAME through the API (what `prefect deployment run` does, without a CLI start)."""
+    def create_run(self, name: str, job_env: dict[str, str] | None = None, state: State | None = None,
+                   **params: object) -> str:
+        """A flow run of deployment NAME through the API (what `prefect deployment run` does, without a CLI start),
+        with extra environment for its process (`job_env`) or another initial state (a scheduled time)."""
         with self.client() as client:
             deployment = client.read_deployment_by_name(name)
-            return str(client.create_flow_run_from_deployment(deployment.id, parameters=params).id)
+            return str(client.create_flow_run_from_deployment(
+                deployment.id, parameters=params, state=state,
+                job_variables={"env": job_env} if job_env else None).id)
 
     def start_deployment(self, name: str, **params: str) -> str:
         """`prefect deployment run NAME --param k=v`: the flow run id."""
@@ -127,17 +165,6 @@ def _wait_healthy(api: str, proc: subprocess.Popen[bytes], log: Path, timeout: f
     pytest.fail(f"prefect server not healthy after {timeout:.0f} s: {log.read_text()[-3000:]}")
 
 
-@contextmanager
-def background(args: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """A subprocess for the duration of the block (terminated by its own pid afterwards)."""
-    with log.open("wb") as out:
-        proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        yield proc
-    finally:
-        stop_process(proc, timeout=20)
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """Server, SMTP server, work pool, `prefect deploy --all` for env e2e, automations, worker."""
@@ -150,21 +177,30 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         # No scheduler: the hourly health deployment must not start runs (and send emails) mid-test.
         PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED="false", PREFECT_SERVER_UI_ENABLED="false",
         PREFECT_WORKER_QUERY_SECONDS="2", DATAWIZ_ENV=ENV, DATAWIZ_DATA_DIR=str(home / "data"),
-        DATAWIZ_FLOW_RETRY_DELAY="1", DB_TYPE="mysql",
+        DATAWIZ_FLOW_RETRY_DELAY="1", DATAWIZ_ALERT_RETRY_DELAY="1", DB_TYPE="mysql",
+        # Seconds instead of minutes (production defaults in docs/OPERATIONS.md): heartbeats every 30 s (Prefect's
+        # shortest), a run dead after 45 s without one; a worker missing 3 heartbeats of 5 s is offline, its pool
+        # and queues not ready after 15 s; a run waiting for its deployment's slot looks again after 2 s.
+        DATAWIZ_HEARTBEAT_SECONDS="30", DATAWIZ_ZOMBIE_WINDOW_SECONDS="45", PREFECT_WORKER_HEARTBEAT_SECONDS="5",
+        PREFECT_SERVER_SERVICES_FOREMAN_LOOP_SECONDS="5",
+        PREFECT_SERVER_SERVICES_FOREMAN_WORK_QUEUE_LAST_POLLED_TIMEOUT_SECONDS="15",
+        PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS="2",
     )
-    with smtp_server(SMTP_PASSWORD) as (smtp_port, mailbox), background(
-        [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)], env, home / "server.log"
-    ) as server:
-        _wait_healthy(api, server, home / "server.log")
-        stack = Stack(api, env, mailbox, smtp_port, home / "worker.log")
-        with stack.client() as client:  # `prefect work-pool create datawiz --type process`, without a CLI start
-            client.create_work_pool(WorkPoolCreate(name="datawiz", type="process",
-                                                   base_job_template=ProcessWorker.get_default_base_job_template()))
-        # The worker starts while the deployments are made: it has nothing to do until the first run.
-        with background([str(BIN / "prefect"), "worker", "start", "--pool", "datawiz"], env, stack.logs):
+    with smtp_server(SMTP_PASSWORD) as (smtp_port, mailbox):
+        stack = Stack(api, env, mailbox, smtp_port, home)
+        try:
+            stack.start_server()
+            with stack.client() as client:  # `prefect work-pool create datawiz --type process`, without a CLI start
+                client.create_work_pool(WorkPoolCreate(name="datawiz", type="process",
+                                                       base_job_template=ProcessWorker.get_default_base_job_template()))
+            # The worker starts while the deployments are made: it has nothing to do until the first run.
+            stack.start_worker()
             stack.run("prefect", "--no-prompt", "deploy", "--all")
             stack.run("datawiz", "automations", "apply", "--env", ENV)
             yield stack
+        finally:
+            for role in ("watchdog", "worker", "server"):
+                stack.stop(role)
 
 
 @pytest.fixture
@@ -323,5 +359,138 @@ def test_automations_apply_twice_leaves_one_of_each(stack: Stack) -> None:
     assert f"deleted automation datawiz-{ENV}-crash-email" in second
     with stack.client() as client:
         found = [a for a in client.read_automations() if a.name.startswith(f"datawiz-{ENV}-")]
-    assert sorted(a.name for a in found) == [f"datawiz-{ENV}-crash-rerun", f"datawiz-{ENV}-failure-email"]
-    assert all(a.actions[0].type == "run-deployment" for a in found)
+    assert sorted(a.name for a in found) == [f"datawiz-{ENV}-crash-rerun", f"datawiz-{ENV}-failure-email",
+                                             f"datawiz-{ENV}-zombie"]
+    assert {a.name: a.actions[0].type for a in found} == {
+        f"datawiz-{ENV}-crash-rerun": "run-deployment", f"datawiz-{ENV}-failure-email": "run-deployment",
+        f"datawiz-{ENV}-zombie": "change-flow-run-state"}
+
+
+@pytest.fixture
+def empty_landing(azurite: str) -> str:
+    """A fresh, empty Azurite container: a morning run there has nothing to load once its evening run is done."""
+    container = f"e2e-{uuid.uuid4().hex[:8]}"
+    BlobServiceClient.from_connection_string(azurite).create_container(container)
+    return container
+
+
+def infrastructure_pid(run: FlowRun) -> int:
+    """The pid of a run's process, from the worker's `hostname:pid`."""
+    return int(str(run.infrastructure_pid).rpartition(":")[2])
+
+
+def test_without_a_worker_dead_and_late_runs_timeouts_and_a_failing_alert_are_emailed(
+    stack: Stack, warehouse_login: dict[str, str], azurite: str, empty_landing: str, tmp_path: Path
+) -> None:
+    """Issue 15: the worker's machine dies mid-run; runs time out; the alert flow itself fails.
+
+    The watchdog (`datawiz watchdog`, beside the server) emails what the alert deployment cannot without a
+    worker; the zombie automation marks the dead run Crashed; the server restarts with its leases on disk.
+    The restart comes last: Prefect's triggers service holds the next state event of a run that was running
+    across a restart for up to 15 minutes (docs/OPERATIONS.md, "What a server restart does").
+    """
+    values = load_settings(ENV, settings_file(stack, warehouse_login, azurite, empty_landing, tmp_path))
+    with stack.client() as client:
+        register_blocks(names_for(ENV, values), values)
+        # What `prefect deploy` made of prefect.yaml: health cancels a new run while one runs; runs heartbeat.
+        health, morning = (client.read_deployment_by_name(f"{f}/{ENV}") for f in ("health", "morning"))
+        assert health.global_concurrency_limit.limit == 1  # type: ignore[union-attr]
+        assert health.concurrency_options.collision_strategy == "CANCEL_NEW"  # type: ignore[union-attr]
+        assert morning.concurrency_options is None or morning.concurrency_options.collision_strategy == "ENQUEUE"
+        assert morning.job_variables["env"]["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"] == "30"
+    stack.start("watchdog", "datawiz", "watchdog", "--env", ENV,
+                extra_env={"DATAWIZ_WATCHDOG_INTERVAL_SECONDS": "3", "DATAWIZ_WATCHDOG_GRACE_SECONDS": "10"})
+    day = today_ist() + dt.timedelta(days=40)  # no evening run for that day yet: a morning run waits for it
+
+    # With a worker: a morning run whose timeout is 5 s ends TimedOut (after its one retry) and is emailed; an
+    # alert run about a run that does not exist fails, and the watchdog says so. The second morning run, made
+    # once the first holds the deployment's slot, waits for that slot, then for the evening run.
+    timed_out_id = stack.create_run(f"morning/{ENV}", job_env={"DATAWIZ_MORNING_TIMEOUT_SECONDS": "5"},
+                                    business_date=day.isoformat())
+    bad_alert_id = stack.create_run(f"alert/{ENV}", flow_run_id=str(uuid.uuid4()))
+    stack.wait_for(timed_out_id, {StateType.RUNNING, *TERMINAL}, timeout=120)
+    # It polls the run log every 12 s (max_wait_minutes * 3) and waits 4 min at most: long enough for the test.
+    # Its warehouse is new (no evening run ever loaded the business constants): no DD step.
+    morning_id = stack.create_run(f"morning/{ENV}", business_date=day.isoformat(), max_wait_minutes=4,
+                                  steps=["wait_for_evening", "blob_backup", "fis", "fid"])
+    timed_out = stack.wait_for(timed_out_id, TERMINAL, timeout=120)
+    assert timed_out.state_name == "TimedOut" and timed_out.run_count == 2, timed_out.state
+    stack.mailbox.wait_for(lambda m: f"morning run TimedOut (business date {day}): {timed_out.name}" in m["Subject"],
+                           timeout=60)
+    bad_alert = stack.wait_for(bad_alert_id, TERMINAL, timeout=60)
+    assert bad_alert.state_type is StateType.FAILED and bad_alert.run_count == 1, bad_alert.state  # no retry
+    stack.mailbox.wait_for(lambda m: "watchdog" in m["Subject"] and f"alert run {bad_alert.name} Failed" in all_text(m),
+                           timeout=30)
+
+    # The worker's machine dies mid-run: worker and run killed together, no worker left. A run scheduled now
+    # goes Late. The zombie automation marks the run Crashed; the watchdog emails all three.
+    running = stack.wait_for(morning_id, {StateType.RUNNING}, timeout=120)
+    time.sleep(3)  # its first heartbeat is on its way
+    killed_at = time.time()
+    os.kill(stack.procs["worker"].pid, signal.SIGKILL)
+    os.kill(infrastructure_pid(running), signal.SIGKILL)
+    stack.procs.pop("worker").wait()
+    late_id = stack.create_run(f"health/{ENV}", state=Scheduled(scheduled_time=dt.datetime.now(dt.UTC)))
+    crashed = stack.wait_for(morning_id, {StateType.CRASHED, StateType.COMPLETED}, timeout=120)
+    assert crashed.state is not None and crashed.state_type is StateType.CRASHED
+    assert "no heartbeat for 45 s" in str(crashed.state.message), crashed.state
+    print(f"zombie automation: Crashed {crashed.state.timestamp.timestamp() - killed_at:.1f} s after the kill")
+    email, _, arrived = stack.mailbox.wait_for(
+        lambda m: "watchdog" in m["Subject"] and f"morning run {crashed.name} Crashed — no worker" in all_text(m),
+        timeout=60)
+    print(f"watchdog email naming the crashed morning run {arrived - killed_at:.1f} s after the SIGKILL")
+    assert arrived - killed_at < 15 * 60
+    assert f"business date {day}" in all_text(email) and str(crashed.id) in all_text(email)  # its link
+    with stack.client() as client:
+        late_name = client.read_flow_run(uuid.UUID(late_id)).name
+    for needle in ("work pool datawiz not ready", f"health run {late_name} Late"):
+        stack.mailbox.wait_for(lambda m, n=needle: "watchdog" in m["Subject"] and n in all_text(m), timeout=60)
+
+    # The run log says crashed (from Prefect's state), not running for ever.
+    url = f"mysql://{warehouse_login['DB_USER']}:{DB_PASSWORD}@127.0.0.1:3306/{warehouse_login['DB_NAME']}"
+    with stack.client():
+        wh = resolve_warehouse(url)
+        assert (morning_id, "crashed") in reconcile_run_log(wh)
+        wh.close()
+
+    # A worker is back (the Late health run cancelled first): the crash-rerun automation's alert run, waiting
+    # since the crash, re-runs the morning run once; the watchdog says the pool is ready again.
+    with stack.client() as client:
+        client.set_flow_run_state(uuid.UUID(late_id), Cancelled(message="not wanted in this test"), force=True)
+    stack.start_worker()
+    rerun = stack.wait_for(morning_id, {StateType.RUNNING}, timeout=120)  # waiting for the evening run again
+    assert rerun.run_count == 2
+    stack.mailbox.wait_for(lambda m: "watchdog: recovered" in m["Subject"] and "work pool datawiz" in m["Subject"],
+                           timeout=60)
+
+    # The server restarts under the running re-run: the run goes on, and its concurrency lease, on disk, is
+    # still there (the run renews it every ~4 min; an in-memory lease would be refused with 410 Gone).
+    lease_id = rerun.state.state_details.deployment_concurrency_lease_id  # type: ignore[union-attr]
+    assert lease_id is not None and (stack.home / "concurrency_leases" / f"{lease_id}.json").exists()
+    stack.stop("server")
+    stack.start_server()
+    with stack.client() as client:
+        client.renew_concurrency_lease(lease_id, lease_duration=300)
+    os.kill(infrastructure_pid(rerun), 0)  # still alive
+
+    # The evening run of that day is done: the re-run loads (nothing new) and completes.
+    conn = pymysql.connect(host="127.0.0.1", user=warehouse_login["DB_USER"], password=DB_PASSWORD,
+                           database=warehouse_login["DB_NAME"], autocommit=True)
+    with conn.cursor() as cur:
+        cur.execute("INSERT INTO etl_run_log (run_id, flow, business_date, status, started_at, finished_at) "
+                    "VALUES (%s, 'evening', %s, 'completed', NOW(), NOW())", (f"e2e-{uuid.uuid4()}", day))
+    done = stack.wait_for(morning_id, {StateType.COMPLETED, StateType.FAILED, StateType.CANCELLED}, timeout=120)
+    with stack.client() as client:
+        states = client.read_flow_run_states(uuid.UUID(morning_id))
+    assert done.state_type is StateType.COMPLETED and done.run_count == 2, [(s.name, s.message) for s in states[-6:]]
+    assert [s.name for s in states].count("Crashed") == 1 and RERUN_MARKER in [s.message for s in states]
+    with conn.cursor() as cur:
+        cur.execute("SELECT status FROM etl_run_log WHERE run_id = %s", (morning_id,))
+        assert cur.fetchone()[0] == "completed"
+    conn.close()
+
+    for msg in stack.mailbox.messages():
+        content = all_text(msg)
+        for secret in (DB_PASSWORD, SMTP_PASSWORD, AZURITE_KEY):
+            assert secret not in content, f"a secret in {msg['Subject']!r}"
+    print("watchdog emails:", [m["Subject"] for m in stack.mailbox.messages() if "watchdog" in m["Subject"]])

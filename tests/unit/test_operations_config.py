@@ -18,7 +18,15 @@ from prefect.client.schemas.objects import StateType
 
 from deployments.automations import CRASH_RERUN_DELAY, automations
 from deployments.blocks import SettingsError, check_settings
-from deployments.settings import EnvNames, current_env, deployment_settings, load_settings, names_for
+from deployments.settings import (
+    EnvNames,
+    current_env,
+    deployment_settings,
+    heartbeat_seconds,
+    load_settings,
+    names_for,
+    zombie_window_seconds,
+)
 from tasks.alerts import crash_decision
 from tasks.health import CheckResult, alert_due, due_dates, failing
 from tasks.runlog import IST
@@ -49,10 +57,36 @@ def test_prefect_yaml_has_every_deployment_with_its_schedule_pool_and_limit() ->
         schedules = d.get("schedules") or []
         assert [s["cron"] for s in schedules] == ([cron] if cron else [])
         assert all(s["timezone"] == "Asia/Kolkata" for s in schedules)
+        if entrypoint == "flows/health.py:health":  # a hung check must not queue the next hours behind it
+            assert d["concurrency_limit"] == {"limit": 1, "collision_strategy": "CANCEL_NEW"}
+        elif entrypoint != "flows/alert.py:alert":
+            assert d["concurrency_limit"] == 1  # a second morning run waits for the first
         if entrypoint != "flows/alert.py:alert":
-            assert d["concurrency_limit"] == 1
             assert d["tags"] == ["datawiz", "{{ datawiz.tag }}"]  # what the automations match
-            assert d["work_pool"]["job_variables"]["env"]["DATAWIZ_EMAIL"] == "{{ datawiz.email }}"
+        env = d["work_pool"]["job_variables"]["env"]
+        assert env["DATAWIZ_EMAIL"] == "{{ datawiz.email }}"
+        # every run, the alert's too, heartbeats at the interval the zombie automation was applied with
+        assert env["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"] == "{{ datawiz.heartbeat_seconds }}"
+
+
+def test_every_flow_has_a_timeout_and_the_morning_one_covers_its_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    from flows import alert, backfill, daily_report, evening, health, maintenance, morning
+    from tasks.run import FLOW_TIMEOUTS, flow_timeout
+
+    flows = [evening.evening, morning.morning, daily_report.daily_report, health.health, maintenance.maintenance,
+             backfill.backfill, backfill.backfill_month, alert.alert]
+    assert {f.name for f in flows} == set(FLOW_TIMEOUTS)
+    for f in flows:
+        assert f.timeout_seconds == FLOW_TIMEOUTS[f.name], f.name
+    wait = morning.morning.parameters.properties["max_wait_minutes"]["default"] * 60
+    assert morning.morning.timeout_seconds >= wait + morning.MIN_LOAD_SECONDS
+    assert health.health.timeout_seconds < 3600  # over before the next hourly run
+    monkeypatch.setenv("DATAWIZ_MORNING_TIMEOUT_SECONDS", "20")
+    monkeypatch.setenv("DATAWIZ_BACKFILL_MONTH_TIMEOUT_SECONDS", "7")
+    assert flow_timeout("morning") == 20 and flow_timeout("backfill-month") == 7
+    monkeypatch.setenv("DATAWIZ_HEALTH_TIMEOUT_SECONDS", "0")
+    with pytest.raises(ValueError, match="DATAWIZ_HEALTH_TIMEOUT_SECONDS"):
+        flow_timeout("health")
 
 
 def test_the_alert_deployment_cannot_trigger_itself() -> None:
@@ -75,8 +109,9 @@ def test_the_build_step_names_the_blocks_of_the_environment(monkeypatch: pytest.
     monkeypatch.setenv("DATAWIZ_ENV", "prod")
     monkeypatch.delenv("DB_TYPE", raising=False)
     monkeypatch.delenv("DATAWIZ_ENV_FILE", raising=False)
+    monkeypatch.delenv("DATAWIZ_HEARTBEAT_SECONDS", raising=False)
     assert deployment_settings() == {
-        "env": "prod", "tag": "datawiz-prod", "workdir": str(tmp_path),
+        "env": "prod", "tag": "datawiz-prod", "workdir": str(tmp_path), "heartbeat_seconds": "60",
         "source": "azure-blob-storage-container/datawiz-prod-landing",
         "warehouse": "starrocks-connector/datawiz-prod-warehouse",
         "email": "datawiz-email/datawiz-prod-email",
@@ -134,7 +169,7 @@ def test_production_mail_must_be_encrypted() -> None:
 def test_automations_email_failures_at_once_and_rerun_crashes_after_a_pause() -> None:
     names = names_for("prod", {"DB_TYPE": "mysql"})
     found = {a.name: a for a in automations(names, "8b7f4a52-1b0f-4c1e-9a55-3f0c2f1c9a10")}
-    assert set(found) == {"datawiz-prod-failure-email", "datawiz-prod-crash-rerun"}
+    assert set(found) == {"datawiz-prod-failure-email", "datawiz-prod-crash-rerun"}  # no window: no zombie one
     failure, crash = found["datawiz-prod-failure-email"], found["datawiz-prod-crash-rerun"]
     assert failure.trigger.expect == {"prefect.flow-run.Failed", "prefect.flow-run.TimedOut"}  # type: ignore[union-attr]
     assert crash.trigger.expect == {"prefect.flow-run.Crashed"}  # type: ignore[union-attr]
@@ -146,6 +181,35 @@ def test_automations_email_failures_at_once_and_rerun_crashes_after_a_pause() ->
         assert action.parameters["flow_run_id"]["template"] == "{{ flow_run.id }}"  # type: ignore[union-attr]
     assert failure.actions[0].schedule_after == dt.timedelta(0)  # type: ignore[union-attr]
     assert crash.actions[0].schedule_after == CRASH_RERUN_DELAY  # type: ignore[union-attr]
+
+
+def test_the_zombie_automation_crashes_a_run_whose_heartbeats_stop() -> None:
+    names = names_for("prod", {"DB_TYPE": "mysql"})
+    alert_id = "8b7f4a52-1b0f-4c1e-9a55-3f0c2f1c9a10"
+    found = {a.name: a for a in automations(names, alert_id, dt.timedelta(seconds=300))}
+    zombie = found["datawiz-prod-zombie"]
+    trigger = zombie.trigger
+    assert trigger.after == {"prefect.flow-run.heartbeat"}  # type: ignore[union-attr]
+    assert trigger.expect == {"prefect.flow-run.*"}  # type: ignore[union-attr]  # a heartbeat or any state change
+    assert trigger.for_each == {"prefect.resource.id"}  # type: ignore[union-attr]  # one window per run
+    assert trigger.posture == "Proactive" and trigger.threshold == 1  # type: ignore[union-attr]
+    assert trigger.within == dt.timedelta(seconds=300)  # type: ignore[union-attr]
+    # the environment's pipeline runs (tag) and its alert runs (deployment), nobody else's
+    assert trigger.match_related.root["prefect.resource.id"] == [  # type: ignore[union-attr]
+        "prefect.tag.datawiz-prod", f"prefect.deployment.{alert_id}"]
+    action = zombie.actions[0]
+    assert action.type == "change-flow-run-state" and action.state == StateType.CRASHED  # type: ignore[union-attr]
+    assert "no heartbeat for 300 s" in action.message  # type: ignore[union-attr,operator]
+
+
+def test_heartbeat_and_zombie_window_settings() -> None:
+    assert heartbeat_seconds({}) == 60 and zombie_window_seconds({}) == 300  # production defaults: 5 heartbeats
+    assert zombie_window_seconds({"DATAWIZ_HEARTBEAT_SECONDS": "180"}) == 900
+    assert zombie_window_seconds({"DATAWIZ_HEARTBEAT_SECONDS": "30", "DATAWIZ_ZOMBIE_WINDOW_SECONDS": "45"}) == 45
+    with pytest.raises(ValueError, match="shortest heartbeat interval is 30 s"):
+        heartbeat_seconds({"DATAWIZ_HEARTBEAT_SECONDS": "10"})
+    with pytest.raises(ValueError, match="would mark healthy runs Crashed"):
+        zombie_window_seconds({"DATAWIZ_ZOMBIE_WINDOW_SECONDS": "80"})  # 1.5 heartbeats of 60 s at least
 
 
 @pytest.mark.parametrize(
@@ -191,3 +255,29 @@ def test_job_templates_define_every_variable_they_use(name: str) -> None:
     used = set(re.findall(r"{{ *(\w+) *}}", json.dumps(template["job_configuration"])))
     assert used <= set(template["variables"]["properties"]), used - set(template["variables"]["properties"])
     assert template["variables"]["properties"]["env"]["default"]["DATAWIZ_DATA_DIR"] == "/data"
+
+
+def test_apply_leaves_zombies_to_cloud_and_refuses_a_window_that_would_crash_healthy_runs(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from deployments import automations as module
+    from deployments.ops import apply_automations
+
+    applied: list[str] = []
+    monkeypatch.setattr(module, "alert_deployment_id", lambda names: "8b7f4a52-1b0f-4c1e-9a55-3f0c2f1c9a10")
+    monkeypatch.setattr(module, "apply_automation",
+                        lambda a: applied.append(a.name) or module.Applied(a.name, "created"))
+    monkeypatch.setattr(module, "remove_stale", lambda names, keep: [])
+    monkeypatch.setattr(module, "on_prefect_cloud", lambda: True)
+    lines = [a.line() for a in module.apply_all(names_for("prod", {"DB_TYPE": "mysql"}), dt.timedelta(seconds=300))]
+    assert applied == ["datawiz-prod-failure-email", "datawiz-prod-crash-rerun"]
+    assert "skipped automation datawiz-prod-zombie: Prefect Cloud: enable its managed 'Unresponsive run detection'" \
+        in lines[-1]
+    monkeypatch.setattr(module, "on_prefect_cloud", lambda: False)
+    assert module.apply_all(names_for("prod", {"DB_TYPE": "mysql"}), dt.timedelta(seconds=300))[0].name \
+        == "datawiz-prod-zombie"
+
+    monkeypatch.setenv("DATAWIZ_HEARTBEAT_SECONDS", "60")
+    monkeypatch.setenv("DATAWIZ_ZOMBIE_WINDOW_SECONDS", "60")
+    assert apply_automations("prod") == 2  # before any API call
+    assert "would mark healthy runs Crashed" in capsys.readouterr().err
