@@ -1,9 +1,11 @@
-"""One environment's names: which blocks, tags, deployments and automations belong to dev, prod, ...
+"""One environment's names: its blocks, tag, deployments, automations, Variables and artifact keys.
 
-Everything that names a block follows one scheme, `datawiz-<env>-<role>`, and is computed here only:
-`datawiz blocks register` saves the blocks under these names, `prefect.yaml` passes them to the flows
-(through the `deployments.settings.deployment_settings` build step), and `datawiz automations apply`
-matches the runs of the environment by its tag. A dev deployment therefore names dev blocks only.
+Everything an environment names or writes on the Prefect server follows one scheme, `datawiz-<env>-<kind>`,
+computed here only (`env_name`): `datawiz blocks register` saves the blocks under these names,
+`prefect.yaml` passes them to the flows (through the `deployments.settings.deployment_settings` build
+step), `datawiz automations apply` matches the runs of the environment by its tag, and the flows write
+their Variables and artifact keys under it. A dev deployment therefore names dev blocks only and
+writes nothing a prod run reads or shows, even on a shared server.
 
 Settings come from `.env.<env>` (values there win over the process environment, so a developer's
 shell cannot leak a dev host into production blocks), then from the environment.
@@ -35,6 +37,16 @@ def current_env(explicit: str | None = None) -> str:
     return env
 
 
+def env_name(kind: str, env: str | None = None) -> str:
+    """`datawiz-<env>-<kind>`: the name of every block, automation, Variable and artifact key of an environment.
+
+    `env` defaults to the environment of this process ($DATAWIZ_ENV, which every deployment sets through
+    its job variables; else dev). Artifact keys allow lowercase letters, digits and dashes only: the
+    environment name is checked to be such, and every `kind` is a constant of the code.
+    """
+    return f"datawiz-{current_env(env)}-{kind}"
+
+
 def env_file(env: str, explicit: str | Path | None = None) -> Path:
     """The settings file of an environment: explicit, else $DATAWIZ_ENV_FILE, else ./.env.<env>."""
     return Path(explicit or os.environ.get(ENV_FILE_VARIABLE) or f".env.{env}")
@@ -64,7 +76,7 @@ class EnvNames:
 
     def block(self, role: str) -> str:
         """`datawiz-<env>-<role>`: the name of every block of this environment."""
-        return f"datawiz-{self.env}-{role}"
+        return env_name(role, self.env)
 
     @property
     def tag(self) -> str:
@@ -89,7 +101,7 @@ class EnvNames:
         return f"alert/{self.env}"
 
     def automation(self, kind: str) -> str:
-        return f"datawiz-{self.env}-{kind}"
+        return env_name(kind, self.env)
 
 
 def names_for(env: str | None = None, settings: dict[str, str] | None = None) -> EnvNames:

@@ -12,6 +12,7 @@ from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
 from blocks.warehouse import resolve_warehouse
+from deployments.settings import env_name
 from tasks.daily import DailyReport, collect_daily_report, daily_report_email
 from tasks.notify import email_settings, run_link, send_email
 from tasks.run import flow_retry_delay, quiet_server_shutdown, secret_free_parameters
@@ -32,7 +33,7 @@ def daily_report(
     finally:
         wh.close()
     message = daily_report_email(report, run_link(current_run_id(), settings))
-    create_markdown_artifact(key="daily-report", markdown=f"```\n{message.text}\n```",
+    create_markdown_artifact(key=env_name("daily-report"), markdown=f"```\n{message.text}\n```",
                              description=f"DataWiz daily summary {day}")
     if settings is not None:
         send_email(message, settings)

@@ -28,7 +28,7 @@ from tasks.transform import build_dim_date, build_sales_hierarchy, refresh_repor
 STEPS = {
     "dimension_sync": "apply new product/distributor/retailer/tsr snapshots in date order (absent => inactive)",
     "tsr_hierarchy": "SCD2 update of dim_sales_hierarchy from every newly applied tsr snapshot",
-    "business_constants": "load config/business_constants.json; publish Variable datawiz-business-constants",
+    "business_constants": "load config/business_constants.json; publish Variable datawiz-<env>-business-constants",
     "dim_date": "extend the calendar (Indian fiscal year) through next year",
     "reporting_views": "rebuild rpt_sales_daily (dimension changes can move any date)",
 }

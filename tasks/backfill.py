@@ -23,6 +23,7 @@ from blocks.types import FileStats, LedgerEntry
 from blocks.warehouse.base import AlreadyLoaded, Warehouse
 from blocks.warehouse.files_load import AzureFiles
 from blocks.warehouse.starrocks import StarRocksConnector
+from deployments.settings import env_name
 from tasks.contracts import Origin
 from tasks.errors import ConfigError, transient_retries
 from tasks.extract import Plan, PlannedFile
@@ -31,7 +32,7 @@ from tasks.report import RunSummary
 from tasks.transform import month_end, month_start
 
 BACKFILL_TABLES = ("fis", "fid")
-PROGRESS_KEY = "backfill-progress"
+PROGRESS_KIND = "backfill-progress"  # artifact key datawiz-<env>-backfill-progress
 
 
 @dataclass(frozen=True)
@@ -156,14 +157,14 @@ def touched_fis(summary: RunSummary) -> bool:
 
 
 class Progress:
-    """Backfill progress: a Prefect progress artifact (key `backfill-progress`) and one printed line per month."""
+    """Backfill progress: a Prefect progress artifact (key `datawiz-<env>-backfill-progress`), a line per month."""
 
     def __init__(self, months: dict[str, int]) -> None:
         self.months = months
         self.done = 0
         files = sum(months.values())
         self.artifact: UUID | None = create_progress_artifact(
-            progress=0.0 if months else 100.0, key=PROGRESS_KEY,
+            progress=0.0 if months else 100.0, key=env_name(PROGRESS_KIND),
             description=f"backfill: {len(months)} month(s), {files} new file version(s)",
         )
         print(f"backfill: {len(months)} month(s) with {files} new file version(s)"

@@ -29,6 +29,7 @@ from prefect_email.credentials import SMTPServer, SMTPType
 from blocks.email import EMAIL_BLOCK_SLUG, DataWizEmail
 from blocks.redact import redact
 from blocks.transport import InsecureTransport, require_encryption
+from deployments.settings import current_env
 from tasks.errors import ConfigError, TransientError, retry_transient
 from tasks.runlog import IST
 
@@ -85,7 +86,7 @@ _TEXT = _environment(autoescape=False)
 
 def render(template: str, subject: str, context: dict[str, Any], attachments: tuple[Attachment, ...] = ()) -> Email:
     """Render templates/<template>.html and .txt with the context (plus env and send time), redacted."""
-    values = {"subject": subject, "env": os.environ.get("DATAWIZ_ENV", "local"),
+    values = {"subject": subject, "env": current_env(),
               "sent_at": format_ist(dt.datetime.now(dt.UTC)), **context}
     html = _HTML.get_template(f"{template}.html").render(values)
     text = _TEXT.get_template(f"{template}.txt").render(values)

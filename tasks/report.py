@@ -10,6 +10,7 @@ from typing import Any
 from prefect.artifacts import create_markdown_artifact
 
 from blocks.warehouse.base import Warehouse
+from deployments.settings import env_name
 from tasks.load import FileReport
 
 SUMMARY_TABLES = (
@@ -53,7 +54,7 @@ def table_counts(warehouse: Warehouse, tables: tuple[str, ...] = SUMMARY_TABLES)
 
 
 def quality_markdown(summary: RunSummary) -> str:
-    """Markdown for the `dq-<flow>` artifact: one line per file, then the rules that failed most."""
+    """Markdown for the `datawiz-<env>-dq-<flow>` artifact: one line per file, then the rules that failed most."""
     lines = [
         f"# Data quality — {summary.flow} {summary.business_date}",
         "",
@@ -100,9 +101,9 @@ def md_text(value: object, limit: int = 500) -> str:
 
 
 def publish_quality_report(summary: RunSummary) -> None:
-    """Attach the quality report to the flow run as a markdown artifact (key `dq-<flow>`)."""
+    """Attach the quality report to the flow run as a markdown artifact (key `datawiz-<env>-dq-<flow>`)."""
     create_markdown_artifact(
-        key=f"dq-{summary.flow}",
+        key=env_name(f"dq-{summary.flow}"),
         markdown=quality_markdown(summary),
         description=f"Data quality of {summary.flow} run for {summary.business_date}",
     )

@@ -127,10 +127,12 @@ def test_quality_report_artifact_names_files_rules_and_rows(run) -> None:
     from prefect import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey, FlowRunFilter, FlowRunFilterId
 
+    from deployments.settings import env_name
+
     _, _, _, mo = run
     with get_client(sync_client=True) as client:
         artifacts = client.read_artifacts(
-            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["dq-morning"])),
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[env_name("dq-morning")])),
             flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[mo.run_id])),
         )
     assert len(artifacts) == 1

@@ -18,7 +18,7 @@ from prefect.client.schemas.objects import StateType
 
 from deployments.automations import CRASH_RERUN_DELAY, automations
 from deployments.blocks import SettingsError, check_settings
-from deployments.settings import EnvNames, current_env, deployment_settings, load_settings, names_for
+from deployments.settings import EnvNames, current_env, deployment_settings, env_name, load_settings, names_for
 from tasks.alerts import crash_decision
 from tasks.health import CheckResult, alert_due, due_dates, failing
 from tasks.runlog import IST
@@ -191,3 +191,18 @@ def test_job_templates_define_every_variable_they_use(name: str) -> None:
     used = set(re.findall(r"{{ *(\w+) *}}", json.dumps(template["job_configuration"])))
     assert used <= set(template["variables"]["properties"]), used - set(template["variables"]["properties"])
     assert template["variables"]["properties"]["env"]["default"]["DATAWIZ_DATA_DIR"] == "/data"
+
+
+def test_everything_an_environment_writes_carries_its_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    import re
+
+    from tasks.constants import variable_name
+
+    monkeypatch.setenv("DATAWIZ_ENV", "prod")
+    assert variable_name() == "datawiz-prod-business-constants" and variable_name("dev") != variable_name()
+    for kind in ("dq-evening", "health", "daily-report", "maintenance", "backfill-progress"):
+        key = env_name(kind)
+        assert key == f"datawiz-prod-{kind}" and re.fullmatch(r"[a-z0-9-]+", key)  # Prefect's artifact key rule
+        assert env_name(kind, "dev") != key
+    monkeypatch.delenv("DATAWIZ_ENV")
+    assert env_name("health") == "datawiz-dev-health"  # a local run without DATAWIZ_ENV is dev, never prod
