@@ -40,12 +40,13 @@ from tasks.run import (
     quiet_server_shutdown,
     secret_free_parameters,
 )
-from tasks.runlog import today_ist
+from tasks.runlog import business_day, run_name
 from tasks.transform import compute_dd, month_end, refresh_reports, require_constants
 
 
 @secret_free_parameters
-@flow(name="backfill", log_prints=True, retries=1, retry_delay_seconds=flow_retry_delay())
+@flow(name="backfill", flow_run_name=run_name("backfill"), log_prints=True,
+      retries=1, retry_delay_seconds=flow_retry_delay())
 def backfill(
     source: str | None = None,
     warehouse: str | None = None,
@@ -56,7 +57,7 @@ def backfill(
 ) -> RunSummary:
     """Find the months with unloaded history (and facts in range), then load them oldest first."""
     names, window, facts = check_tables(tables), parse_months(months), parse_days(include_facts_range)
-    with pipeline_run("backfill", today_ist(), source, warehouse, names) as run:
+    with pipeline_run("backfill", business_day("backfill"), source, warehouse, names) as run:
         require_constants(run.warehouse)
         if pushdown:
             require_pushdown(run.source, run.warehouse)  # refuse before planning anything

@@ -16,16 +16,17 @@ from deployments.settings import env_name
 from tasks.daily import DailyReport, collect_daily_report, daily_report_email
 from tasks.notify import email_settings, run_link, send_email
 from tasks.run import flow_retry_delay, quiet_server_shutdown, secret_free_parameters
-from tasks.runlog import current_run_id, today_ist
+from tasks.runlog import business_day, current_run_id, run_name
 
 
 @secret_free_parameters
-@flow(name="daily-report", log_prints=True, retries=1, retry_delay_seconds=flow_retry_delay())
+@flow(name="daily-report", flow_run_name=run_name("daily-report"), log_prints=True,
+      retries=1, retry_delay_seconds=flow_retry_delay())
 def daily_report(
     business_date: dt.date | None = None, warehouse: str | None = None, email: str | None = None
 ) -> DailyReport:
     """Summarise the IST day (default: today) from the warehouse's run log and ledger, and email it."""
-    day = business_date or today_ist()
+    day = business_day("daily-report", business_date)
     settings = email_settings(email)
     wh = resolve_warehouse(warehouse)
     try:

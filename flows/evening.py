@@ -22,7 +22,7 @@ from tasks.run import (
     secret_free_parameters,
     select_steps,
 )
-from tasks.runlog import today_ist
+from tasks.runlog import business_day, run_name
 from tasks.transform import build_dim_date, build_sales_hierarchy, refresh_reports
 
 STEPS = {
@@ -36,7 +36,8 @@ CALENDAR_START = dt.date(2015, 1, 1)
 
 
 @secret_free_parameters
-@flow(name="evening", log_prints=True, retries=1, retry_delay_seconds=flow_retry_delay())
+@flow(name="evening", flow_run_name=run_name("evening"), log_prints=True,
+      retries=1, retry_delay_seconds=flow_retry_delay())
 def evening(
     business_date: dt.date | None = None,
     source: str | None = None,
@@ -44,7 +45,7 @@ def evening(
     steps: list[str] | None = None,
 ) -> RunSummary:
     """Sync dimensions and everything derived from them for the business date (default: today, IST)."""
-    day = business_date or today_ist()
+    day = business_day("evening", business_date)
     chosen = select_steps(steps, STEPS)
     with pipeline_run("evening", day, source, warehouse, chosen) as run:
         plan = list_and_plan(run.source, run.warehouse)

@@ -23,11 +23,11 @@ from tasks.health import (
 )
 from tasks.notify import email_settings, run_link, send_email
 from tasks.run import quiet_server_shutdown, secret_free_parameters
-from tasks.runlog import IST, current_run_id
+from tasks.runlog import IST, current_run_id, run_name
 
 
 @secret_free_parameters
-@flow(name="health", log_prints=True)
+@flow(name="health", flow_run_name=run_name("health", with_time=True), log_prints=True)
 def health(
     source: str | None = None,
     warehouse: str | None = None,

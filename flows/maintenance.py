@@ -24,12 +24,13 @@ from tasks.maintenance import (
 )
 from tasks.notify import email_settings, run_link, send_email
 from tasks.run import flow_retry_delay, quiet_server_shutdown, secret_free_parameters
-from tasks.runlog import IST, current_run_id
+from tasks.runlog import IST, current_run_id, run_name
 
 
 # Every step is idempotent (what was archived or purged is gone from the next listing): a retry is safe.
 @secret_free_parameters
-@flow(name="maintenance", log_prints=True, retries=1, retry_delay_seconds=flow_retry_delay())
+@flow(name="maintenance", flow_run_name=run_name("maintenance"), log_prints=True,
+      retries=1, retry_delay_seconds=flow_retry_delay())
 def maintenance(
     warehouse: str | None = None,
     email: str | None = None,

@@ -24,7 +24,7 @@ from tasks.run import (
     secret_free_parameters,
     select_steps,
 )
-from tasks.runlog import today_ist, wait_for_evening
+from tasks.runlog import business_day, run_name, wait_for_evening
 from tasks.transform import compute_dd, pending_post_load, post_load_done, refresh_reports
 
 STEPS = {
@@ -40,7 +40,7 @@ INCREMENTAL = {Origin.INCREMENTAL}
 
 # Bounded download parallelism for blob_backup ($DATAWIZ_DOWNLOAD_CONCURRENCY, read at import).
 @secret_free_parameters
-@flow(name="morning", log_prints=True, task_runner=download_runner(), retries=1,
+@flow(name="morning", flow_run_name=run_name("morning"), log_prints=True, task_runner=download_runner(), retries=1,
       retry_delay_seconds=flow_retry_delay())
 def morning(
     business_date: dt.date | None = None,
@@ -51,7 +51,7 @@ def morning(
     max_wait_minutes: float = 120,
 ) -> RunSummary:
     """Load the new fact files and recompute what depends on them (default date: yesterday, IST)."""
-    day = business_date or today_ist() - dt.timedelta(days=1)
+    day = business_day("morning", business_date)
     chosen = [s for s in select_steps(steps, STEPS) if not (skip_wait and s == "wait_for_evening")]
     with pipeline_run("morning", day, source, warehouse, chosen) as run:
         if "wait_for_evening" in chosen:

@@ -37,11 +37,8 @@ from blocks.warehouse.base import Warehouse
 from tasks.errors import ConfigError
 from tasks.notify import Attachment, Email, EmailFailed, email_settings, render, run_link, send_email
 from tasks.report import RunSummary
-from tasks.runlog import IST
+from tasks.runlog import DEFAULT_DAY_OFFSET, business_day
 
-# The default business date of flows run without one, as days after the run's start date (IST).
-# Mirrors the flows' own defaults (evening: today, morning: yesterday, daily report: today).
-DEFAULT_DAY_OFFSET = {"evening": 0, "morning": -1, "daily-report": 0}
 # The message of the state that re-schedules a crashed run: how a later crash knows it was re-run already.
 RERUN_MARKER = "DataWiz: re-run once after a crash"
 # Rows fetched for the CSV at most; the byte cap of the email block usually cuts earlier.
@@ -76,14 +73,15 @@ class FailureInfo:
 
 
 def business_date_of(run: FlowRun, flow_name: str) -> str:
-    """The run's business date: its parameter, else the flow's default from the run's start (IST)."""
+    """The run's business date: its parameter, else the flow's default for its scheduled start (IST), as the
+    run itself computed it (tasks/runlog.py: `business_day`)."""
     given = (run.parameters or {}).get("business_date")
     if given:
         return str(given)
-    start = run.start_time or run.expected_start_time
-    if flow_name not in DEFAULT_DAY_OFFSET or start is None:
+    scheduled = run.expected_start_time or run.start_time
+    if flow_name not in DEFAULT_DAY_OFFSET or scheduled is None:
         return "—"
-    return str(start.astimezone(IST).date() + dt.timedelta(days=DEFAULT_DAY_OFFSET[flow_name]))
+    return str(business_day(flow_name, scheduled=scheduled))
 
 
 @task(name="describe-failure", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)

@@ -206,3 +206,25 @@ def test_everything_an_environment_writes_carries_its_name(monkeypatch: pytest.M
         assert env_name(kind, "dev") != key
     monkeypatch.delenv("DATAWIZ_ENV")
     assert env_name("health") == "datawiz-dev-health"  # a local run without DATAWIZ_ENV is dev, never prod
+
+
+def test_the_business_date_comes_from_the_scheduled_start_never_the_wall_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    from prefect.runtime import flow_run
+
+    from tasks import runlog
+    from tasks.runlog import business_day, run_name
+
+    day = dt.date(2025, 11, 20)
+    slot = dt.datetime.combine(day, dt.time(8), IST)  # the morning's 08:00 IST slot, whenever it starts
+    assert business_day("morning", scheduled=slot) == day - dt.timedelta(days=1)
+    assert business_day("evening", scheduled=slot) == business_day("daily-report", scheduled=slot) == day
+    assert business_day("evening", scheduled=dt.datetime(2025, 11, 20, 19, 0, tzinfo=dt.UTC)) == day + dt.timedelta(1)
+    given = dt.date(2025, 11, 2)
+    assert business_day("morning", "2025-11-02") == business_day("morning", given) == given
+
+    monkeypatch.setattr(runlog, "scheduled_start", lambda: slot)  # what prefect.runtime says inside a run
+    monkeypatch.setattr(flow_run, "parameters", {"business_date": None}, raising=False)
+    assert run_name("morning")() == "morning 2025-11-19" and run_name("evening")() == "evening 2025-11-20"
+    assert run_name("health", with_time=True)() == "health 2025-11-20 08:00"
+    monkeypatch.setattr(flow_run, "parameters", {"business_date": "2025-10-01"}, raising=False)  # a deployment's JSON
+    assert run_name("morning")() == "morning 2025-10-01"
