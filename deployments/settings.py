@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,16 +112,41 @@ def names_for(env: str | None = None, settings: dict[str, str] | None = None) ->
     return EnvNames(name, values.get("DB_TYPE") or DEFAULT_DB_TYPE)
 
 
+def release_version(checkout: str | Path | None = None) -> str:
+    """The git commit being deployed: `git rev-parse --short=12 HEAD` of the checkout, `-dirty` when tracked files
+    differ from it; $DATAWIZ_VERSION instead when set (a build without `.git`); `unknown` outside a git checkout.
+
+    Prefect infers a version from git only when the checkout has a remote `origin`, and otherwise versions a
+    deployment with a hash of the flow's file (prefect/_internal/versioning.py, `RunnerDeployment.
+    _set_defaults_from_flow`); an explicit `version` in prefect.yaml wins over both.
+    """
+    if os.environ.get("DATAWIZ_VERSION"):
+        return os.environ["DATAWIZ_VERSION"]
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=checkout or os.getcwd(), capture_output=True, text=True,
+                              check=True, timeout=30).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "--short=12", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return f"{commit}-dirty" if dirty else commit
+
+
 def deployment_settings() -> dict[str, str]:
     """`prefect.yaml` build step: the environment's names as `{{ datawiz.env }}`, `{{ datawiz.warehouse }}`, ...
 
     `prefect deploy` runs it once per deployment from the repository root. `workdir` is where the
     worker finds the code: this checkout for a process pool, $DATAWIZ_WORKDIR (the image's
-    /opt/datawiz) for container pools.
+    /opt/datawiz) for container pools. `version` is the git commit deployed (`release_version`): the
+    deployment's version in the UI, and `deployment_version` of each of its runs.
     """
     names = names_for()
     return {
         "env": names.env,
+        "version": release_version(),
         "workdir": os.environ.get("DATAWIZ_WORKDIR") or os.getcwd(),
         "tag": names.tag,
         "source": names.source_ref,

@@ -5,7 +5,6 @@ Run locally: `python flows/daily_report.py [--business-date YYYY-MM-DD] [--wareh
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 
 from prefect import flow
@@ -15,7 +14,7 @@ from blocks.warehouse import resolve_warehouse
 from deployments.settings import env_name
 from tasks.daily import DailyReport, collect_daily_report, daily_report_email
 from tasks.notify import email_settings, run_link, send_email
-from tasks.run import flow_retry_delay, quiet_server_shutdown, secret_free_parameters
+from tasks.run import flow_cli, flow_retry_delay, quiet_server_shutdown, secret_free_parameters
 from tasks.runlog import business_day, current_run_id, run_name
 
 
@@ -25,7 +24,16 @@ from tasks.runlog import business_day, current_run_id, run_name
 def daily_report(
     business_date: dt.date | None = None, warehouse: str | None = None, email: str | None = None
 ) -> DailyReport:
-    """Summarise the IST day (default: today) from the warehouse's run log and ledger, and email it."""
+    """Summarise one IST day from the warehouse's run log and ledger, and email it.
+
+    Args:
+        business_date: The day to summarise (YYYY-MM-DD). Default: the IST day of the run's scheduled start.
+        warehouse: The warehouse: `duckdb:///PATH`, `mysql://USER@HOST:3306/DB`, `starrocks://USER@HOST:9030/DB`
+            or a block `SLUG/NAME` (deployments pass their environment's block). Default: $DATAWIZ_WAREHOUSE,
+            else ./data/warehouse.duckdb.
+        email: The email block `datawiz-email/NAME` that says who is emailed. Default: $DATAWIZ_EMAIL; unset: the
+            summary is printed instead.
+    """
     day = business_day("daily-report", business_date)
     settings = email_settings(email)
     wh = resolve_warehouse(warehouse)
@@ -44,10 +52,5 @@ def daily_report(
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(prog="python flows/daily_report.py", description=daily_report.__doc__)
-    parser.add_argument("--business-date", type=dt.date.fromisoformat, default=None, help="YYYY-MM-DD (default: today)")
-    parser.add_argument("--warehouse", default=None, help="warehouse URL or block (default: $DATAWIZ_WAREHOUSE)")
-    parser.add_argument("--email", default=None, help="email block (default: $DATAWIZ_EMAIL; unset: print only)")
-    args = parser.parse_args()
-    daily_report(args.business_date, args.warehouse, args.email)
+    daily_report(**vars(flow_cli(daily_report).parse_args()))
     quiet_server_shutdown()

@@ -44,7 +44,19 @@ def evening(
     warehouse: str | None = None,
     steps: list[str] | None = None,
 ) -> RunSummary:
-    """Sync dimensions and everything derived from them for the business date (default: today, IST)."""
+    """Sync dimensions and everything derived from them for one business date.
+
+    Args:
+        business_date: The day whose snapshots are applied (YYYY-MM-DD). Default: the IST day of the run's
+            scheduled start (today for a run started now).
+        source: Where the files are: a landing folder, `az://CONTAINER[/PREFIX]` or a block
+            `azure-blob-storage-container/NAME`. Default: $DATAWIZ_SOURCE, else ./data/landing.
+        warehouse: The warehouse: `duckdb:///PATH`, `mysql://USER@HOST:3306/DB`, `starrocks://USER@HOST:9030/DB`
+            or a block `SLUG/NAME` (deployments pass their environment's block). Default: $DATAWIZ_WAREHOUSE,
+            else ./data/warehouse.duckdb.
+        steps: Run only these steps, in their fixed order: dimension_sync, tsr_hierarchy, business_constants,
+            dim_date, reporting_views. Default: all of them.
+    """
     day = business_day("evening", business_date)
     chosen = select_steps(steps, STEPS)
     with pipeline_run("evening", day, source, warehouse, chosen) as run:
@@ -65,8 +77,6 @@ def evening(
 
 
 if __name__ == "__main__":
-    args = flow_cli("evening", evening.__doc__ or "", STEPS, "today").parse_args()
-    result = evening(business_date=args.business_date, source=args.source, warehouse=args.warehouse,
-                     steps=args.steps.split(",") if args.steps else None)
+    result = evening(**vars(flow_cli(evening, STEPS).parse_args()))
     print(summary_text([result]))
     quiet_server_shutdown()

@@ -8,7 +8,6 @@ skipped, and a month interrupted half-way loads only its remaining files.
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
@@ -247,17 +246,3 @@ def pushdown_file(warehouse: StarRocksConnector, files: AzureFiles, planned: Pla
     return FileReport(path=entry.source_file, version=entry.source_version, table=entry.table_name,
                       status=entry.status, stats=entry.stats, business_date=entry.business_date)
 
-
-def cli() -> argparse.ArgumentParser:
-    """Arguments of `python flows/backfill.py`."""
-    p = argparse.ArgumentParser(prog="python flows/backfill.py",
-                                description="Load historical/fis and historical/fid month by month (resumable).")
-    p.add_argument("--source", default=None, help="landing folder, az://CONTAINER or block (default: $DATAWIZ_SOURCE)")
-    p.add_argument("--warehouse", default=None, help="warehouse URL or block (default: $DATAWIZ_WAREHOUSE)")
-    p.add_argument("--tables", default=",".join(BACKFILL_TABLES), help="comma-separated: fis,fid (default both)")
-    p.add_argument("--months", default=None, help="YYYY-MM..YYYY-MM (inclusive; default: every month found)")
-    p.add_argument("--include-facts-range", default=None,
-                   help="also load facts/ files for YYYY-MM-DD..YYYY-MM-DD, month by month")
-    p.add_argument("--pushdown", action="store_true",
-                   help="StarRocks + Azure only: the cluster reads historical Parquet itself (no validation)")
-    return p

@@ -95,7 +95,10 @@ def _bracketed_run(
     src = resolve_source(source)
     applied = wh.migrate()
     logger = get_run_logger()
-    logger.info("%s %s: source %s, warehouse %s", flow, business_date, src.describe(), wh.describe())
+    run = FlowRunContext.get()
+    release = run.flow_run.deployment_version if run is not None and run.flow_run is not None else None
+    logger.info("%s %s: source %s, warehouse %s%s", flow, business_date, src.describe(), wh.describe(),
+                f", release {release}" if release else "")
     if applied:
         logger.info("applied migrations: %s", ", ".join(applied))
     ctx = RunContext(src, wh, RunSummary(flow, business_date, current_run_id(), steps=steps))
@@ -279,16 +282,48 @@ def select_steps(requested: list[str] | str | None, available: dict[str, str]) -
     return [s for s in available if s in names]
 
 
-def flow_cli(name: str, description: str, steps: dict[str, str], default_date: str) -> argparse.ArgumentParser:
-    """Command-line arguments shared by `python flows/<name>.py`."""
-    epilog = "steps:\n" + "\n".join(f"  {k:<18} {v}" for k, v in steps.items())
+def doc_summary(flow: Flow) -> str:  # type: ignore[type-arg]
+    """The first paragraph of a flow's docstring (the rest documents its parameters)."""
+    return (flow.description or "").split("\n\n")[0].strip()
+
+
+# JSON schema types of flow parameters (Prefect's parameter schema) -> how the command line spells them.
+_CLI_TYPES: dict[str, Any] = {
+    "date": dt.date.fromisoformat, "integer": int, "number": float,
+    "array": lambda text: [part.strip() for part in text.split(",") if part.strip()],
+}
+
+
+_METAVARS = {"date": "YYYY-MM-DD", "array": "A,B", "integer": "N", "number": "N"}
+
+
+def _schema_type(schema: dict[str, Any]) -> str:
+    for option in schema.get("anyOf", [schema]):
+        if option.get("type") not in (None, "null"):
+            return str(option.get("format") if option.get("format") == "date" else option["type"])
+    return "string"
+
+
+def flow_cli(flow: Flow, steps: dict[str, str] | None = None) -> argparse.ArgumentParser:  # type: ignore[type-arg]
+    """`python flows/<name>.py`'s arguments: one option per flow parameter (`business_date` -> `--business-date`).
+
+    The help of each option is the parameter's description from the flow's docstring (its `Args:` section,
+    Google style), which Prefect also puts into the parameter schema the UI shows for a run or deployment
+    (`prefect.utilities.callables.parameter_docstrings`): one text for both. Lists are comma-separated.
+    """
+    epilog = ("steps:\n" + "\n".join(f"  {k:<18} {v}" for k, v in steps.items())) if steps else None
     parser = argparse.ArgumentParser(
-        prog=f"python flows/{name}.py", description=description, epilog=epilog,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog=f"python flows/{Path(flow.fn.__code__.co_filename).name}", description=doc_summary(flow),
+        epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--business-date", type=dt.date.fromisoformat, default=None,
-                        help=f"YYYY-MM-DD (default: {default_date}, IST)")
-    parser.add_argument("--source", default=None, help="landing folder or block (default: $DATAWIZ_SOURCE)")
-    parser.add_argument("--warehouse", default=None, help="warehouse URL or block (default: $DATAWIZ_WAREHOUSE)")
-    parser.add_argument("--steps", default=None, help="comma-separated subset of the steps below")
+    for name, schema in flow.parameters.properties.items():
+        kind = _schema_type(schema)
+        option = "--" + name.replace("_", "-")
+        text = " ".join(str(schema.get("description") or "").split()).replace("%", "%%")
+        if kind == "boolean":
+            parser.add_argument(option, dest=name, action="store_true", help=text)
+        else:
+            parser.add_argument(option, dest=name, type=_CLI_TYPES.get(kind, str), default=schema.get("default"),
+                                required="default" not in schema, help=text,
+                                metavar=_METAVARS.get(kind, name.upper()))
     return parser

@@ -44,7 +44,7 @@ def test_prefect_yaml_has_every_deployment_with_its_schedule_pool_and_limit() ->
     assert set(found) == set(SCHEDULES)
     for entrypoint, cron in SCHEDULES.items():
         d = found[entrypoint]
-        assert d["name"] == "{{ datawiz.env }}"
+        assert d["name"] == "{{ datawiz.env }}" and d["version"] == "{{ datawiz.version }}"
         assert d["work_pool"]["name"] == "datawiz"
         schedules = d.get("schedules") or []
         assert [s["cron"] for s in schedules] == ([cron] if cron else [])
@@ -76,7 +76,7 @@ def test_the_build_step_names_the_blocks_of_the_environment(monkeypatch: pytest.
     monkeypatch.delenv("DB_TYPE", raising=False)
     monkeypatch.delenv("DATAWIZ_ENV_FILE", raising=False)
     assert deployment_settings() == {
-        "env": "prod", "tag": "datawiz-prod", "workdir": str(tmp_path),
+        "env": "prod", "tag": "datawiz-prod", "workdir": str(tmp_path), "version": "unknown",  # not a git checkout
         "source": "azure-blob-storage-container/datawiz-prod-landing",
         "warehouse": "starrocks-connector/datawiz-prod-warehouse",
         "email": "datawiz-email/datawiz-prod-email",
@@ -228,3 +228,32 @@ def test_the_business_date_comes_from_the_scheduled_start_never_the_wall_clock(m
     assert run_name("health", with_time=True)() == "health 2025-11-20 08:00"
     monkeypatch.setattr(flow_run, "parameters", {"business_date": "2025-10-01"}, raising=False)  # a deployment's JSON
     assert run_name("morning")() == "morning 2025-10-01"
+
+
+def test_every_parameter_is_described_for_the_ui_and_the_command_line() -> None:
+    from prefect.utilities.callables import parameter_schema_from_entrypoint
+
+    from tasks.run import flow_cli
+
+    for d in deployments():
+        if d["entrypoint"] == "flows/alert.py:alert":
+            continue  # the alert flow is documented with the automations
+        # What `prefect deploy` sends (read from the source, as it does) is what the UI shows next to each field.
+        schema = parameter_schema_from_entrypoint(str(REPO / d["entrypoint"]))
+        undocumented = [name for name, p in schema.properties.items() if not p.get("description")]
+        assert not undocumented, f"{d['entrypoint']}: no description for {undocumented}"
+        path, func = d["entrypoint"].split(":")
+        flow = getattr(importlib.import_module(path.removesuffix(".py").replace("/", ".")), func)
+        help_text = flow_cli(flow).format_help()
+        assert all(f"--{name.replace('_', '-')}" in help_text for name in schema.properties), help_text
+
+
+def test_deployments_carry_the_git_commit_as_their_version(monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+
+    from deployments.settings import release_version
+
+    head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=REPO, capture_output=True, text=True)
+    assert release_version(REPO).removesuffix("-dirty") == head.stdout.strip() != ""
+    monkeypatch.setenv("DATAWIZ_VERSION", "1.4.0")  # an image built without .git
+    assert release_version(REPO) == "1.4.0"
