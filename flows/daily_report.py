@@ -8,11 +8,9 @@ from __future__ import annotations
 import datetime as dt
 
 from prefect import flow
-from prefect.artifacts import create_markdown_artifact
 
 from blocks.warehouse import resolve_warehouse
-from deployments.settings import env_name
-from tasks.daily import DailyReport, collect_daily_report, daily_report_email
+from tasks.daily import DailyReport, collect_daily_report, daily_report_email, publish_daily_report
 from tasks.notify import email_settings, run_link, send_email
 from tasks.run import flow_cli, flow_retry_delay, quiet_server_shutdown, secret_free_parameters
 from tasks.runlog import business_day, current_run_id, run_name
@@ -24,7 +22,7 @@ from tasks.runlog import business_day, current_run_id, run_name
 def daily_report(
     business_date: dt.date | None = None, warehouse: str | None = None, email: str | None = None
 ) -> DailyReport:
-    """Summarise one IST day from the warehouse's run log and ledger, and email it.
+    """Summarise one IST day from the warehouse's run log and ledger, with 14-day bars per table, and email it.
 
     Args:
         business_date: The day to summarise (YYYY-MM-DD). Default: the IST day of the run's scheduled start.
@@ -42,8 +40,7 @@ def daily_report(
     finally:
         wh.close()
     message = daily_report_email(report, run_link(current_run_id(), settings))
-    create_markdown_artifact(key=env_name("daily-report"), markdown=f"```\n{message.text}\n```",
-                             description=f"DataWiz daily summary {day}")
+    publish_daily_report(report, message)
     if settings is not None:
         send_email(message, settings)
     else:
