@@ -33,11 +33,10 @@ from tasks.report import RunSummary, summary_text
 from tasks.run import (
     backup_files,
     download_runner,
-    flow_cli,
     flow_retry_delay,
     load_files,
     pipeline_run,
-    quiet_server_shutdown,
+    run_from_command_line,
     secret_free_parameters,
 )
 from tasks.runlog import business_day, run_name
@@ -116,6 +115,4 @@ def backfill_month(
 
 
 if __name__ == "__main__":
-    result = backfill(**vars(flow_cli(backfill).parse_args()))
-    print(summary_text([result]))
-    quiet_server_shutdown()
+    run_from_command_line(backfill, show=lambda result: summary_text([result]))

@@ -12,7 +12,7 @@ from prefect import flow
 from blocks.warehouse import resolve_warehouse
 from tasks.daily import DailyReport, collect_daily_report, daily_report_email, publish_daily_report
 from tasks.notify import email_settings, run_link, send_email
-from tasks.run import flow_cli, flow_retry_delay, quiet_server_shutdown, secret_free_parameters
+from tasks.run import flow_retry_delay, run_from_command_line, secret_free_parameters
 from tasks.runlog import business_day, current_run_id, run_name
 
 
@@ -49,5 +49,4 @@ def daily_report(
 
 
 if __name__ == "__main__":
-    daily_report(**vars(flow_cli(daily_report).parse_args()))
-    quiet_server_shutdown()
+    run_from_command_line(daily_report)

@@ -14,11 +14,10 @@ from tasks.contracts import DIMENSIONS
 from tasks.extract import list_and_plan
 from tasks.report import RunSummary, summary_text
 from tasks.run import (
-    flow_cli,
     flow_retry_delay,
     load_files,
     pipeline_run,
-    quiet_server_shutdown,
+    run_from_command_line,
     secret_free_parameters,
     select_steps,
 )
@@ -77,6 +76,4 @@ def evening(
 
 
 if __name__ == "__main__":
-    result = evening(**vars(flow_cli(evening, STEPS).parse_args()))
-    print(summary_text([result]))
-    quiet_server_shutdown()
+    run_from_command_line(evening, STEPS, show=lambda result: summary_text([result]))

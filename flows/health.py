@@ -21,7 +21,7 @@ from tasks.health import (
     remember_alert,
 )
 from tasks.notify import email_settings, run_link, send_email
-from tasks.run import flow_cli, quiet_server_shutdown, secret_free_parameters
+from tasks.run import run_from_command_line, secret_free_parameters
 from tasks.runlog import IST, current_run_id, run_name
 
 
@@ -58,5 +58,4 @@ def health(
 
 
 if __name__ == "__main__":
-    health(**vars(flow_cli(health).parse_args()))
-    quiet_server_shutdown()
+    run_from_command_line(health)

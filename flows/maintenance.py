@@ -22,7 +22,7 @@ from tasks.maintenance import (
     purge_quarantine_rows,
 )
 from tasks.notify import email_settings, run_link, send_email
-from tasks.run import flow_cli, flow_retry_delay, quiet_server_shutdown, secret_free_parameters
+from tasks.run import flow_retry_delay, run_from_command_line, secret_free_parameters
 from tasks.runlog import IST, current_run_id, run_name
 
 
@@ -69,5 +69,4 @@ def maintenance(
 
 
 if __name__ == "__main__":
-    print(maintenance(**vars(flow_cli(maintenance).parse_args())))
-    quiet_server_shutdown()
+    run_from_command_line(maintenance, show=str)

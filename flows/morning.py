@@ -16,11 +16,10 @@ from tasks.report import RunSummary, summary_text
 from tasks.run import (
     backup_files,
     download_runner,
-    flow_cli,
     flow_retry_delay,
     load_files,
     pipeline_run,
-    quiet_server_shutdown,
+    run_from_command_line,
     secret_free_parameters,
     select_steps,
 )
@@ -98,6 +97,4 @@ def touched_sales_days(reports: list[FileReport]) -> list[dt.date]:
 
 
 if __name__ == "__main__":
-    result = morning(**vars(flow_cli(morning, STEPS).parse_args()))
-    print(summary_text([result]))
-    quiet_server_shutdown()
+    run_from_command_line(morning, STEPS, show=lambda result: summary_text([result]))

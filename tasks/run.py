@@ -10,7 +10,7 @@ import datetime as dt
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from prefect import Flow, get_client, get_run_logger
 from prefect.context import FlowRunContext
+from prefect.settings import get_current_settings
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
@@ -25,6 +26,7 @@ from blocks.redact import without_url_password
 from blocks.source import Source, SourceChanged, resolve_source
 from blocks.warehouse import resolve_warehouse
 from blocks.warehouse.base import Warehouse
+from datawiz import LOCAL_SERVER_STARTUP_SECONDS
 from tasks.alerts import send_validation_alert
 from tasks.errors import describe_error, is_transient
 from tasks.extract import PlannedFile, fetch_task, raw_path
@@ -246,6 +248,59 @@ def backup_files(ctx: RunContext, planned: list[PlannedFile]) -> list[str]:
         except SourceChanged as exc:
             get_run_logger().warning("%s; the load step lists it again", exc)
     return paths
+
+
+class LocalServerTimeout(SystemExit):
+    """The temporary Prefect server of a local run did not answer in time (exits with a message saying what to set)."""
+
+
+def start_local_server() -> str | None:
+    """Start the temporary Prefect server of a local run up front, giving it time; its API URL (None: not needed).
+
+    Without PREFECT_API_URL, a flow called from the command line starts a temporary server in a subprocess
+    and waits PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS for it (Prefect's default: 20 s;
+    `SubprocessASGIServer.start` in prefect/server/api/server.py). Its first start creates and migrates a
+    SQLite database, which on a busy 2-core machine takes longer, and the run fails with "Timed out while
+    attempting to connect to ephemeral Prefect API server". Started here with LOCAL_SERVER_STARTUP_SECONDS
+    (unless that setting is set explicitly), the server is the one the flow's client then uses — there is
+    one per process (`SubprocessASGIServer()` is a singleton per port; `get_client` starts it only if it is
+    not running). If it still does not answer, the run stops with what to set instead of a traceback.
+    """
+    settings = get_current_settings()
+    if settings.api.url or not settings.server.ephemeral.enabled:
+        return None  # a real server, or temporary servers switched off: Prefect's own message applies
+    from prefect.server.api.server import SubprocessASGIServer
+
+    ephemeral = settings.server.ephemeral
+    timeout = ephemeral.startup_timeout_seconds if "startup_timeout_seconds" in ephemeral.model_fields_set \
+        else LOCAL_SERVER_STARTUP_SECONDS
+    server = SubprocessASGIServer()
+    started = time.monotonic()
+    try:
+        server.start(timeout=timeout)
+    except RuntimeError as exc:
+        raise LocalServerTimeout(
+            f"error: the temporary Prefect server this run starts did not answer within {timeout} s "
+            f"({time.monotonic() - started:.0f} s waited; Prefect: {str(exc)[:200].rstrip('.')}). The machine is "
+            "probably busy. Either "
+            "give it longer: PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS=900, or start one server for all "
+            "local runs: `prefect server start` in another terminal, then "
+            "`export PREFECT_API_URL=http://127.0.0.1:4200/api`."
+        ) from None
+    return server.api_url
+
+
+def run_from_command_line(flow: Flow, steps: dict[str, str] | None = None,  # type: ignore[type-arg]
+                          show: Callable[[Any], str] | None = None) -> Any:
+    """`python flows/<name>.py [options]`: parse the options (`flow_cli`), start the temporary server patiently
+    (`start_local_server`), run the flow, print `show(result)`, and exit quietly."""
+    arguments = vars(flow_cli(flow, steps).parse_args())
+    start_local_server()
+    result = flow(**arguments)
+    if show is not None:
+        print(show(result))
+    quiet_server_shutdown()
+    return result
 
 
 def quiet_server_shutdown() -> None:
