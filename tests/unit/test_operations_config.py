@@ -257,3 +257,14 @@ def test_deployments_carry_the_git_commit_as_their_version(monkeypatch: pytest.M
     assert release_version(REPO).removesuffix("-dirty") == head.stdout.strip() != ""
     monkeypatch.setenv("DATAWIZ_VERSION", "1.4.0")  # an image built without .git
     assert release_version(REPO) == "1.4.0"
+
+
+def test_the_sender_defaults_to_the_smtp_login_when_that_is_an_address() -> None:
+    from deployments.blocks import email_sender
+
+    seed_team = complete_settings(EMAIL_SENDER="", SMTP_USER="etl-alerts@example.com")  # their .env has no sender
+    check_settings(EnvNames("prod"), seed_team)
+    assert email_sender(seed_team) == "etl-alerts@example.com"
+    assert email_sender(complete_settings(SMTP_USER="etl-alerts@example.com")) == "datawiz@example.com"  # explicit wins
+    with pytest.raises(SettingsError, match=r"EMAIL_SENDER \(or an SMTP_USER that is an email address\)"):
+        check_settings(EnvNames("prod"), complete_settings(EMAIL_SENDER="", SMTP_USER="AKIAIOSFODNN7EXAMPLE"))
