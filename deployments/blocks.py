@@ -20,6 +20,10 @@ Blocks (all named `datawiz-<env>-<role>`) and the variables they are made from:
   EMAIL_MAX_ATTACHMENT_KB, DATAWIZ_UI_URL, SMTP_ALLOW_INSECURE (login over plain SMTP to a non-loopback
   host; not for prod).
 
+- `data-share-key`: a Secret block, only when AZURE_DATA_SHARE_KEY is set: the account key of the Azure Files
+  share that Azure Container Instances mount as the data folder. The ACI job template refers to it
+  (`{{ prefect.blocks.secret.datawiz-<env>-data-share-key }}`) and the worker resolves it per flow run.
+
 A password never crosses the network in clear by default (blocks/transport.py): a non-loopback warehouse
 needs DB_TLS, StarRocks' HTTP endpoints https, SMTP STARTTLS or SSL — or the explicit *_ALLOW_INSECURE opt-in.
 """
@@ -32,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from prefect.blocks.core import Block
+from prefect.blocks.system import Secret
 from prefect_azure import AzureBlobStorageContainer, AzureBlobStorageCredentials
 from prefect_email import EmailServerCredentials
 from pydantic import SecretStr
@@ -45,7 +50,7 @@ from deployments.settings import EnvNames
 # Every block type DataWiz uses, registered so the UI can create and edit them too.
 BLOCK_TYPES: tuple[type[Block], ...] = (
     AzureBlobStorageCredentials, AzureBlobStorageContainer, MySQLWarehouse, StarRocksConnector, DuckDBWarehouse,
-    EmailServerCredentials, DataWizEmail,
+    EmailServerCredentials, DataWizEmail, Secret,
 )
 REQUIRED = {
     "landing": ("AZURE_CONTAINER_NAME",),
@@ -186,7 +191,17 @@ def save_email(names: EnvNames, values: dict[str, str]) -> list[Saved]:
     return [Saved(creds_ref, where), Saved(_save(email, names.block("email")), f"{len(recipients)} recipient(s)")]
 
 
-SAVERS: tuple[Callable[[EnvNames, dict[str, str]], list[Saved]], ...] = (save_landing, save_warehouse, save_email)
+def save_data_share_key(names: EnvNames, values: dict[str, str]) -> list[Saved]:
+    """The Secret block the ACI job template reads the data share's key from (only when AZURE_DATA_SHARE_KEY is set)."""
+    if not values.get("AZURE_DATA_SHARE_KEY"):
+        return []
+    ref = _save(Secret(value=SecretStr(values["AZURE_DATA_SHARE_KEY"])), names.block("data-share-key"))
+    return [Saved(ref, "account key of the ACI data share (deployments/job_templates/azure-container-instance.json)")]
+
+
+SAVERS: tuple[Callable[[EnvNames, dict[str, str]], list[Saved]], ...] = (
+    save_landing, save_warehouse, save_email, save_data_share_key,
+)
 
 
 def register_blocks(names: EnvNames, values: dict[str, str]) -> list[Saved]:
