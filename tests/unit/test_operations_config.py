@@ -268,3 +268,18 @@ def test_the_sender_defaults_to_the_smtp_login_when_that_is_an_address() -> None
     assert email_sender(complete_settings(SMTP_USER="etl-alerts@example.com")) == "datawiz@example.com"  # explicit wins
     with pytest.raises(SettingsError, match=r"EMAIL_SENDER \(or an SMTP_USER that is an email address\)"):
         check_settings(EnvNames("prod"), complete_settings(EMAIL_SENDER="", SMTP_USER="AKIAIOSFODNN7EXAMPLE"))
+
+
+def test_the_download_cache_key_is_a_short_safe_name_per_environment(tmp_path: Path) -> None:
+    import re
+
+    from blocks.types import SourceFile
+    from tasks.extract import raw_copy_key
+
+    long_name = "facts/fis/2025/11/20/" + "x" * 300 + ".csv"
+    file = SourceFile(path=long_name, version="0x8DC1F2A3B4C5D6E", size=10)
+    key = raw_copy_key(file, tmp_path, "prod")
+    assert re.fullmatch(r"datawiz-prod-raw-copy-[0-9a-f]{64}", key)  # one file name, never a folder path
+    assert key == raw_copy_key(file, tmp_path, "prod") != raw_copy_key(file, tmp_path, "dev")
+    assert key != raw_copy_key(SourceFile(path=long_name, version="0x8DC1F2A3B4C5D6F", size=10), tmp_path, "prod")
+    assert key != raw_copy_key(file, tmp_path / "other", "prod")
