@@ -18,7 +18,7 @@ Blocks (all named `datawiz-<env>-<role>`) and the variables they are made from:
 - `email`: datawiz-email, holding the smtp block. EMAIL_SENDER (default: SMTP_USER when that is an email
   address, as with most relays), EMAIL_RECIPIENTS (comma-separated),
   EMAIL_MAX_ATTACHMENT_KB, DATAWIZ_UI_URL, SMTP_ALLOW_INSECURE (login over plain SMTP to a non-loopback
-  host; not for prod).
+  host; not for prod), EMAIL_ON_SUCCESS (true: an email for every completed pipeline run; default false).
 
 - `data-share-key`: a Secret block, only when AZURE_DATA_SHARE_KEY is set: the account key of the Azure Files
   share that Azure Container Instances mount as the data folder. The ACI job template refers to it
@@ -186,9 +186,11 @@ def save_email(names: EnvNames, values: dict[str, str]) -> list[Saved]:
         subject_prefix=f"[DataWiz {names.env}]", ui_url=values.get("DATAWIZ_UI_URL") or None,
         max_attachment_bytes=int(values.get("EMAIL_MAX_ATTACHMENT_KB", "2048")) * 1024,
         allow_insecure=_flag(values, "SMTP_ALLOW_INSECURE", False),
+        email_on_success=_flag(values, "EMAIL_ON_SUCCESS", False),
     )
     where = f"{values['SMTP_HOST']}:{creds.smtp_port or creds.smtp_type.value} ({smtp_type})"  # type: ignore[union-attr]
-    return [Saved(creds_ref, where), Saved(_save(email, names.block("email")), f"{len(recipients)} recipient(s)")]
+    detail = f"{len(recipients)} recipient(s)" + (", an email per completed run" if email.email_on_success else "")
+    return [Saved(creds_ref, where), Saved(_save(email, names.block("email")), detail)]
 
 
 def save_data_share_key(names: EnvNames, values: dict[str, str]) -> list[Saved]:

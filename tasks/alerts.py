@@ -34,8 +34,7 @@ from prefect.states import AwaitingRetry
 from blocks.email import DataWizEmail
 from blocks.redact import redact
 from blocks.warehouse.base import Warehouse
-from tasks.errors import ConfigError
-from tasks.notify import Attachment, Email, EmailFailed, email_settings, render, run_link, send_email
+from tasks.notify import Attachment, Email, render, run_link, send_run_email
 from tasks.report import RunSummary
 from tasks.runlog import DEFAULT_DAY_OFFSET, business_day
 
@@ -231,23 +230,12 @@ def validation_email(summary: RunSummary, csv_bytes: bytes, rows_attached: int, 
 @task(name="validation-alert", cache_policy=NO_CACHE)
 def send_validation_alert(summary: RunSummary, warehouse: Warehouse) -> bool:
     """Email the validation alert if the run rejected or quarantined anything and email is configured."""
-    logger = get_run_logger()
     if not needs_validation_alert(summary):
         return False
-    try:
-        settings = email_settings(None)
-    except ConfigError as exc:  # the run's data is loaded; the health flow fails loudly on the same block
-        logger.error("validation alert not sent: %s", exc)
-        return False
-    if settings is None:
-        logger.info("no email configured ($DATAWIZ_EMAIL): validation alert not sent")
-        return False
-    csv_bytes, attached = quarantine_csv(quarantine_rows(warehouse, summary.run_id), settings.max_attachment_bytes)
-    email = validation_email(summary, csv_bytes, attached, run_link(summary.run_id, settings))
-    try:
-        send_email(email, settings)
-    except (EmailFailed, ConfigError) as exc:
-        # The data is loaded and the quality report published: a mail relay outage must not fail the run.
-        logger.error("validation alert not sent: %s", exc)
-        return False
-    return True
+
+    def build(settings: DataWizEmail) -> Email:
+        csv_bytes, attached = quarantine_csv(quarantine_rows(warehouse, summary.run_id), settings.max_attachment_bytes)
+        return validation_email(summary, csv_bytes, attached, run_link(summary.run_id, settings))
+
+    # A mail relay outage must not fail a run whose data is loaded (send_run_email logs it instead).
+    return send_run_email("validation alert", build)

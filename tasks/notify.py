@@ -12,6 +12,7 @@ import datetime as dt
 import os
 import smtplib
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -177,6 +178,33 @@ def deliver(email: Email, settings: DataWizEmail) -> str:
         creds = settings.credentials
         raise EmailFailed(f"email to {creds.smtp_server}:{creds.smtp_port or ''} failed: {redact(exc)}") from None
     return str(msg["Message-ID"])
+
+
+def send_run_email(what: str, build: Callable[[DataWizEmail], Email | None]) -> bool:
+    """Send an email from inside a pipeline run, through the block of $DATAWIZ_EMAIL, without ever failing the run.
+
+    `build` gets the block's settings and returns the email, or None when this one is not wanted. A missing
+    or broken block, or an SMTP server that stays down, is logged as an error: the run's data is loaded and
+    its report published, and the health flow fails loudly on the same block every hour.
+    """
+    logger = get_run_logger()
+    try:
+        settings = email_settings(None)
+    except ConfigError as exc:
+        logger.error("%s not sent: %s", what, exc)
+        return False
+    if settings is None:
+        logger.info("no email configured ($DATAWIZ_EMAIL): %s not sent", what)
+        return False
+    message = build(settings)
+    if message is None:
+        return False
+    try:
+        send_email(message, settings)
+    except (EmailFailed, ConfigError) as exc:
+        logger.error("%s not sent: %s", what, exc)
+        return False
+    return True
 
 
 # Only transient failures are retried: a refused (insecure) configuration fails at once.

@@ -7,11 +7,15 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
 
+from blocks.email import DataWizEmail
 from blocks.warehouse.base import Warehouse
 from deployments.settings import env_name
 from tasks.load import FileReport
+from tasks.notify import Email, render, run_link, send_run_email
 
 SUMMARY_TABLES = (
     "dim_product", "dim_distributor", "dim_retailer", "dim_employee", "dim_sales_hierarchy", "dim_date",
@@ -167,3 +171,30 @@ def summary_text(summaries: list[RunSummary]) -> str:
     counts = summaries[-1].notes.get("table_counts", {}) if summaries else {}
     out += ["", f"{'table':<24}{'rows':>12}", *[f"{t:<24}{n:>12,}" for t, n in counts.items()]]
     return "\n".join(out)
+
+
+# ---------------------------------------------------------------------------------------------- success email
+# The runs a success email is about: a pipeline run as a whole (a backfill's month subflows are part of it).
+SUCCESS_EMAIL_FLOWS = frozenset({"evening", "morning", "backfill"})
+
+
+def success_email(summary: RunSummary, link: str | None) -> Email:
+    """The opt-in "job succeeded" email of one completed pipeline run: what it loaded, per table, and a link."""
+    subject = (f"{summary.flow} {summary.business_date} completed: {summary.count('loaded')} file(s) loaded, "
+               f"{summary.rows('rows_loaded'):,} rows")
+    tables = [(t["table"], t["files loaded"], t["files rejected"], t["rows loaded"], t["quarantined"],
+               t["rows in warehouse"]) for t in table_rows(summary) if t["files loaded"] or t["files rejected"]]
+    return render("success", subject, {"s": summary, "tables": tables, "link": link,
+                                       "minutes": f"{int(summary.seconds // 60)}m {int(summary.seconds % 60):02d}s"})
+
+
+@task(name="success-email", cache_policy=NO_CACHE)
+def send_success_email(summary: RunSummary) -> bool:
+    """Email a completed pipeline run when the email block asks for it (`email_on_success`, EMAIL_ON_SUCCESS)."""
+    if summary.flow not in SUCCESS_EMAIL_FLOWS:
+        return False
+
+    def build(settings: DataWizEmail) -> Email | None:
+        return success_email(summary, run_link(summary.run_id, settings)) if settings.email_on_success else None
+
+    return send_run_email("success email", build)

@@ -31,7 +31,7 @@ from tasks.alerts import send_validation_alert
 from tasks.errors import describe_error, is_transient
 from tasks.extract import PlannedFile, fetch_task, raw_path
 from tasks.load import FileReport, ingest_file
-from tasks.report import RunSummary, publish_quality_report, table_counts
+from tasks.report import RunSummary, publish_quality_report, send_success_email, table_counts
 from tasks.runlog import current_run_id, finish_run, start_run
 from tasks.telemetry import annotate_run, record_freshness, record_job
 
@@ -118,6 +118,7 @@ def _bracketed_run(
     publish_quality_report(ctx.summary)
     finish_run(wh, ctx.run_id, "completed")
     send_validation_alert(ctx.summary, wh)  # only when a file was rejected or rows quarantined
+    send_success_email(ctx.summary)  # only when the email block says EMAIL_ON_SUCCESS
     wh.close()
 
 

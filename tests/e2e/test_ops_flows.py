@@ -148,3 +148,20 @@ def test_maintenance_archives_purges_analyses_and_reports(ops: Ops) -> None:
 
     again = maintenance(warehouse=ops.url, email=None)  # idempotent: nothing left to do
     assert (again.archived_files, again.purged_quarantine_rows, again.purged_log_files) == (0, 0, 0)
+
+
+def test_a_success_email_per_pipeline_run_only_when_the_block_opts_in(
+    ops: Ops, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opted_in = DataWizEmail.load(EMAIL.split("/")[1]).model_copy(update={"email_on_success": True})
+    opted_in.save("ops-flows-success", overwrite=True)  # EMAIL_ON_SUCCESS=true at `datawiz blocks register`
+    monkeypatch.setenv("DATAWIZ_EMAIL", "datawiz-email/ops-flows-success")
+    evening(source=str(ops.landing), warehouse=ops.url)  # nothing new to load: still a completed run
+    text = ops.wait_for(f"evening {today_ist()} completed: 0 file(s) loaded, 0 rows")
+    assert "Business date:    " in text and "EMAIL_ON_SUCCESS" in text and "nothing to load" in text
+
+    monkeypatch.setenv("DATAWIZ_EMAIL", EMAIL)  # the default block: off
+    before = len(ops.mailbox.messages())
+    evening(source=str(ops.landing), warehouse=ops.url)
+    time.sleep(1)
+    assert len(ops.mailbox.messages()) == before

@@ -39,7 +39,7 @@ from tasks.health import CheckResult, health_email
 from tasks.load import FileReport
 from tasks.maintenance import MaintenanceReport, maintenance_email
 from tasks.notify import Email, build_message
-from tasks.report import RunSummary
+from tasks.report import RunSummary, success_email
 
 SECRET = "s3cr3t-Pa55"
 LINK = "http://prefect.internal:4200/runs/flow-run/0b6c1f7e-5a3c-4a0e-9d55-3f0c2f1c9a10"
@@ -140,6 +140,15 @@ def summary() -> RunSummary:
                FileStats(rows_in=700, rows_loaded=700)),
     ]
     return s
+
+
+def test_success_email_says_what_the_run_loaded_per_table() -> None:
+    s = summary()
+    s.steps, s.seconds = ["fis", "fid", "dd"], 754.0
+    s.notes["table_counts"] = {"fact_secondary_sales": 1_250_000, "fact_primary_sales": 80_000}
+    msg = as_received(success_email(s, LINK))
+    assert msg["Subject"] == "[DataWiz prod] morning 2025-11-20 completed: 2 file(s) loaded, 5,696 rows"
+    assert_in_both(msg, "fis, fid, dd", "12m 34s", "5,696", "1,250,000", "fact_primary_sales", "EMAIL_ON_SUCCESS", LINK)
 
 
 def quarantined(n: int) -> list[dict[str, object]]:
