@@ -283,3 +283,27 @@ def test_the_download_cache_key_is_a_short_safe_name_per_environment(tmp_path: P
     assert key == raw_copy_key(file, tmp_path, "prod") != raw_copy_key(file, tmp_path, "dev")
     assert key != raw_copy_key(SourceFile(path=long_name, version="0x8DC1F2A3B4C5D6F", size=10), tmp_path, "prod")
     assert key != raw_copy_key(file, tmp_path / "other", "prod")
+
+
+def test_the_migration_guide_names_real_commands_steps_and_settings() -> None:
+    import re
+
+    from flows.evening import STEPS as EVENING
+    from flows.morning import STEPS as MORNING
+
+    guide = (REPO / "docs" / "MIGRATION.md").read_text()
+    for old, new in [("python scheduler/daily/evening/main.py", "python flows/evening.py"),
+                     ("python -m scheduler.daily.evening.dimension_sync", "--steps dimension_sync"),
+                     ("python config/database.py", "datawiz check"), ("crontab.yaml", "prefect.yaml"),
+                     ("ENABLE_SCHEDULER", "work pool"), ("logs/etl/*.log", "logs/etl/etl.jsonl"),
+                     (".env.dev", ".env.<env>"), ("job success", "EMAIL_ON_SUCCESS=true")]:
+        row = next((line for line in guide.splitlines() if old in line and line.startswith("|")), "")
+        assert new in row, f"no row maps {old} to {new}"
+    for steps in re.findall(r"--steps ([a-z_,]+)", guide):
+        assert set(steps.split(",")) <= set(EVENING) | set(MORNING), steps
+    for path in set(re.findall(r"python (flows/\w+\.py)", guide)) - {"flows/x.py"}:
+        assert (REPO / path).exists(), path
+    example = (REPO / ".env.example").read_text()
+    for name in re.findall(r"`([A-Z][A-Z_]+)(?:=[^`]*)?`", guide):
+        if name.startswith(("DB_", "SMTP_", "EMAIL_", "AZURE_", "DATAWIZ_")):
+            assert name in example or name in ("DATAWIZ_SOURCE", "DATAWIZ_WAREHOUSE", "DATAWIZ_LOG_DIR"), name
