@@ -374,12 +374,15 @@ def test_two_environments_on_one_server_and_a_late_run_keeps_its_scheduled_date(
     from deployments.settings import release_version
 
     # Two environments on the one server: e2e (standing for prod, deployed by the stack) and dev, each with
-    # its own blocks from its own settings file and its own database; the same worker runs both.
+    # its own blocks from its own settings file and its own database; the same worker runs both. (The
+    # blocks are registered in this process, as `datawiz blocks register` does: the CLI is tested above.)
     for env, login in ((ENV, warehouse_login), (DEV, dev_login)):
         folder = tmp_path / env
         folder.mkdir()
         settings = settings_file(stack, login, azurite, landing, folder).rename(folder / f".env.{env}")
-        stack.run("datawiz", "blocks", "register", "--env", env, "--env-file", str(settings))
+        with stack.client():
+            values = load_settings(env, settings)
+            register_blocks(names_for(env, values), values)
     stack.run("prefect", "--no-prompt", "deploy", "--all", extra_env={"DATAWIZ_ENV": DEV})
 
     # The prod evening run that was due yesterday at 08:00 IST starts only now (a worker was down overnight):
