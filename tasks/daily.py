@@ -260,7 +260,7 @@ def spark(values: list[int | None], top: int | None = None) -> str:
                    for v in values)
 
 
-def bar_text(value: int, peak: int, width: int = 20) -> str:
+def bar_text(value: int, peak: int, width: int = 12) -> str:
     """A horizontal bar of full blocks (the table artifact's picture of one day), scaled to `peak`."""
     return "█" * max(1, round(width * value / peak)) if value and peak else ""
 

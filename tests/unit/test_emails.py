@@ -286,7 +286,7 @@ def test_daily_trend_artifact_has_one_row_per_table_and_day_with_bars() -> None:
     assert len(rows) == 3 * 14 and rows[0]["table"] == "fact_secondary_sales" and rows[0]["day"] == "2025-11-07"
     fis = [r for r in rows if r["table"] == "fact_secondary_sales"]
     peak = max(fis, key=lambda r: r["rows loaded"])
-    assert peak["rows loaded bar"] == "█" * 20 and 0 < len(str(fis[1]["rows loaded bar"])) < 20
+    assert peak["rows loaded bar"] == "█" * 12 and 0 < len(str(fis[1]["rows loaded bar"])) < 12
     assert {r["freshness"] for r in fis} == {"fresh"}
     assert {r["freshness"] for r in rows if r["table"] == "dim_retailer"} == {""}  # not a fact table
     assert spark([0, 1, 8, None]) == "·▁█-" and compact(15_444) == "15k" and compact(1_644) == "1.6k"
