@@ -39,3 +39,8 @@ class DataWizEmail(Block):
         default=False,
         description="Allow login over plain SMTP (smtp_type INSECURE) to a non-loopback server (not recommended).",
     )
+    email_on_success: bool = Field(
+        default=False,
+        description="Also email every completed evening, morning and backfill run (EMAIL_ON_SUCCESS); off by "
+                    "default, since the daily summary reports every run.",
+    )

@@ -12,6 +12,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from datawiz import LOCAL_SERVER_STARTUP_SECONDS
+
 DEFAULT_LANDING = Path("./data/landing")
 
 
@@ -215,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the `datawiz` console script."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     # The first start of the temporary server migrates its SQLite database: slow on 2 cores.
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", str(LOCAL_SERVER_STARTUP_SECONDS))
     parser = argparse.ArgumentParser(prog="datawiz", description="DataWiz ETL: Azure Blob -> StarRocks via Prefect")
     sub = parser.add_subparsers(dest="command", required=True)
     for add in COMMANDS:

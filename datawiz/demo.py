@@ -62,9 +62,10 @@ def run_demo(landing: Path, warehouse: str | None, days: int) -> int:
     from flows.evening import evening
     from flows.morning import morning
     from tasks.report import summary_text
-    from tasks.run import quiet_server_shutdown
+    from tasks.run import quiet_server_shutdown, start_local_server
 
     manifest = ensure_sample_data(landing, days)
+    start_local_server()
     business_date = dt.date.fromisoformat(str(manifest.params["end_date"]))
     source = str(landing)
     ev = evening(business_date=business_date, source=source, warehouse=warehouse)

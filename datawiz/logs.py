@@ -37,7 +37,7 @@ _ETL_LOGGERS = ("prefect.task_runs", "tasks", "blocks", "flows", "datawiz", "dep
 _NOTIFICATION_LOGGERS = ("tasks.notify", "tasks.alerts", "blocks.email", "flows.alert", "flows.daily_report")
 # Runs whose every line is about a notification, whichever logger wrote it.
 NOTIFICATION_FLOWS = frozenset({"alert", "daily-report"})
-NOTIFICATION_TASKS = frozenset({"send-email", "validation-alert"})
+NOTIFICATION_TASKS = frozenset({"send-email", "validation-alert", "success-email"})
 # Record attributes Prefect's run loggers add (see prefect.logging.loggers), copied when present.
 _RUN_FIELDS = ("flow_run_id", "flow_run_name", "flow_name", "task_run_id", "task_run_name", "task_name")
 

@@ -15,9 +15,14 @@ Blocks (all named `datawiz-<env>-<role>`) and the variables they are made from:
   (the FE->BE/CN hop of Stream Load over plain HTTP: explicit, also for prod), STARROCKS_REPLICATION_NUM.
 - `smtp`: email-server-credentials (prefect-email). SMTP_HOST, SMTP_PORT, SMTP_USER, SMTP_PASSWORD,
   SMTP_TYPE (STARTTLS, SSL; INSECURE only outside prod), SMTP_VERIFY.
-- `email`: datawiz-email, holding the smtp block. EMAIL_SENDER, EMAIL_RECIPIENTS (comma-separated),
+- `email`: datawiz-email, holding the smtp block. EMAIL_SENDER (default: SMTP_USER when that is an email
+  address, as with most relays), EMAIL_RECIPIENTS (comma-separated),
   EMAIL_MAX_ATTACHMENT_KB, DATAWIZ_UI_URL, SMTP_ALLOW_INSECURE (login over plain SMTP to a non-loopback
-  host; not for prod).
+  host; not for prod), EMAIL_ON_SUCCESS (true: an email for every completed pipeline run; default false).
+
+- `data-share-key`: a Secret block, only when AZURE_DATA_SHARE_KEY is set: the account key of the Azure Files
+  share that Azure Container Instances mount as the data folder. The ACI job template refers to it
+  (`{{ prefect.blocks.secret.datawiz-<env>-data-share-key }}`) and the worker resolves it per flow run.
 
 A password never crosses the network in clear by default (blocks/transport.py): a non-loopback warehouse
 needs DB_TLS, StarRocks' HTTP endpoints https, SMTP STARTTLS or SSL — or the explicit *_ALLOW_INSECURE opt-in.
@@ -25,11 +30,13 @@ needs DB_TLS, StarRocks' HTTP endpoints https, SMTP STARTTLS or SSL — or the e
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from prefect.blocks.core import Block
+from prefect.blocks.system import Secret
 from prefect_azure import AzureBlobStorageContainer, AzureBlobStorageCredentials
 from prefect_email import EmailServerCredentials
 from pydantic import SecretStr
@@ -43,13 +50,14 @@ from deployments.settings import EnvNames
 # Every block type DataWiz uses, registered so the UI can create and edit them too.
 BLOCK_TYPES: tuple[type[Block], ...] = (
     AzureBlobStorageCredentials, AzureBlobStorageContainer, MySQLWarehouse, StarRocksConnector, DuckDBWarehouse,
-    EmailServerCredentials, DataWizEmail,
+    EmailServerCredentials, DataWizEmail, Secret,
 )
 REQUIRED = {
     "landing": ("AZURE_CONTAINER_NAME",),
     "warehouse": ("DB_HOST", "DB_NAME", "DB_USER", "DB_PASSWORD"),
-    "email": ("SMTP_HOST", "EMAIL_SENDER", "EMAIL_RECIPIENTS"),
+    "email": ("SMTP_HOST", "EMAIL_RECIPIENTS"),  # and a sender: email_sender()
 }
+_ADDRESS = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 _TRUE = ("1", "true", "yes", "on")
 
 
@@ -71,6 +79,8 @@ class Saved:
 def check_settings(names: EnvNames, values: dict[str, str]) -> None:
     """Raise SettingsError listing every missing or unusable variable (all of them at once)."""
     missing = [var for group in REQUIRED.values() for var in group if not values.get(var)]
+    if email_sender(values) is None:
+        missing.append("EMAIL_SENDER (or an SMTP_USER that is an email address)")
     if not values.get("AZURE_STORAGE_CONNECTION_STRING") and not values.get("AZURE_STORAGE_ACCOUNT_URL"):
         missing.append("AZURE_STORAGE_CONNECTION_STRING (or AZURE_STORAGE_ACCOUNT_URL)")
     problems = [f"missing {', '.join(missing)}"] if missing else []
@@ -88,6 +98,15 @@ def check_settings(names: EnvNames, values: dict[str, str]) -> None:
         problems.append("STARROCKS_REPLICATION_NUM must be a whole number (1 for a one-BE dev cluster)")
     if problems:
         raise SettingsError(f"{names.env}: " + "; ".join(problems))
+
+
+def email_sender(values: dict[str, str]) -> str | None:
+    """The From address: EMAIL_SENDER, else SMTP_USER when that is an address (`datawiz@example.com`, the login of
+    most relays and of Office 365), else None. A login like `AKIA…` (Amazon SES) is no address: set EMAIL_SENDER."""
+    if values.get("EMAIL_SENDER"):
+        return values["EMAIL_SENDER"]
+    user = (values.get("SMTP_USER") or "").strip()
+    return user if _ADDRESS.match(user) else None
 
 
 def _flag(values: dict[str, str], name: str, default: bool) -> bool:
@@ -163,16 +182,28 @@ def save_email(names: EnvNames, values: dict[str, str]) -> list[Saved]:
     creds_ref = _save(creds, names.block("smtp"))
     recipients = [r.strip() for r in values["EMAIL_RECIPIENTS"].split(",") if r.strip()]
     email = DataWizEmail(
-        credentials=creds, sender=values["EMAIL_SENDER"], recipients=recipients,
+        credentials=creds, sender=email_sender(values), recipients=recipients,
         subject_prefix=f"[DataWiz {names.env}]", ui_url=values.get("DATAWIZ_UI_URL") or None,
         max_attachment_bytes=int(values.get("EMAIL_MAX_ATTACHMENT_KB", "2048")) * 1024,
         allow_insecure=_flag(values, "SMTP_ALLOW_INSECURE", False),
+        email_on_success=_flag(values, "EMAIL_ON_SUCCESS", False),
     )
     where = f"{values['SMTP_HOST']}:{creds.smtp_port or creds.smtp_type.value} ({smtp_type})"  # type: ignore[union-attr]
-    return [Saved(creds_ref, where), Saved(_save(email, names.block("email")), f"{len(recipients)} recipient(s)")]
+    detail = f"{len(recipients)} recipient(s)" + (", an email per completed run" if email.email_on_success else "")
+    return [Saved(creds_ref, where), Saved(_save(email, names.block("email")), detail)]
 
 
-SAVERS: tuple[Callable[[EnvNames, dict[str, str]], list[Saved]], ...] = (save_landing, save_warehouse, save_email)
+def save_data_share_key(names: EnvNames, values: dict[str, str]) -> list[Saved]:
+    """The Secret block the ACI job template reads the data share's key from (only when AZURE_DATA_SHARE_KEY is set)."""
+    if not values.get("AZURE_DATA_SHARE_KEY"):
+        return []
+    ref = _save(Secret(value=SecretStr(values["AZURE_DATA_SHARE_KEY"])), names.block("data-share-key"))
+    return [Saved(ref, "account key of the ACI data share (deployments/job_templates/azure-container-instance.json)")]
+
+
+SAVERS: tuple[Callable[[EnvNames, dict[str, str]], list[Saved]], ...] = (
+    save_landing, save_warehouse, save_email, save_data_share_key,
+)
 
 
 def register_blocks(names: EnvNames, values: dict[str, str]) -> list[Saved]:

@@ -1,9 +1,11 @@
-"""One environment's names: which blocks, tags, deployments and automations belong to dev, prod, ...
+"""One environment's names: its blocks, tag, deployments, automations, Variables and artifact keys.
 
-Everything that names a block follows one scheme, `datawiz-<env>-<role>`, and is computed here only:
-`datawiz blocks register` saves the blocks under these names, `prefect.yaml` passes them to the flows
-(through the `deployments.settings.deployment_settings` build step), and `datawiz automations apply`
-matches the runs of the environment by its tag. A dev deployment therefore names dev blocks only.
+Everything an environment names or writes on the Prefect server follows one scheme, `datawiz-<env>-<kind>`,
+computed here only (`env_name`): `datawiz blocks register` saves the blocks under these names,
+`prefect.yaml` passes them to the flows (through the `deployments.settings.deployment_settings` build
+step), `datawiz automations apply` matches the runs of the environment by its tag, and the flows write
+their Variables and artifact keys under it. A dev deployment therefore names dev blocks only and
+writes nothing a prod run reads or shows, even on a shared server.
 
 Settings come from `.env.<env>` (values there win over the process environment, so a developer's
 shell cannot leak a dev host into production blocks), then from the environment.
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +36,16 @@ def current_env(explicit: str | None = None) -> str:
     if not _ENV_NAME.match(env):
         raise ValueError(f"environment {env!r}: use 1-16 lowercase letters and digits, e.g. dev or prod")
     return env
+
+
+def env_name(kind: str, env: str | None = None) -> str:
+    """`datawiz-<env>-<kind>`: the name of every block, automation, Variable and artifact key of an environment.
+
+    `env` defaults to the environment of this process ($DATAWIZ_ENV, which every deployment sets through
+    its job variables; else dev). Artifact keys allow lowercase letters, digits and dashes only: the
+    environment name is checked to be such, and every `kind` is a constant of the code.
+    """
+    return f"datawiz-{current_env(env)}-{kind}"
 
 
 def env_file(env: str, explicit: str | Path | None = None) -> Path:
@@ -64,7 +77,7 @@ class EnvNames:
 
     def block(self, role: str) -> str:
         """`datawiz-<env>-<role>`: the name of every block of this environment."""
-        return f"datawiz-{self.env}-{role}"
+        return env_name(role, self.env)
 
     @property
     def tag(self) -> str:
@@ -89,7 +102,7 @@ class EnvNames:
         return f"alert/{self.env}"
 
     def automation(self, kind: str) -> str:
-        return f"datawiz-{self.env}-{kind}"
+        return env_name(kind, self.env)
 
 
 # Flow-run heartbeats (Prefect emits `prefect.flow-run.heartbeat` from every deployment run; its own default
@@ -133,12 +146,36 @@ def names_for(env: str | None = None, settings: dict[str, str] | None = None) ->
     return EnvNames(name, values.get("DB_TYPE") or DEFAULT_DB_TYPE)
 
 
+def release_version(checkout: str | Path | None = None) -> str:
+    """The git commit being deployed: `git rev-parse --short=12 HEAD` of the checkout, `-dirty` when tracked files
+    differ from it; $DATAWIZ_VERSION instead when set (a build without `.git`); `unknown` outside a git checkout.
+
+    Prefect infers a version from git only when the checkout has a remote `origin`, and otherwise versions a
+    deployment with a hash of the flow's file (prefect/_internal/versioning.py, `RunnerDeployment.
+    _set_defaults_from_flow`); an explicit `version` in prefect.yaml wins over both.
+    """
+    if os.environ.get("DATAWIZ_VERSION"):
+        return os.environ["DATAWIZ_VERSION"]
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=checkout or os.getcwd(), capture_output=True, text=True,
+                              check=True, timeout=30).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "--short=12", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return f"{commit}-dirty" if dirty else commit
+
+
 def deployment_settings() -> dict[str, str]:
     """`prefect.yaml` build step: the environment's names as `{{ datawiz.env }}`, `{{ datawiz.warehouse }}`, ...
 
     `prefect deploy` runs it once per deployment from the repository root. `workdir` is where the
     worker finds the code: this checkout for a process pool, $DATAWIZ_WORKDIR (the image's
-    /opt/datawiz) for container pools.
+    /opt/datawiz) for container pools. `version` is the git commit deployed (`release_version`): the
+    deployment's version in the UI, and `deployment_version` of each of its runs.
     """
     name = current_env()
     values = load_settings(name)
@@ -146,6 +183,7 @@ def deployment_settings() -> dict[str, str]:
     return {
         "env": names.env,
         "heartbeat_seconds": str(heartbeat_seconds(values)),
+        "version": release_version(),
         "workdir": os.environ.get("DATAWIZ_WORKDIR") or os.getcwd(),
         "tag": names.tag,
         "source": names.source_ref,

@@ -1,7 +1,7 @@
 """Historical backfill: load historical/fis and historical/fid month by month, resumably.
 
 Each month is its own subflow run named `backfill YYYY-MM` (progress shows in the Prefect UI as the
-list of month runs, plus the `backfill-progress` artifact); the ledger makes it resumable and
+list of month runs, plus the `datawiz-<env>-backfill-progress` artifact); the ledger makes it resumable and
 idempotent — kill it at any point and run it again, it loads only what is missing.
 
 Run locally: `python flows/backfill.py [--months 2024-01..2024-06] [--tables fis,fid] [--pushdown]`.
@@ -18,7 +18,6 @@ from tasks.backfill import (
     Progress,
     all_prefixes,
     check_tables,
-    cli,
     in_scope,
     load_pushdown,
     month_first_day,
@@ -38,16 +37,16 @@ from tasks.run import (
     flow_timeout,
     load_files,
     pipeline_run,
-    quiet_server_shutdown,
+    run_from_command_line,
     secret_free_parameters,
 )
-from tasks.runlog import today_ist
+from tasks.runlog import business_day, run_name
 from tasks.transform import compute_dd, month_end, refresh_reports, require_constants
 
 
 @secret_free_parameters
-@flow(name="backfill", log_prints=True, retries=1, retry_delay_seconds=flow_retry_delay(),
-      timeout_seconds=flow_timeout("backfill"))
+@flow(name="backfill", flow_run_name=run_name("backfill"), log_prints=True,
+      retries=1, retry_delay_seconds=flow_retry_delay(), timeout_seconds=flow_timeout("backfill"))
 def backfill(
     source: str | None = None,
     warehouse: str | None = None,
@@ -56,9 +55,22 @@ def backfill(
     include_facts_range: str | None = None,
     pushdown: bool = False,
 ) -> RunSummary:
-    """Find the months with unloaded history (and facts in range), then load them oldest first."""
+    """Find the months with unloaded history (and facts in range), then load them oldest first.
+
+    Args:
+        source: Where the files are: a landing folder, `az://CONTAINER[/PREFIX]` or a block
+            `azure-blob-storage-container/NAME`. Default: $DATAWIZ_SOURCE, else ./data/landing.
+        warehouse: The warehouse: `duckdb:///PATH`, `mysql://USER@HOST:3306/DB`, `starrocks://USER@HOST:9030/DB`
+            or a block `SLUG/NAME` (deployments pass their environment's block). Default: $DATAWIZ_WAREHOUSE,
+            else ./data/warehouse.duckdb.
+        tables: Which histories to load: fis, fid or both (comma-separated on the command line).
+        months: Only these months: `YYYY-MM..YYYY-MM` (inclusive) or one `YYYY-MM`. Default: every month found.
+        include_facts_range: Also load the daily files of `facts/` for `YYYY-MM-DD..YYYY-MM-DD`, month by month.
+        pushdown: StarRocks warehouse and Azure source only: StarRocks reads the historical Parquet files itself
+            (INSERT ... FROM FILES()); they are neither downloaded nor validated.
+    """
     names, window, facts = check_tables(tables), parse_months(months), parse_days(include_facts_range)
-    with pipeline_run("backfill", today_ist(), source, warehouse, names) as run:
+    with pipeline_run("backfill", business_day("backfill"), source, warehouse, names) as run:
         require_constants(run.warehouse)
         if pushdown:
             require_pushdown(run.source, run.warehouse)  # refuse before planning anything
@@ -79,7 +91,16 @@ def backfill_month(
     month: str, source: str | None, warehouse: str | None, tables: list[str], include_facts_range: str | None,
     pushdown: bool = False,
 ) -> RunSummary:
-    """Load one month: back up its new files in parallel, load them in order, then DD and reports."""
+    """Load one month: back up its new files in parallel, load them in order, then DD and reports.
+
+    Args:
+        month: The month, `YYYY-MM`.
+        source: As for the backfill.
+        warehouse: As for the backfill.
+        tables: As for the backfill.
+        include_facts_range: As for the backfill.
+        pushdown: As for the backfill.
+    """
     first, facts = month_first_day(month), parse_days(include_facts_range)
     with pipeline_run("backfill-month", first, source, warehouse, tables) as run:
         plan = list_and_plan(run.source, run.warehouse, month_prefixes(tables, first, facts),
@@ -96,8 +117,4 @@ def backfill_month(
 
 
 if __name__ == "__main__":
-    args = cli().parse_args()
-    result = backfill(source=args.source, warehouse=args.warehouse, tables=args.tables.split(","),
-                      months=args.months, include_facts_range=args.include_facts_range, pushdown=args.pushdown)
-    print(summary_text([result]))
-    quiet_server_shutdown()
+    run_from_command_line(backfill, show=lambda result: summary_text([result]))

@@ -5,27 +5,34 @@ Run locally: `python flows/daily_report.py [--business-date YYYY-MM-DD] [--wareh
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 
 from prefect import flow
-from prefect.artifacts import create_markdown_artifact
 
 from blocks.warehouse import resolve_warehouse
-from tasks.daily import DailyReport, collect_daily_report, daily_report_email
+from tasks.daily import DailyReport, collect_daily_report, daily_report_email, publish_daily_report
 from tasks.notify import email_settings, run_link, send_email
-from tasks.run import flow_retry_delay, flow_timeout, quiet_server_shutdown, secret_free_parameters
-from tasks.runlog import current_run_id, today_ist
+from tasks.run import flow_retry_delay, flow_timeout, run_from_command_line, secret_free_parameters
+from tasks.runlog import business_day, current_run_id, run_name
 
 
 @secret_free_parameters
-@flow(name="daily-report", log_prints=True, retries=1, retry_delay_seconds=flow_retry_delay(),
-      timeout_seconds=flow_timeout("daily-report"))
+@flow(name="daily-report", flow_run_name=run_name("daily-report"), log_prints=True,
+      retries=1, retry_delay_seconds=flow_retry_delay(), timeout_seconds=flow_timeout("daily-report"))
 def daily_report(
     business_date: dt.date | None = None, warehouse: str | None = None, email: str | None = None
 ) -> DailyReport:
-    """Summarise the IST day (default: today) from the warehouse's run log and ledger, and email it."""
-    day = business_date or today_ist()
+    """Summarise one IST day from the warehouse's run log and ledger, with 14-day bars per table, and email it.
+
+    Args:
+        business_date: The day to summarise (YYYY-MM-DD). Default: the IST day of the run's scheduled start.
+        warehouse: The warehouse: `duckdb:///PATH`, `mysql://USER@HOST:3306/DB`, `starrocks://USER@HOST:9030/DB`
+            or a block `SLUG/NAME` (deployments pass their environment's block). Default: $DATAWIZ_WAREHOUSE,
+            else ./data/warehouse.duckdb.
+        email: The email block `datawiz-email/NAME` that says who is emailed. Default: $DATAWIZ_EMAIL; unset: the
+            summary is printed instead.
+    """
+    day = business_day("daily-report", business_date)
     settings = email_settings(email)
     wh = resolve_warehouse(warehouse)
     try:
@@ -33,8 +40,7 @@ def daily_report(
     finally:
         wh.close()
     message = daily_report_email(report, run_link(current_run_id(), settings))
-    create_markdown_artifact(key="daily-report", markdown=f"```\n{message.text}\n```",
-                             description=f"DataWiz daily summary {day}")
+    publish_daily_report(report, message)
     if settings is not None:
         send_email(message, settings)
     else:
@@ -43,10 +49,4 @@ def daily_report(
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(prog="python flows/daily_report.py", description=daily_report.__doc__)
-    parser.add_argument("--business-date", type=dt.date.fromisoformat, default=None, help="YYYY-MM-DD (default: today)")
-    parser.add_argument("--warehouse", default=None, help="warehouse URL or block (default: $DATAWIZ_WAREHOUSE)")
-    parser.add_argument("--email", default=None, help="email block (default: $DATAWIZ_EMAIL; unset: print only)")
-    args = parser.parse_args()
-    daily_report(args.business_date, args.warehouse, args.email)
-    quiet_server_shutdown()
+    run_from_command_line(daily_report)

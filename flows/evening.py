@@ -14,22 +14,21 @@ from tasks.contracts import DIMENSIONS
 from tasks.extract import list_and_plan
 from tasks.report import RunSummary, summary_text
 from tasks.run import (
-    flow_cli,
     flow_retry_delay,
     flow_timeout,
     load_files,
     pipeline_run,
-    quiet_server_shutdown,
+    run_from_command_line,
     secret_free_parameters,
     select_steps,
 )
-from tasks.runlog import today_ist
+from tasks.runlog import business_day, run_name
 from tasks.transform import build_dim_date, build_sales_hierarchy, refresh_reports
 
 STEPS = {
     "dimension_sync": "apply new product/distributor/retailer/tsr snapshots in date order (absent => inactive)",
     "tsr_hierarchy": "SCD2 update of dim_sales_hierarchy from every newly applied tsr snapshot",
-    "business_constants": "load config/business_constants.json; publish Variable datawiz-business-constants",
+    "business_constants": "load config/business_constants.json; publish Variable datawiz-<env>-business-constants",
     "dim_date": "extend the calendar (Indian fiscal year) through next year",
     "reporting_views": "rebuild rpt_sales_daily (dimension changes can move any date)",
 }
@@ -37,16 +36,28 @@ CALENDAR_START = dt.date(2015, 1, 1)
 
 
 @secret_free_parameters
-@flow(name="evening", log_prints=True, retries=1, retry_delay_seconds=flow_retry_delay(),
-      timeout_seconds=flow_timeout("evening"))
+@flow(name="evening", flow_run_name=run_name("evening"), log_prints=True,
+      retries=1, retry_delay_seconds=flow_retry_delay(), timeout_seconds=flow_timeout("evening"))
 def evening(
     business_date: dt.date | None = None,
     source: str | None = None,
     warehouse: str | None = None,
     steps: list[str] | None = None,
 ) -> RunSummary:
-    """Sync dimensions and everything derived from them for the business date (default: today, IST)."""
-    day = business_date or today_ist()
+    """Sync dimensions and everything derived from them for one business date.
+
+    Args:
+        business_date: The day whose snapshots are applied (YYYY-MM-DD). Default: the IST day of the run's
+            scheduled start (today for a run started now).
+        source: Where the files are: a landing folder, `az://CONTAINER[/PREFIX]` or a block
+            `azure-blob-storage-container/NAME`. Default: $DATAWIZ_SOURCE, else ./data/landing.
+        warehouse: The warehouse: `duckdb:///PATH`, `mysql://USER@HOST:3306/DB`, `starrocks://USER@HOST:9030/DB`
+            or a block `SLUG/NAME` (deployments pass their environment's block). Default: $DATAWIZ_WAREHOUSE,
+            else ./data/warehouse.duckdb.
+        steps: Run only these steps, in their fixed order: dimension_sync, tsr_hierarchy, business_constants,
+            dim_date, reporting_views. Default: all of them.
+    """
+    day = business_day("evening", business_date)
     chosen = select_steps(steps, STEPS)
     with pipeline_run("evening", day, source, warehouse, chosen) as run:
         plan = list_and_plan(run.source, run.warehouse)
@@ -66,8 +77,4 @@ def evening(
 
 
 if __name__ == "__main__":
-    args = flow_cli("evening", evening.__doc__ or "", STEPS, "today").parse_args()
-    result = evening(business_date=args.business_date, source=args.source, warehouse=args.warehouse,
-                     steps=args.steps.split(",") if args.steps else None)
-    print(summary_text([result]))
-    quiet_server_shutdown()
+    run_from_command_line(evening, STEPS, show=lambda result: summary_text([result]))

@@ -6,7 +6,6 @@ again every `repeat_hours` while trouble lasts. Run locally: `python flows/healt
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 
 from prefect import flow
@@ -22,12 +21,13 @@ from tasks.health import (
     remember_alert,
 )
 from tasks.notify import email_settings, run_link, send_email
-from tasks.run import flow_timeout, quiet_server_shutdown, secret_free_parameters
-from tasks.runlog import IST, current_run_id
+from tasks.run import flow_timeout, run_from_command_line, secret_free_parameters
+from tasks.runlog import IST, current_run_id, run_name
 
 
 @secret_free_parameters
-@flow(name="health", log_prints=True, timeout_seconds=flow_timeout("health"))
+@flow(name="health", flow_run_name=run_name("health", with_time=True), log_prints=True,
+      timeout_seconds=flow_timeout("health"))
 def health(
     source: str | None = None,
     warehouse: str | None = None,
@@ -35,7 +35,18 @@ def health(
     min_free_gb: float = 5.0,
     repeat_hours: float = 6.0,
 ) -> list[CheckResult]:
-    """Run every health check, publish them, and email the health alert when it is due."""
+    """Run every health check, publish them, and email the health alert when it is due.
+
+    Args:
+        source: Where the files are: a landing folder, `az://CONTAINER[/PREFIX]` or a block
+            `azure-blob-storage-container/NAME`. Default: $DATAWIZ_SOURCE, else ./data/landing.
+        warehouse: The warehouse: `duckdb:///PATH`, `mysql://USER@HOST:3306/DB`, `starrocks://USER@HOST:9030/DB`
+            or a block `SLUG/NAME` (deployments pass their environment's block). Default: $DATAWIZ_WAREHOUSE,
+            else ./data/warehouse.duckdb.
+        email: The email block `datawiz-email/NAME` that says who is emailed. Default: $DATAWIZ_EMAIL; unset: no email.
+        min_free_gb: Free disk space under the data folder ($DATAWIZ_DATA_DIR) below which the disk check fails.
+        repeat_hours: Email a lasting problem again after this many hours (a change is emailed at once).
+    """
     now = dt.datetime.now(IST)
     settings = email_settings(email)
     results = health_checks(source, warehouse, settings, now, min_free_gb)
@@ -48,10 +59,4 @@ def health(
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(prog="python flows/health.py", description=health.__doc__)
-    parser.add_argument("--source", default=None, help="landing folder or block (default: $DATAWIZ_SOURCE)")
-    parser.add_argument("--warehouse", default=None, help="warehouse URL or block (default: $DATAWIZ_WAREHOUSE)")
-    parser.add_argument("--email", default=None, help="email block (default: $DATAWIZ_EMAIL; unset: no email)")
-    args = parser.parse_args()
-    health(args.source, args.warehouse, args.email)
-    quiet_server_shutdown()
+    run_from_command_line(health)

@@ -5,7 +5,6 @@ Run locally: `python flows/maintenance.py [--raw-days 90] [--quarantine-days 180
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 
 from prefect import flow
@@ -23,14 +22,14 @@ from tasks.maintenance import (
     purge_quarantine_rows,
 )
 from tasks.notify import email_settings, run_link, send_email
-from tasks.run import flow_retry_delay, flow_timeout, quiet_server_shutdown, secret_free_parameters
-from tasks.runlog import IST, current_run_id
+from tasks.run import flow_retry_delay, flow_timeout, run_from_command_line, secret_free_parameters
+from tasks.runlog import IST, current_run_id, run_name
 
 
 # Every step is idempotent (what was archived or purged is gone from the next listing): a retry is safe.
 @secret_free_parameters
-@flow(name="maintenance", log_prints=True, retries=1, retry_delay_seconds=flow_retry_delay(),
-      timeout_seconds=flow_timeout("maintenance"))
+@flow(name="maintenance", flow_run_name=run_name("maintenance"), log_prints=True,
+      retries=1, retry_delay_seconds=flow_retry_delay(), timeout_seconds=flow_timeout("maintenance"))
 def maintenance(
     warehouse: str | None = None,
     email: str | None = None,
@@ -38,7 +37,17 @@ def maintenance(
     quarantine_days: int = 180,
     log_days: int = 30,
 ) -> MaintenanceReport:
-    """Archive raw backups older than raw_days, purge quarantine and logs past retention, analyse tables."""
+    """Archive old raw backups, purge quarantine copies and logs past their retention, analyse tables.
+
+    Args:
+        warehouse: The warehouse: `duckdb:///PATH`, `mysql://USER@HOST:3306/DB`, `starrocks://USER@HOST:9030/DB`
+            or a block `SLUG/NAME` (deployments pass their environment's block). Default: $DATAWIZ_WAREHOUSE,
+            else ./data/warehouse.duckdb.
+        email: The email block `datawiz-email/NAME` that says who is emailed. Default: $DATAWIZ_EMAIL; unset: no email.
+        raw_days: Raw backups (data/raw) older than this many days are gzipped into data/archive/raw.
+        quarantine_days: Quarantine copies and etl_quarantine rows older than this many days are deleted.
+        log_days: JSON log files ($DATAWIZ_LOG_DIR) older than this many days are deleted.
+    """
     now = dt.datetime.now(IST)
     settings = email_settings(email)
     report = MaintenanceReport()
@@ -60,12 +69,4 @@ def maintenance(
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(prog="python flows/maintenance.py", description=maintenance.__doc__)
-    parser.add_argument("--warehouse", default=None, help="warehouse URL or block (default: $DATAWIZ_WAREHOUSE)")
-    parser.add_argument("--email", default=None, help="email block (default: $DATAWIZ_EMAIL; unset: no email)")
-    parser.add_argument("--raw-days", type=int, default=90)
-    parser.add_argument("--quarantine-days", type=int, default=180)
-    parser.add_argument("--log-days", type=int, default=30)
-    args = parser.parse_args()
-    print(maintenance(args.warehouse, args.email, args.raw_days, args.quarantine_days, args.log_days))
-    quiet_server_shutdown()
+    run_from_command_line(maintenance, show=str)

@@ -16,16 +16,15 @@ from tasks.report import RunSummary, summary_text
 from tasks.run import (
     backup_files,
     download_runner,
-    flow_cli,
     flow_retry_delay,
     flow_timeout,
     load_files,
     pipeline_run,
-    quiet_server_shutdown,
+    run_from_command_line,
     secret_free_parameters,
     select_steps,
 )
-from tasks.runlog import today_ist, wait_for_evening
+from tasks.runlog import business_day, run_name, wait_for_evening
 from tasks.transform import compute_dd, pending_post_load, post_load_done, refresh_reports
 
 STEPS = {
@@ -41,7 +40,7 @@ INCREMENTAL = {Origin.INCREMENTAL}
 
 # Bounded download parallelism for blob_backup ($DATAWIZ_DOWNLOAD_CONCURRENCY, read at import).
 @secret_free_parameters
-@flow(name="morning", log_prints=True, task_runner=download_runner(), retries=1,
+@flow(name="morning", flow_run_name=run_name("morning"), log_prints=True, task_runner=download_runner(), retries=1,
       retry_delay_seconds=flow_retry_delay(), timeout_seconds=flow_timeout("morning"))
 def morning(
     business_date: dt.date | None = None,
@@ -51,8 +50,22 @@ def morning(
     skip_wait: bool = False,
     max_wait_minutes: float = 120,
 ) -> RunSummary:
-    """Load the new fact files and recompute what depends on them (default date: yesterday, IST)."""
-    day = business_date or today_ist() - dt.timedelta(days=1)
+    """Load the new fact files and recompute what depends on them.
+
+    Args:
+        business_date: The day whose facts are expected (YYYY-MM-DD); new files of any day are loaded.
+            Default: the day before the IST day of the run's scheduled start (yesterday for a run started now).
+        source: Where the files are: a landing folder, `az://CONTAINER[/PREFIX]` or a block
+            `azure-blob-storage-container/NAME`. Default: $DATAWIZ_SOURCE, else ./data/landing.
+        warehouse: The warehouse: `duckdb:///PATH`, `mysql://USER@HOST:3306/DB`, `starrocks://USER@HOST:9030/DB`
+            or a block `SLUG/NAME` (deployments pass their environment's block). Default: $DATAWIZ_WAREHOUSE,
+            else ./data/warehouse.duckdb.
+        steps: Run only these steps, in their fixed order: wait_for_evening, blob_backup, fis, fid, dd,
+            reporting_views. Default: all of them.
+        skip_wait: Do not wait for the evening run of the business date (local debugging).
+        max_wait_minutes: How long to wait for that evening run before failing.
+    """
+    day = business_day("morning", business_date)
     chosen = [s for s in select_steps(steps, STEPS) if not (skip_wait and s == "wait_for_evening")]
     with pipeline_run("morning", day, source, warehouse, chosen) as run:
         if "wait_for_evening" in chosen:
@@ -104,12 +117,4 @@ def touched_sales_days(reports: list[FileReport]) -> list[dt.date]:
 
 
 if __name__ == "__main__":
-    parser = flow_cli("morning", morning.__doc__ or "", STEPS, "yesterday")
-    parser.add_argument("--skip-wait", action="store_true", help="do not wait for the evening run (local debugging)")
-    parser.add_argument("--max-wait-minutes", type=float, default=120, help="how long to wait for the evening run")
-    args = parser.parse_args()
-    result = morning(business_date=args.business_date, source=args.source, warehouse=args.warehouse,
-                     steps=args.steps.split(",") if args.steps else None, skip_wait=args.skip_wait,
-                     max_wait_minutes=args.max_wait_minutes)
-    print(summary_text([result]))
-    quiet_server_shutdown()
+    run_from_command_line(morning, STEPS, show=lambda result: summary_text([result]))

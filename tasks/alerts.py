@@ -35,14 +35,11 @@ from prefect.states import AwaitingRetry
 from blocks.email import DataWizEmail
 from blocks.redact import redact
 from blocks.warehouse.base import Warehouse
-from tasks.errors import ConfigError, TerminalError
-from tasks.notify import Attachment, Email, EmailFailed, email_settings, render, run_link, send_email
+from tasks.errors import TerminalError
+from tasks.notify import Attachment, Email, render, run_link, send_run_email
 from tasks.report import RunSummary
-from tasks.runlog import IST
+from tasks.runlog import DEFAULT_DAY_OFFSET, business_day
 
-# The default business date of flows run without one, as days after the run's start date (IST).
-# Mirrors the flows' own defaults (evening: today, morning: yesterday, daily report: today).
-DEFAULT_DAY_OFFSET = {"evening": 0, "morning": -1, "daily-report": 0}
 # The message of the state that re-schedules a crashed run: how a later crash knows it was re-run already.
 RERUN_MARKER = "DataWiz: re-run once after a crash"
 # Rows fetched for the CSV at most; the byte cap of the email block usually cuts earlier.
@@ -77,14 +74,15 @@ class FailureInfo:
 
 
 def business_date_of(run: FlowRun, flow_name: str) -> str:
-    """The run's business date: its parameter, else the flow's default from the run's start (IST)."""
+    """The run's business date: its parameter, else the flow's default for its scheduled start (IST), as the
+    run itself computed it (tasks/runlog.py: `business_day`)."""
     given = (run.parameters or {}).get("business_date")
     if given:
         return str(given)
-    start = run.start_time or run.expected_start_time
-    if flow_name not in DEFAULT_DAY_OFFSET or start is None:
+    scheduled = run.expected_start_time or run.start_time
+    if flow_name not in DEFAULT_DAY_OFFSET or scheduled is None:
         return "—"
-    return str(start.astimezone(IST).date() + dt.timedelta(days=DEFAULT_DAY_OFFSET[flow_name]))
+    return str(business_day(flow_name, scheduled=scheduled))
 
 
 class RunNotFound(TerminalError):
@@ -246,23 +244,12 @@ def validation_email(summary: RunSummary, csv_bytes: bytes, rows_attached: int, 
 @task(name="validation-alert", cache_policy=NO_CACHE)
 def send_validation_alert(summary: RunSummary, warehouse: Warehouse) -> bool:
     """Email the validation alert if the run rejected or quarantined anything and email is configured."""
-    logger = get_run_logger()
     if not needs_validation_alert(summary):
         return False
-    try:
-        settings = email_settings(None)
-    except ConfigError as exc:  # the run's data is loaded; the health flow fails loudly on the same block
-        logger.error("validation alert not sent: %s", exc)
-        return False
-    if settings is None:
-        logger.info("no email configured ($DATAWIZ_EMAIL): validation alert not sent")
-        return False
-    csv_bytes, attached = quarantine_csv(quarantine_rows(warehouse, summary.run_id), settings.max_attachment_bytes)
-    email = validation_email(summary, csv_bytes, attached, run_link(summary.run_id, settings))
-    try:
-        send_email(email, settings)
-    except (EmailFailed, ConfigError) as exc:
-        # The data is loaded and the quality report published: a mail relay outage must not fail the run.
-        logger.error("validation alert not sent: %s", exc)
-        return False
-    return True
+
+    def build(settings: DataWizEmail) -> Email:
+        csv_bytes, attached = quarantine_csv(quarantine_rows(warehouse, summary.run_id), settings.max_attachment_bytes)
+        return validation_email(summary, csv_bytes, attached, run_link(summary.run_id, settings))
+
+    # A mail relay outage must not fail a run whose data is loaded (send_run_email logs it instead).
+    return send_run_email("validation alert", build)

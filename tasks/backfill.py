@@ -8,7 +8,6 @@ skipped, and a month interrupted half-way loads only its remaining files.
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
@@ -23,6 +22,7 @@ from blocks.types import FileStats, LedgerEntry
 from blocks.warehouse.base import AlreadyLoaded, Warehouse
 from blocks.warehouse.files_load import AzureFiles
 from blocks.warehouse.starrocks import StarRocksConnector
+from deployments.settings import env_name
 from tasks.contracts import Origin
 from tasks.errors import ConfigError, transient_retries
 from tasks.extract import Plan, PlannedFile
@@ -31,7 +31,7 @@ from tasks.report import RunSummary
 from tasks.transform import month_end, month_start
 
 BACKFILL_TABLES = ("fis", "fid")
-PROGRESS_KEY = "backfill-progress"
+PROGRESS_KIND = "backfill-progress"  # artifact key datawiz-<env>-backfill-progress
 
 
 @dataclass(frozen=True)
@@ -156,14 +156,14 @@ def touched_fis(summary: RunSummary) -> bool:
 
 
 class Progress:
-    """Backfill progress: a Prefect progress artifact (key `backfill-progress`) and one printed line per month."""
+    """Backfill progress: a Prefect progress artifact (key `datawiz-<env>-backfill-progress`), a line per month."""
 
     def __init__(self, months: dict[str, int]) -> None:
         self.months = months
         self.done = 0
         files = sum(months.values())
         self.artifact: UUID | None = create_progress_artifact(
-            progress=0.0 if months else 100.0, key=PROGRESS_KEY,
+            progress=0.0 if months else 100.0, key=env_name(PROGRESS_KIND),
             description=f"backfill: {len(months)} month(s), {files} new file version(s)",
         )
         print(f"backfill: {len(months)} month(s) with {files} new file version(s)"
@@ -246,17 +246,3 @@ def pushdown_file(warehouse: StarRocksConnector, files: AzureFiles, planned: Pla
     return FileReport(path=entry.source_file, version=entry.source_version, table=entry.table_name,
                       status=entry.status, stats=entry.stats, business_date=entry.business_date)
 
-
-def cli() -> argparse.ArgumentParser:
-    """Arguments of `python flows/backfill.py`."""
-    p = argparse.ArgumentParser(prog="python flows/backfill.py",
-                                description="Load historical/fis and historical/fid month by month (resumable).")
-    p.add_argument("--source", default=None, help="landing folder, az://CONTAINER or block (default: $DATAWIZ_SOURCE)")
-    p.add_argument("--warehouse", default=None, help="warehouse URL or block (default: $DATAWIZ_WAREHOUSE)")
-    p.add_argument("--tables", default=",".join(BACKFILL_TABLES), help="comma-separated: fis,fid (default both)")
-    p.add_argument("--months", default=None, help="YYYY-MM..YYYY-MM (inclusive; default: every month found)")
-    p.add_argument("--include-facts-range", default=None,
-                   help="also load facts/ files for YYYY-MM-DD..YYYY-MM-DD, month by month")
-    p.add_argument("--pushdown", action="store_true",
-                   help="StarRocks + Azure only: the cluster reads historical Parquet itself (no validation)")
-    return p

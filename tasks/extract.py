@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import datetime as dt
+import hashlib
 import json
 import os
 import re
@@ -28,6 +29,7 @@ from blocks.source import Source
 from blocks.types import SourceFile
 from blocks.warehouse.base import Warehouse
 from blocks.warehouse.batches import rebatch
+from deployments.settings import env_name
 from tasks.contracts import PREFIXES, REQUIRED_CONSTANTS, FileRef, Origin, owning_contract, resolve_path
 from tasks.errors import FileRejected, transient_retries
 from tasks.telemetry import stage
@@ -121,6 +123,19 @@ def raw_path(file: SourceFile, root: Path | None = None) -> Path:
     return (root or raw_root()) / rel.parent / f"{rel.stem}@{version}{rel.suffix}"
 
 
+def raw_copy_key(file: SourceFile, root: Path, env: str | None = None) -> str:
+    """The cache key of one raw copy: `raw-copy-<env>-<sha256 of path, version and raw folder>`.
+
+    Prefect stores each cache record as a file named after its key in the result storage folder. The
+    readable form (`raw-copy-facts/fis/2025/11/20/x.csv@<etag>-/srv/datawiz/data/raw`) spread records
+    over nested folders and grew past the 255-byte file-name limit for long blob names; the hash is a
+    fixed, safe name. The environment in front keeps dev and prod records apart when two workers share
+    a result folder (the raw folder in the hash already differs when their data folders do).
+    """
+    digest = hashlib.sha256("\0".join((file.path, file.version, str(root.resolve()))).encode()).hexdigest()
+    return env_name(f"raw-copy-{digest}", env)
+
+
 class _RawCopyPolicy(CachePolicy):
     """Cache a fetch by (path, version) — but a cache hit whose local copy has gone is a miss.
 
@@ -135,7 +150,7 @@ class _RawCopyPolicy(CachePolicy):
         root = Path(inputs.get("root") or raw_root())
         if not raw_path(file, root).exists() and not getattr(task_ctx.task, "refresh_cache", False):
             return None
-        return f"raw-copy-{file.path}@{file.version}-{root.resolve()}"
+        return raw_copy_key(file, root)
 
 
 @task(

@@ -8,7 +8,6 @@ facts and evening run on time, and SMTP. A check lists one small prefix of the s
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 import shutil
 from collections.abc import Callable
@@ -27,6 +26,7 @@ from blocks.warehouse import resolve_warehouse
 from blocks.warehouse.base import Warehouse
 from blocks.warehouse.mysql import PyMySQLBlock
 from blocks.warehouse.starrocks import StarRocksConnector
+from deployments.settings import env_name
 from tasks.contracts import CONTRACTS, FACTS
 from tasks.errors import describe_error
 from tasks.extract import data_dir
@@ -298,10 +298,10 @@ def health_checks(
 
 
 def publish_health_report(results: list[CheckResult]) -> None:
-    """The checks as a markdown artifact (key `health`), one row per check."""
+    """The checks as a markdown artifact (key `datawiz-<env>-health`), one row per check."""
     rows = [f"| {r.target} | {'OK' if r.ok else '**FAIL**'} | {r.detail.replace('|', '/')} |" for r in results]
-    create_markdown_artifact(key="health", markdown="\n".join(["| check | result | detail |", "|---|---|---|", *rows]),
-                             description="DataWiz health checks")
+    markdown = "\n".join(["| check | result | detail |", "|---|---|---|", *rows])
+    create_markdown_artifact(key=env_name("health"), markdown=markdown, description="DataWiz health checks")
 
 
 # ------------------------------------------------------------------------------------------------ health alerts
@@ -333,7 +333,7 @@ def health_email(results: list[CheckResult], link: str | None) -> Email:
 
 
 def _alert_variable() -> str:
-    return f"datawiz-{os.environ.get('DATAWIZ_ENV', 'local')}-health-alert"
+    return env_name("health-alert")
 
 
 def last_alert() -> dict[str, object] | None:

@@ -20,6 +20,7 @@ from prefect.cache_policies import NO_CACHE
 
 from blocks.warehouse.base import Warehouse, split_statements, sql_file
 from datawiz.logs import log_dir as log_dir  # the JSON log files' folder, $DATAWIZ_LOG_DIR (flows/maintenance.py)
+from deployments.settings import env_name
 from tasks.notify import Email, render
 
 
@@ -117,10 +118,10 @@ def analyse_tables(warehouse: Warehouse) -> list[str]:
 
 
 def publish_maintenance_report(report: MaintenanceReport) -> None:
-    """The report as a markdown artifact (key `maintenance`)."""
+    """The report as a markdown artifact (key `datawiz-<env>-maintenance`)."""
     rows = [f"| {what} | {outcome} |" for what, outcome in report.lines()]
-    create_markdown_artifact(key="maintenance", markdown="\n".join(["| what | outcome |", "|---|---|", *rows]),
-                             description="DataWiz monthly maintenance")
+    markdown = "\n".join(["| what | outcome |", "|---|---|", *rows])
+    create_markdown_artifact(key=env_name("maintenance"), markdown=markdown, description="DataWiz monthly maintenance")
 
 
 def maintenance_email(report: MaintenanceReport, retention: dict[str, int], link: str | None) -> Email:

@@ -12,6 +12,7 @@ import datetime as dt
 import os
 import smtplib
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -29,6 +30,7 @@ from prefect_email.credentials import SMTPServer, SMTPType
 from blocks.email import EMAIL_BLOCK_SLUG, DataWizEmail
 from blocks.redact import redact
 from blocks.transport import InsecureTransport, require_encryption
+from deployments.settings import current_env
 from tasks.errors import ConfigError, TransientError, retry_transient
 from tasks.runlog import IST
 
@@ -85,7 +87,7 @@ _TEXT = _environment(autoescape=False)
 
 def render(template: str, subject: str, context: dict[str, Any], attachments: tuple[Attachment, ...] = ()) -> Email:
     """Render templates/<template>.html and .txt with the context (plus env and send time), redacted."""
-    values = {"subject": subject, "env": os.environ.get("DATAWIZ_ENV", "local"),
+    values = {"subject": subject, "env": current_env(),
               "sent_at": format_ist(dt.datetime.now(dt.UTC)), **context}
     html = _HTML.get_template(f"{template}.html").render(values)
     text = _TEXT.get_template(f"{template}.txt").render(values)
@@ -176,6 +178,33 @@ def deliver(email: Email, settings: DataWizEmail) -> str:
         creds = settings.credentials
         raise EmailFailed(f"email to {creds.smtp_server}:{creds.smtp_port or ''} failed: {redact(exc)}") from None
     return str(msg["Message-ID"])
+
+
+def send_run_email(what: str, build: Callable[[DataWizEmail], Email | None]) -> bool:
+    """Send an email from inside a pipeline run, through the block of $DATAWIZ_EMAIL, without ever failing the run.
+
+    `build` gets the block's settings and returns the email, or None when this one is not wanted. A missing
+    or broken block, or an SMTP server that stays down, is logged as an error: the run's data is loaded and
+    its report published, and the health flow fails loudly on the same block every hour.
+    """
+    logger = get_run_logger()
+    try:
+        settings = email_settings(None)
+    except ConfigError as exc:
+        logger.error("%s not sent: %s", what, exc)
+        return False
+    if settings is None:
+        logger.info("no email configured ($DATAWIZ_EMAIL): %s not sent", what)
+        return False
+    message = build(settings)
+    if message is None:
+        return False
+    try:
+        send_email(message, settings)
+    except (EmailFailed, ConfigError) as exc:
+        logger.error("%s not sent: %s", what, exc)
+        return False
+    return True
 
 
 # Only transient failures are retried: a refused (insecure) configuration fails at once.

@@ -1,4 +1,4 @@
-"""Run reports: the per-file quality report (a Prefect artifact) and the terminal summary."""
+"""Run reports: the quality report (Prefect artifacts: markdown, per-file and per-table tables), terminal summary."""
 
 from __future__ import annotations
 
@@ -7,10 +7,15 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from prefect.artifacts import create_markdown_artifact
+from prefect import task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
 
+from blocks.email import DataWizEmail
 from blocks.warehouse.base import Warehouse
+from deployments.settings import env_name
 from tasks.load import FileReport
+from tasks.notify import Email, render, run_link, send_run_email
 
 SUMMARY_TABLES = (
     "dim_product", "dim_distributor", "dim_retailer", "dim_employee", "dim_sales_hierarchy", "dim_date",
@@ -53,7 +58,7 @@ def table_counts(warehouse: Warehouse, tables: tuple[str, ...] = SUMMARY_TABLES)
 
 
 def quality_markdown(summary: RunSummary) -> str:
-    """Markdown for the `dq-<flow>` artifact: one line per file, then the rules that failed most."""
+    """Markdown for the `datawiz-<env>-dq-<flow>` artifact: one line per file, then the rules that failed most."""
     lines = [
         f"# Data quality — {summary.flow} {summary.business_date}",
         "",
@@ -99,13 +104,58 @@ def md_text(value: object, limit: int = 500) -> str:
     return _MD_ESCAPE.sub(r"\\\1", text)
 
 
+def file_rows(summary: RunSummary) -> list[dict[str, object]]:
+    """One row per file version of the run, for the `-files` table artifact (numbers stay numbers).
+
+    The Prefect UI renders every *string* cell of a table artifact as markdown (`ArtifactDataTable` in
+    prefect/server/ui: `p-markdown-renderer` for strings), so text from a file goes through `md_text`.
+    """
+    rows: list[dict[str, object]] = []
+    for f in summary.files:
+        s = f.stats
+        detail = f.reason or ", ".join(f"{rule} ×{n}" for rule, n in f.top_rules)
+        if f.drift_columns:
+            detail += f" (schema drift: {len(f.drift_columns)} extra column(s) not loaded)"
+        rows.append({
+            "file": md_text(f.path), "table": f.table, "status": f.status,
+            "business date": str(f.business_date or ""), "rows in": s.rows_in, "loaded": s.rows_loaded,
+            "quarantined": s.rows_quarantined, "deduplicated": s.rows_deduplicated, "orphans": s.orphans,
+            "seconds": round(f.seconds, 2), "reason / top rules": md_text(detail),
+        })
+    return rows or [{"file": "no new file version in this run"}]
+
+
+def table_rows(summary: RunSummary) -> list[dict[str, object]]:
+    """One row per warehouse table: the run's files and rows into it, and its row count after the run."""
+    counts: dict[str, int] = summary.notes.get("table_counts", {})
+    names = list(dict.fromkeys([*counts, *sorted({f.table for f in summary.files})]))
+    rows = []
+    for table in names:
+        files = [f for f in summary.files if f.table == table]
+        rows.append({
+            "table": table,
+            **{f"files {status}": sum(1 for f in files if f.status == status)
+               for status in ("loaded", "rejected", "superseded")},
+            **{label: sum(getattr(f.stats, attr) for f in files) for label, attr in (
+                ("rows in", "rows_in"), ("rows loaded", "rows_loaded"), ("quarantined", "rows_quarantined"),
+                ("deduplicated", "rows_deduplicated"), ("orphans", "orphans"))},
+            "rows in warehouse": counts.get(table, ""),
+        })
+    return rows
+
+
 def publish_quality_report(summary: RunSummary) -> None:
-    """Attach the quality report to the flow run as a markdown artifact (key `dq-<flow>`)."""
-    create_markdown_artifact(
-        key=f"dq-{summary.flow}",
-        markdown=quality_markdown(summary),
-        description=f"Data quality of {summary.flow} run for {summary.business_date}",
-    )
+    """Attach the quality report to the flow run: the markdown summary (key `datawiz-<env>-dq-<flow>`) and the
+    per-file and per-table results as table artifacts (`datawiz-<env>-dq-<flow>-files`, `...-tables`).
+
+    Table artifacts (`prefect.artifacts.create_table_artifact`, a list of row dicts) show in the run's
+    Artifacts tab as sortable tables; the keyed ones also under Artifacts, latest first.
+    """
+    what = f"{summary.flow} run for {summary.business_date}"
+    key = env_name(f"dq-{summary.flow}")
+    create_markdown_artifact(key=key, markdown=quality_markdown(summary), description=f"Data quality of {what}")
+    create_table_artifact(key=f"{key}-files", table=file_rows(summary), description=f"Files of the {what}")
+    create_table_artifact(key=f"{key}-tables", table=table_rows(summary), description=f"Tables after the {what}")
 
 
 def summary_text(summaries: list[RunSummary]) -> str:
@@ -121,3 +171,30 @@ def summary_text(summaries: list[RunSummary]) -> str:
     counts = summaries[-1].notes.get("table_counts", {}) if summaries else {}
     out += ["", f"{'table':<24}{'rows':>12}", *[f"{t:<24}{n:>12,}" for t, n in counts.items()]]
     return "\n".join(out)
+
+
+# ---------------------------------------------------------------------------------------------- success email
+# The runs a success email is about: a pipeline run as a whole (a backfill's month subflows are part of it).
+SUCCESS_EMAIL_FLOWS = frozenset({"evening", "morning", "backfill"})
+
+
+def success_email(summary: RunSummary, link: str | None) -> Email:
+    """The opt-in "job succeeded" email of one completed pipeline run: what it loaded, per table, and a link."""
+    subject = (f"{summary.flow} {summary.business_date} completed: {summary.count('loaded')} file(s) loaded, "
+               f"{summary.rows('rows_loaded'):,} rows")
+    tables = [(t["table"], t["files loaded"], t["files rejected"], t["rows loaded"], t["quarantined"],
+               t["rows in warehouse"]) for t in table_rows(summary) if t["files loaded"] or t["files rejected"]]
+    return render("success", subject, {"s": summary, "tables": tables, "link": link,
+                                       "minutes": f"{int(summary.seconds // 60)}m {int(summary.seconds % 60):02d}s"})
+
+
+@task(name="success-email", cache_policy=NO_CACHE)
+def send_success_email(summary: RunSummary) -> bool:
+    """Email a completed pipeline run when the email block asks for it (`email_on_success`, EMAIL_ON_SUCCESS)."""
+    if summary.flow not in SUCCESS_EMAIL_FLOWS:
+        return False
+
+    def build(settings: DataWizEmail) -> Email | None:
+        return success_email(summary, run_link(summary.run_id, settings)) if settings.email_on_success else None
+
+    return send_run_email("success email", build)

@@ -10,7 +10,7 @@ import datetime as dt
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from prefect import Flow, get_client, get_run_logger
 from prefect.context import FlowRunContext
+from prefect.settings import get_current_settings
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
@@ -25,11 +26,12 @@ from blocks.redact import without_url_password
 from blocks.source import Source, SourceChanged, resolve_source
 from blocks.warehouse import resolve_warehouse
 from blocks.warehouse.base import Warehouse
+from datawiz import LOCAL_SERVER_STARTUP_SECONDS
 from tasks.alerts import send_validation_alert
 from tasks.errors import describe_error, is_transient
 from tasks.extract import PlannedFile, fetch_task, raw_path
 from tasks.load import FileReport, ingest_file
-from tasks.report import RunSummary, publish_quality_report, table_counts
+from tasks.report import RunSummary, publish_quality_report, send_success_email, table_counts
 from tasks.runlog import current_run_id, finish_run, reconcile_run_log, start_run
 from tasks.telemetry import annotate_run, record_freshness, record_job
 
@@ -95,7 +97,10 @@ def _bracketed_run(
     src = resolve_source(source)
     applied = wh.migrate()
     logger = get_run_logger()
-    logger.info("%s %s: source %s, warehouse %s", flow, business_date, src.describe(), wh.describe())
+    run = FlowRunContext.get()
+    release = run.flow_run.deployment_version if run is not None and run.flow_run is not None else None
+    logger.info("%s %s: source %s, warehouse %s%s", flow, business_date, src.describe(), wh.describe(),
+                f", release {release}" if release else "")
     if applied:
         logger.info("applied migrations: %s", ", ".join(applied))
     _reconcile_run_log(wh, logger)
@@ -114,6 +119,7 @@ def _bracketed_run(
     publish_quality_report(ctx.summary)
     finish_run(wh, ctx.run_id, "completed")
     send_validation_alert(ctx.summary, wh)  # only when a file was rejected or rows quarantined
+    send_success_email(ctx.summary)  # only when the email block says EMAIL_ON_SUCCESS
     wh.close()
 
 
@@ -284,6 +290,59 @@ def backup_files(ctx: RunContext, planned: list[PlannedFile]) -> list[str]:
     return paths
 
 
+class LocalServerTimeout(SystemExit):
+    """The temporary Prefect server of a local run did not answer in time (exits with a message saying what to set)."""
+
+
+def start_local_server() -> str | None:
+    """Start the temporary Prefect server of a local run up front, giving it time; its API URL (None: not needed).
+
+    Without PREFECT_API_URL, a flow called from the command line starts a temporary server in a subprocess
+    and waits PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS for it (Prefect's default: 20 s;
+    `SubprocessASGIServer.start` in prefect/server/api/server.py). Its first start creates and migrates a
+    SQLite database, which on a busy 2-core machine takes longer, and the run fails with "Timed out while
+    attempting to connect to ephemeral Prefect API server". Started here with LOCAL_SERVER_STARTUP_SECONDS
+    (unless that setting is set explicitly), the server is the one the flow's client then uses — there is
+    one per process (`SubprocessASGIServer()` is a singleton per port; `get_client` starts it only if it is
+    not running). If it still does not answer, the run stops with what to set instead of a traceback.
+    """
+    settings = get_current_settings()
+    if settings.api.url or not settings.server.ephemeral.enabled:
+        return None  # a real server, or temporary servers switched off: Prefect's own message applies
+    from prefect.server.api.server import SubprocessASGIServer
+
+    ephemeral = settings.server.ephemeral
+    timeout = ephemeral.startup_timeout_seconds if "startup_timeout_seconds" in ephemeral.model_fields_set \
+        else LOCAL_SERVER_STARTUP_SECONDS
+    server = SubprocessASGIServer()
+    started = time.monotonic()
+    try:
+        server.start(timeout=timeout)
+    except RuntimeError as exc:
+        raise LocalServerTimeout(
+            f"error: the temporary Prefect server this run starts did not answer within {timeout} s "
+            f"({time.monotonic() - started:.0f} s waited; Prefect: {str(exc)[:200].rstrip('.')}). The machine is "
+            "probably busy. Either "
+            "give it longer: PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS=900, or start one server for all "
+            "local runs: `prefect server start` in another terminal, then "
+            "`export PREFECT_API_URL=http://127.0.0.1:4200/api`."
+        ) from None
+    return server.api_url
+
+
+def run_from_command_line(flow: Flow, steps: dict[str, str] | None = None,  # type: ignore[type-arg]
+                          show: Callable[[Any], str] | None = None) -> Any:
+    """`python flows/<name>.py [options]`: parse the options (`flow_cli`), start the temporary server patiently
+    (`start_local_server`), run the flow, print `show(result)`, and exit quietly."""
+    arguments = vars(flow_cli(flow, steps).parse_args())
+    start_local_server()
+    result = flow(**arguments)
+    if show is not None:
+        print(show(result))
+    quiet_server_shutdown()
+    return result
+
+
 def quiet_server_shutdown() -> None:
     """Silence the temporary server's complaints about queued events when a local run exits.
 
@@ -318,16 +377,48 @@ def select_steps(requested: list[str] | str | None, available: dict[str, str]) -
     return [s for s in available if s in names]
 
 
-def flow_cli(name: str, description: str, steps: dict[str, str], default_date: str) -> argparse.ArgumentParser:
-    """Command-line arguments shared by `python flows/<name>.py`."""
-    epilog = "steps:\n" + "\n".join(f"  {k:<18} {v}" for k, v in steps.items())
+def doc_summary(flow: Flow) -> str:  # type: ignore[type-arg]
+    """The first paragraph of a flow's docstring (the rest documents its parameters)."""
+    return (flow.description or "").split("\n\n")[0].strip()
+
+
+# JSON schema types of flow parameters (Prefect's parameter schema) -> how the command line spells them.
+_CLI_TYPES: dict[str, Any] = {
+    "date": dt.date.fromisoformat, "integer": int, "number": float,
+    "array": lambda text: [part.strip() for part in text.split(",") if part.strip()],
+}
+
+
+_METAVARS = {"date": "YYYY-MM-DD", "array": "A,B", "integer": "N", "number": "N"}
+
+
+def _schema_type(schema: dict[str, Any]) -> str:
+    for option in schema.get("anyOf", [schema]):
+        if option.get("type") not in (None, "null"):
+            return str(option.get("format") if option.get("format") == "date" else option["type"])
+    return "string"
+
+
+def flow_cli(flow: Flow, steps: dict[str, str] | None = None) -> argparse.ArgumentParser:  # type: ignore[type-arg]
+    """`python flows/<name>.py`'s arguments: one option per flow parameter (`business_date` -> `--business-date`).
+
+    The help of each option is the parameter's description from the flow's docstring (its `Args:` section,
+    Google style), which Prefect also puts into the parameter schema the UI shows for a run or deployment
+    (`prefect.utilities.callables.parameter_docstrings`): one text for both. Lists are comma-separated.
+    """
+    epilog = ("steps:\n" + "\n".join(f"  {k:<18} {v}" for k, v in steps.items())) if steps else None
     parser = argparse.ArgumentParser(
-        prog=f"python flows/{name}.py", description=description, epilog=epilog,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog=f"python flows/{Path(flow.fn.__code__.co_filename).name}", description=doc_summary(flow),
+        epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--business-date", type=dt.date.fromisoformat, default=None,
-                        help=f"YYYY-MM-DD (default: {default_date}, IST)")
-    parser.add_argument("--source", default=None, help="landing folder or block (default: $DATAWIZ_SOURCE)")
-    parser.add_argument("--warehouse", default=None, help="warehouse URL or block (default: $DATAWIZ_WAREHOUSE)")
-    parser.add_argument("--steps", default=None, help="comma-separated subset of the steps below")
+    for name, schema in flow.parameters.properties.items():
+        kind = _schema_type(schema)
+        option = "--" + name.replace("_", "-")
+        text = " ".join(str(schema.get("description") or "").split()).replace("%", "%%")
+        if kind == "boolean":
+            parser.add_argument(option, dest=name, action="store_true", help=text)
+        else:
+            parser.add_argument(option, dest=name, type=_CLI_TYPES.get(kind, str), default=schema.get("default"),
+                                required="default" not in schema, help=text,
+                                metavar=_METAVARS.get(kind, name.upper()))
     return parser

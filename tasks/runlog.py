@@ -1,4 +1,4 @@
-"""etl_run_log: one row per pipeline run (the morning flow waits on the evening's row).
+"""etl_run_log: one row per pipeline run (the morning flow waits on the evening's row); business dates, run names.
 
 A run writes `running` when it starts and `completed` or `failed` when it ends. A run whose process died
 (machine lost, SIGKILL) never writes its end: Prefect's state (Crashed, set by the worker or by the zombie
@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 import uuid
+from collections.abc import Callable
 
 from prefect import get_run_logger, runtime, task
 from prefect.cache_policies import NO_CACHE
@@ -31,6 +32,61 @@ def current_run_id() -> str:
 
 def today_ist() -> dt.date:
     return dt.datetime.now(IST).date()
+
+
+# The default business date of a flow, in days after the IST date of the run's scheduled start: the
+# evening run (18:00) syncs its own day, the morning run (08:00) loads the facts of the day before, the
+# daily summary (20:00) reports its own day. Flows not listed use their own day.
+DEFAULT_DAY_OFFSET = {"evening": 0, "morning": -1, "daily-report": 0}
+
+
+def scheduled_start() -> dt.datetime:
+    """When this flow run was *scheduled* to start, in IST (outside a flow run: now).
+
+    Prefect's `runtime.flow_run.scheduled_start_time` is the run's `expected_start_time`. The server sets
+    it once, from the run's first state (`SetExpectedStartTime` in prefect/server/orchestration/
+    global_policy.py): a scheduled deployment run keeps its slot — 08:00 yesterday stays 08:00 yesterday
+    when a worker picks the run up today, and through flow retries and the crash re-run (both go back to
+    Scheduled on the same run); a run started by hand or from the CLI gets the time it was created.
+    """
+    return runtime.flow_run.scheduled_start_time.astimezone(IST)
+
+
+def business_day(flow: str, given: dt.date | str | None = None, scheduled: dt.datetime | None = None) -> dt.date:
+    """The business date of a run of `flow`: `given`, else the flow's default for its scheduled start (IST).
+
+    Never the wall clock: a run scheduled before midnight and started after it (a late worker, a retry,
+    a re-run) loads the day it was scheduled for.
+    """
+    if isinstance(given, dt.datetime):
+        return given.astimezone(IST).date()
+    if isinstance(given, dt.date):
+        return given
+    if given:
+        return dt.date.fromisoformat(str(given))
+    start = (scheduled or scheduled_start()).astimezone(IST)
+    return start.date() + dt.timedelta(days=DEFAULT_DAY_OFFSET.get(flow, 0))
+
+
+def run_name(flow: str, with_time: bool = False) -> Callable[[], str]:
+    """A `flow_run_name` for `@flow`: `morning 2025-11-20`, the flow and its business date (`with_time`:
+    `health 2025-11-20 10:30`, the scheduled start in IST) instead of a generated `crafty-fox`.
+
+    Prefect's `flow_run_name` is "a string template with the flow's parameters as variables, or a function
+    that returns a string" (API reference of `prefect.flows.flow`); a template cannot compute a default, so
+    this is a function. Prefect calls it with no arguments inside the run's context, before the flow
+    function runs (`resolve_custom_flow_run_name` in prefect/_internal/engine.py), where
+    `runtime.flow_run.parameters` holds "the parameter values explicitly passed for the run" (reference of
+    `prefect.runtime.flow_run`): a deployment run's `business_date` as its JSON string, or nothing.
+    """
+
+    def name() -> str:
+        if with_time:
+            return f"{flow} {scheduled_start():%Y-%m-%d %H:%M}"
+        return f"{flow} {business_day(flow, runtime.flow_run.parameters.get('business_date'))}"
+
+    name.__name__ = f"{flow.replace('-', '_')}_run_name"
+    return name
 
 
 def _now() -> dt.datetime:

@@ -21,9 +21,12 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """A real temporary Prefect server (started once): flows run against it as in production."""
     from prefect.testing.utilities import prefect_test_harness
 
+    from datawiz import LOCAL_SERVER_STARTUP_SECONDS
+
     storage = tmp_path_factory.mktemp("prefect-results")
     os.environ["PREFECT_LOCAL_STORAGE_PATH"] = str(storage)
-    with prefect_test_harness(server_startup_timeout=120):
+    # As patient as a local run (tasks/run.py, start_local_server): 120 s was not enough on a shared 2-core machine.
+    with prefect_test_harness(server_startup_timeout=LOCAL_SERVER_STARTUP_SECONDS):
         yield
 
 

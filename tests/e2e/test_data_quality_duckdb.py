@@ -127,14 +127,27 @@ def test_quality_report_artifact_names_files_rules_and_rows(run) -> None:
     from prefect import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey, FlowRunFilter, FlowRunFilterId
 
+    from deployments.settings import env_name
+
     _, _, _, mo = run
+    key = env_name("dq-morning")
     with get_client(sync_client=True) as client:
         artifacts = client.read_artifacts(
-            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["dq-morning"])),
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key, f"{key}-files", f"{key}-tables"])),
             flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[mo.run_id])),
         )
-    assert len(artifacts) == 1
-    report = artifacts[0].data
+    found = {a.key: a for a in artifacts}
+    assert sorted(found) == [key, f"{key}-files", f"{key}-tables"]
+    assert found[f"{key}-files"].type == found[f"{key}-tables"].type == "table"
+    files = json.loads(found[f"{key}-files"].data)  # the per-file results, one row per file version
+    assert len(files) == len(mo.files) and {f["status"] for f in files} >= {"loaded", "rejected"}
+    reasons = [f["reason / top rules"] for f in files if f["status"] == "rejected"]
+    assert any("above max_reject_ratio" in r for r in reasons) and all(isinstance(f["rows in"], int) for f in files)
+    tables = {t["table"]: t for t in json.loads(found[f"{key}-tables"].data)}
+    fis = tables["fact_secondary_sales"]
+    assert fis["rows loaded"] == sum(f.stats.rows_loaded for f in mo.files if f.table == "fact_secondary_sales") > 0
+    assert fis["rows in warehouse"] >= fis["rows loaded"] and fis["files rejected"] >= 1
+    report = found[key].data
     assert "| rejected |" in report and "above max_reject_ratio" in report
     assert "duplicate_key_conflict" in report and "Example quarantined rows" in report
     assert "misc/readme.txt" in report  # unrecognised paths are listed, never silently ignored

@@ -7,6 +7,7 @@ saved on the session's Prefect server, exactly as a deployment names it.
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import time
 from collections.abc import Iterator
@@ -14,17 +15,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from prefect import get_client
+from prefect.client.schemas.filters import ArtifactCollectionFilter, ArtifactCollectionFilterKey
 from prefect_email import EmailServerCredentials
 from pydantic import SecretStr
 
 from blocks.email import DataWizEmail
 from blocks.warehouse import resolve_warehouse
 from datawiz.sample_data import generate
+from deployments.settings import env_name
 from flows.daily_report import daily_report
 from flows.evening import evening
 from flows.health import health
 from flows.maintenance import maintenance
 from flows.morning import morning
+from tasks.daily import trend_charts
 from tasks.runlog import today_ist
 from tests.integration.azurite import free_port
 from tests.integration.smtp import SMTP_USER, Mailbox, smtp_server
@@ -68,15 +73,29 @@ def ops(tmp_path_factory: pytest.TempPathFactory, prefect_server: None) -> Itera
         yield world
 
 
-def test_daily_report_emails_the_runs_tables_and_freshness(ops: Ops) -> None:
-    report = daily_report(warehouse=ops.url, email=EMAIL)
+def test_daily_report_emails_the_runs_tables_freshness_and_14_day_bars(ops: Ops) -> None:
+    state = daily_report(warehouse=ops.url, email=EMAIL, return_state=True)
+    report = state.result()
     assert [(r.flow, r.status) for r in report.runs] == [("evening", "completed"), ("morning", "completed")]
     assert all(f.ok for f in report.freshness), report.freshness
     assert report.total("rows_quarantined") > 0 and report.total("files_rejected") > 0  # the sample defects
-    text = ops.wait_for(f"daily summary {today_ist()}")
+    msg, _, _ = ops.mailbox.wait_for(lambda m: f"daily summary {today_ist()}" in m["Subject"], timeout=20)
+    text = msg.get_body(preferencelist=("plain",)).get_content()
     for needle in ("evening", "morning", "completed", "fact_secondary_sales", "fact_primary_sales", "fresh",
-                   f"{report.total('rows_loaded'):,}"):
+                   f"{report.total('rows_loaded'):,}", "The last 14 days", "Rows loaded per day"):
         assert needle in text, needle
+    html = msg.get_body(preferencelist=("html",)).get_content()
+    assert html.count('<td width="24"') == 14 * sum(len(c.rows) for c in trend_charts(report)) and "<img" not in html
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(state.state_details.flow_run_id)
+        trend = client.read_latest_artifacts(artifact_filter=ArtifactCollectionFilter(
+            key=ArtifactCollectionFilterKey(any_=[env_name("daily-trend")])))
+    assert run.name == f"daily-report {today_ist()}"
+    rows = json.loads(trend[0].data)  # the same 14 days as a table artifact, with its bars
+    assert trend[0].flow_run_id == run.id and len(rows) == 14 * len(report.trend)
+    today = next(r for r in rows if r["table"] == "fact_secondary_sales" and r["day"] == today_ist().isoformat())
+    loaded = report.trend["fact_secondary_sales"][-1].rows_loaded
+    assert today["rows loaded"] == loaded > 0 and today["rows loaded bar"].startswith("█")
 
 
 def test_health_emails_trouble_once_and_then_the_all_clear(ops: Ops) -> None:
@@ -162,3 +181,20 @@ def test_a_crashed_run_shows_as_crashed_in_the_run_log_and_the_daily_summary(ops
     row = wh.query("SELECT status, finished_at FROM etl_run_log WHERE run_id = :r", {"r": str(crashed)}).to_pylist()
     wh.close()
     assert row[0]["status"] == "crashed" and row[0]["finished_at"] is not None
+
+
+def test_a_success_email_per_pipeline_run_only_when_the_block_opts_in(
+    ops: Ops, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opted_in = DataWizEmail.load(EMAIL.split("/")[1]).model_copy(update={"email_on_success": True})
+    opted_in.save("ops-flows-success", overwrite=True)  # EMAIL_ON_SUCCESS=true at `datawiz blocks register`
+    monkeypatch.setenv("DATAWIZ_EMAIL", "datawiz-email/ops-flows-success")
+    evening(source=str(ops.landing), warehouse=ops.url)  # nothing new to load: still a completed run
+    text = ops.wait_for(f"evening {today_ist()} completed: 0 file(s) loaded, 0 rows")
+    assert "Business date:    " in text and "EMAIL_ON_SUCCESS" in text and "nothing to load" in text
+
+    monkeypatch.setenv("DATAWIZ_EMAIL", EMAIL)  # the default block: off
+    before = len(ops.mailbox.messages())
+    evening(source=str(ops.landing), warehouse=ops.url)
+    time.sleep(1)
+    assert len(ops.mailbox.messages()) == before

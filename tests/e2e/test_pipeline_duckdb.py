@@ -21,6 +21,7 @@ from blocks.warehouse import resolve_warehouse
 from datawiz.sample_data import Manifest, generate
 from flows.evening import evening
 from flows.morning import morning
+from tasks.constants import variable_name
 
 pytestmark = pytest.mark.integration
 
@@ -87,7 +88,7 @@ def test_first_run_loads_every_file_with_the_generators_counts(world: World) -> 
     assert world.scalar("SELECT sum(net_amount) FROM rpt_sales_daily") == fact_totals(world, "fact_secondary_sales")[1]
     assert world.scalar("SELECT fiscal_year FROM dim_date WHERE date_key = DATE '2026-03-31'") == "FY2025-26"
     assert world.scalar("SELECT fiscal_month FROM dim_date WHERE date_key = DATE '2026-04-01'") == 1
-    constants = Variable.get("datawiz-business-constants")
+    constants = Variable.get(variable_name())  # datawiz-<env>-business-constants
     assert constants["constants"]["min_productive_bill_value"] == 100.0
     assert world.scalar("SELECT count(*) FROM etl_run_log WHERE status = 'completed'") == 2
 

@@ -41,7 +41,7 @@ from datawiz.sample_data import generate
 from deployments.blocks import register_blocks
 from deployments.settings import load_settings, names_for
 from tasks.alerts import RERUN_MARKER
-from tasks.runlog import reconcile_run_log, today_ist
+from tasks.runlog import IST, reconcile_run_log, today_ist
 from tests.integration.azurite import AZURITE_KEY, REPO, free_port
 from tests.integration.services import stop_process
 from tests.integration.smtp import SMTP_USER, Mailbox, smtp_server
@@ -494,3 +494,93 @@ def test_without_a_worker_dead_and_late_runs_timeouts_and_a_failing_alert_are_em
         for secret in (DB_PASSWORD, SMTP_PASSWORD, AZURITE_KEY):
             assert secret not in content, f"a secret in {msg['Subject']!r}"
     print("watchdog emails:", [m["Subject"] for m in stack.mailbox.messages() if "watchdog" in m["Subject"]])
+
+
+# ------------------------------------------------------------------------- issue 15: environments, dates, names
+DEV = "dev"
+
+
+@pytest.fixture
+def dev_login(admin_connection: pymysql.connections.Connection) -> Iterator[dict[str, str]]:
+    """A second database and login on the same MariaDB: the dev environment's warehouse."""
+    database, user = f"dw_dev_{uuid.uuid4().hex[:10]}", f"dwd_{uuid.uuid4().hex[:10]}"
+    with admin_connection.cursor() as cur:
+        cur.execute(f"CREATE DATABASE {database} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+        cur.execute(f"CREATE USER '{user}'@'127.0.0.1' IDENTIFIED BY '{DB_PASSWORD}'")
+        cur.execute(f"GRANT ALL PRIVILEGES ON {database}.* TO '{user}'@'127.0.0.1'")
+    yield {"DB_HOST": "127.0.0.1", "DB_PORT": "3306", "DB_NAME": database, "DB_USER": user, "DB_PASSWORD": DB_PASSWORD}
+    with admin_connection.cursor() as cur:
+        cur.execute(f"DROP USER IF EXISTS '{user}'@'127.0.0.1'")
+        cur.execute(f"DROP DATABASE IF EXISTS {database}")
+
+
+def what_an_environment_wrote(stack: Stack, env: str) -> dict[str, object]:
+    """Its business-constants Variable (value and last update) and its latest artifacts (key -> id, run)."""
+    from prefect.client.schemas.filters import ArtifactCollectionFilter, ArtifactCollectionFilterKey
+
+    with stack.client() as client:
+        variable = client.read_variable_by_name(f"datawiz-{env}-business-constants")
+        latest = client.read_latest_artifacts(artifact_filter=ArtifactCollectionFilter(
+            key=ArtifactCollectionFilterKey(like_=f"datawiz-{env}-")))
+    assert variable is not None
+    return {"variable": (variable.value, variable.updated),
+            "artifacts": {a.key: (a.latest_id, a.flow_run_id) for a in latest}}
+
+
+def scheduled_run(stack: Stack, name: str, at: dt.datetime) -> str:
+    """A run of deployment NAME scheduled for `at` (in the past: a worker picks it up late, now)."""
+    from prefect.states import Scheduled
+
+    with stack.client() as client:
+        deployment = client.read_deployment_by_name(name)
+        return str(client.create_flow_run_from_deployment(deployment.id, state=Scheduled(scheduled_time=at)).id)
+
+
+def test_two_environments_on_one_server_and_a_late_run_keeps_its_scheduled_date(
+    stack: Stack, warehouse_login: dict[str, str], dev_login: dict[str, str], azurite: str, landing: str,
+    tmp_path: Path,
+) -> None:
+    from deployments.settings import release_version
+
+    # Two environments on the one server: e2e (standing for prod, deployed by the stack) and dev, each with
+    # its own blocks from its own settings file and its own database; the same worker runs both. (The
+    # blocks are registered in this process, as `datawiz blocks register` does: the CLI is tested above.)
+    for env, login in ((ENV, warehouse_login), (DEV, dev_login)):
+        folder = tmp_path / env
+        folder.mkdir()
+        settings = settings_file(stack, login, azurite, landing, folder).rename(folder / f".env.{env}")
+        with stack.client():
+            values = load_settings(env, settings)
+            register_blocks(names_for(env, values), values)
+    stack.run("prefect", "--no-prompt", "deploy", "--all", extra_env={"DATAWIZ_ENV": DEV})
+
+    # The prod evening run that was due yesterday at 08:00 IST starts only now (a worker was down overnight):
+    # it loads yesterday's business date, and its name says so.
+    yesterday = today_ist() - dt.timedelta(days=1)
+    slot = dt.datetime.combine(yesterday, dt.time(8), IST)
+    late = stack.wait_for(scheduled_run(stack, f"evening/{ENV}", slot), TERMINAL, timeout=180)
+    assert late.state_type is StateType.COMPLETED, late.state
+    assert late.name == f"evening {yesterday}"
+    assert late.expected_start_time == slot and late.start_time is not None and late.start_time > slot
+    conn = pymysql.connect(host="127.0.0.1", user=warehouse_login["DB_USER"], password=DB_PASSWORD,
+                           database=warehouse_login["DB_NAME"])
+    with conn.cursor() as cur:
+        cur.execute("SELECT business_date FROM etl_run_log WHERE run_id = %s", (str(late.id),))
+        assert cur.fetchone()[0] == yesterday
+    conn.close()
+    # The deployment (and so the run) carries the git commit it was deployed from.
+    with stack.client() as client:
+        deployment = client.read_deployment(late.deployment_id)
+    assert deployment.version == late.deployment_version == release_version(REPO)
+    assert "scheduled start" in deployment.parameter_openapi_schema["properties"]["business_date"]["description"]
+
+    # A dev evening run on the same server changes nothing prod wrote: its Variable, its artifacts.
+    prod = what_an_environment_wrote(stack, ENV)
+    assert {f"datawiz-{ENV}-dq-evening", f"datawiz-{ENV}-dq-evening-files", f"datawiz-{ENV}-dq-evening-tables"} <= \
+        set(prod["artifacts"])  # type: ignore[arg-type]
+    dev_run = stack.wait_for(stack.create_run(f"evening/{DEV}"), TERMINAL, timeout=180)
+    assert dev_run.state_type is StateType.COMPLETED, dev_run.state
+    assert what_an_environment_wrote(stack, ENV) == prod
+    dev = what_an_environment_wrote(stack, DEV)
+    assert {run for _, run in dev["artifacts"].values()} == {dev_run.id}  # type: ignore[union-attr]
+    assert set(dev["artifacts"]) == {f"datawiz-{DEV}-dq-evening{part}" for part in ("", "-files", "-tables")}

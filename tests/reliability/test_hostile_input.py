@@ -224,15 +224,21 @@ def test_free_text_limit_fits_every_warehouse_column(dialect: str) -> None:
 
 def test_quality_report_shows_hostile_names_as_text() -> None:
     """Column and blob names come from delivered files: in the markdown artifact they stay text (no HTML, link,
-    code span or extra table cell), and thousands of drift columns do not flood it."""
+    code span or extra table cell), and thousands of drift columns do not flood it. The same in the cells of the
+    per-file table artifact, which the Prefect UI renders as markdown too."""
     from blocks.types import FileStats
-    from tasks.report import DRIFT_SHOWN, RunSummary, quality_markdown
+    from tasks.report import DRIFT_SHOWN, RunSummary, file_rows, quality_markdown
 
     evil = "<script>alert(1)</script> `x` [a](javascript:alert(1)) | cell\nline"
     report = FileReport(path=f"facts/fis/{evil}.csv", version="v", table="fact_secondary_sales", status="rejected",
                         stats=FileStats(), reason=f"column {evil!r} appears twice",
                         drift_columns=[f"{evil}{i}" for i in range(10_000)])
-    md = quality_markdown(RunSummary("morning", dt.date(2025, 11, 20), "r", files=[report], unrecognised=[evil]))
+    summary = RunSummary("morning", dt.date(2025, 11, 20), "r", files=[report], unrecognised=[evil])
+    md = quality_markdown(summary)
+    cells = [v for v in file_rows(summary)[0].values() if isinstance(v, str)]
+    for cell in cells:
+        assert "<script" not in cell and "\n" not in cell and len(cell) < 2100
+        assert not re.search(r"(?<!\\)\]\(", cell) and not re.search(r"(?<!\\)`", cell)
     assert "<script" not in md  # no HTML tag
     assert not re.search(r"(?<!\\)\]\(", md) and not re.search(r"(?<!\\)`", md)  # no link, no code span
     rows = [line for line in md.splitlines() if line.startswith("| facts/")]

@@ -181,7 +181,7 @@ def test_no_secret_in_logs_artifacts_errors_emails_spans_or_repo(  # noqa: PLR09
     monkeypatch.setenv("DATAWIZ_DATA_DIR", str(tmp_path / "data"))
     # Health remembers its last alert in a Prefect Variable named after the environment: a private one here,
     # so the failing health run of this test leaves no "trouble" behind for other tests on the same server.
-    monkeypatch.setenv("DATAWIZ_ENV", f"secrets-{uuid.uuid4().hex[:8]}")
+    monkeypatch.setenv("DATAWIZ_ENV", f"secrets{uuid.uuid4().hex[:8]}")  # a valid name: letters and digits
     monkeypatch.delenv("DB_PASSWORD", raising=False)
     try:
         from tests.otel_harness import telemetry  # the observability suite's in-memory exporter, when present

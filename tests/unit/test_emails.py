@@ -12,6 +12,8 @@ import email
 import email.policy
 import io
 from email.message import EmailMessage
+from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 from prefect_email import EmailServerCredentials
@@ -20,12 +22,24 @@ from pydantic import SecretStr
 from blocks.email import DataWizEmail
 from blocks.types import FileStats
 from tasks.alerts import FailureInfo, failure_email, quarantine_csv, top_rules, validation_email
-from tasks.daily import DailyReport, Freshness, RunLine, TableLine, daily_report_email, utc_window
+from tasks.daily import (
+    BAR_PX,
+    TREND_METRICS,
+    DailyReport,
+    Freshness,
+    RunLine,
+    TableLine,
+    compact,
+    daily_report_email,
+    spark,
+    trend_rows,
+    utc_window,
+)
 from tasks.health import CheckResult, health_email
 from tasks.load import FileReport
 from tasks.maintenance import MaintenanceReport, maintenance_email
 from tasks.notify import Email, build_message
-from tasks.report import RunSummary
+from tasks.report import RunSummary, success_email
 
 SECRET = "s3cr3t-Pa55"
 LINK = "http://prefect.internal:4200/runs/flow-run/0b6c1f7e-5a3c-4a0e-9d55-3f0c2f1c9a10"
@@ -128,6 +142,15 @@ def summary() -> RunSummary:
     return s
 
 
+def test_success_email_says_what_the_run_loaded_per_table() -> None:
+    s = summary()
+    s.steps, s.seconds = ["fis", "fid", "dd"], 754.0
+    s.notes["table_counts"] = {"fact_secondary_sales": 1_250_000, "fact_primary_sales": 80_000}
+    msg = as_received(success_email(s, LINK))
+    assert msg["Subject"] == "[DataWiz prod] morning 2025-11-20 completed: 2 file(s) loaded, 5,696 rows"
+    assert_in_both(msg, "fis, fid, dd", "12m 34s", "5,696", "1,250,000", "fact_primary_sales", "EMAIL_ON_SUCCESS", LINK)
+
+
 def quarantined(n: int) -> list[dict[str, object]]:
     return [{"source_file": "facts/fis/2025/11/20/fis_20251120_001.csv", "source_version": "0x8DC", "row_number": i,
              "table_name": "fact_secondary_sales",
@@ -184,7 +207,24 @@ def daily(healthy: bool) -> DailyReport:
     freshness = [Freshness("fact_secondary_sales", DAY - dt.timedelta(days=1), DAY - dt.timedelta(days=1)),
                  Freshness("fact_primary_sales", DAY - dt.timedelta(days=1 if healthy else 3),
                            DAY - dt.timedelta(days=1))]
-    return DailyReport(DAY, runs, tables, freshness)
+    return DailyReport(DAY, runs, tables, freshness, *two_weeks(tables, healthy))
+
+
+def two_weeks(today: list[TableLine], healthy: bool) -> tuple[list[dt.date], dict[str, list[TableLine]],
+                                                                dict[str, list[Freshness]]]:
+    """14 days of loads ending with `today`'s lines: weekends light, one day with a rejected file."""
+    days = [DAY - dt.timedelta(days=n) for n in range(13, -1, -1)]
+    trend: dict[str, list[TableLine]] = {}
+    for table, base in (("fact_secondary_sales", 15_000), ("fact_primary_sales", 1_200), ("dim_retailer", 2_000)):
+        lines = [TableLine(table, 1, int(i == 9), base * (3 if d.weekday() < 5 else 1) // 3 + 37 * i,
+                           base * (3 if d.weekday() < 5 else 1) // 3 + 37 * i - 5 * (i % 4), 5 * (i % 4), 0)
+                 for i, d in enumerate(days[:-1])]
+        trend[table] = [*lines, next((t for t in today if t.table == table), TableLine(table))]
+    late = 0 if healthy else 1  # fact_primary_sales stops arriving two days before the end: 1, then 2 days behind
+    fresh = {t: [Freshness(t, d - dt.timedelta(days=1 + (late * max(0, i - 11) if t == "fact_primary_sales" else 0)),
+                           d - dt.timedelta(days=1)) for i, d in enumerate(days)]
+             for t in ("fact_secondary_sales", "fact_primary_sales")}
+    return days, trend, fresh
 
 
 def test_daily_report_lists_runs_tables_totals_and_freshness() -> None:
@@ -204,6 +244,87 @@ def test_daily_report_of_a_day_without_runs() -> None:
     empty = DailyReport(DAY, [], [], [Freshness("fact_secondary_sales", None, DAY - dt.timedelta(days=1))])
     assert_in_both(as_received(daily_report_email(empty, None)), "No DataWiz run was recorded today",
                    "No file was loaded today", "never loaded")
+
+
+class Cells(HTMLParser):
+    """Every tag of an HTML part with its attributes, and the text of the whole part."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+
+def test_daily_report_draws_14_day_bars_every_mail_client_renders() -> None:
+    report = daily(healthy=False)
+    text, html = bodies(as_received(daily_report_email(report, LINK)))
+    parsed = Cells()
+    parsed.feed(html)
+    tags = {tag for tag, _ in parsed.tags}
+    assert not tags & {"img", "script", "style", "link", "svg", "canvas", "iframe", "object"}  # tables only
+    assert "url(" not in html and "http" not in html.replace(LINK, "")  # nothing fetched from anywhere
+    # One bar per table and day: a cell of the bar's height, coloured by attribute and inline style alike.
+    bars = [a for tag, a in parsed.tags if tag == "td" and a.get("width") == "24"]
+    charted = sum(1 for _, attr, _ in TREND_METRICS for lines in report.trend.values() if any(
+        getattr(line, attr) for line in lines)) + len(report.freshness_trend)
+    assert len(bars) == 14 * charted == 14 * 11
+    assert all(a.get("bgcolor") and f"height:{a['height']}px" in (a.get("style") or "") for a in bars)
+    loaded = [int(str(a["height"])) for a in bars[:14]]  # fact_secondary_sales, rows loaded
+    assert max(loaded) == BAR_PX and min(loaded) < BAR_PX // 2  # weekends are short bars
+    assert html.count(">Th<br>20<") >= 4 and ">Fr<br>07<" in html  # 14 day columns, today last
+    assert "14,990" in html and "2 day(s) behind" in html  # today's values beside the bars
+    # The text part draws the same bars with block characters, one per day.
+    line = next(x for x in text.splitlines() if x.strip().startswith("fact_secondary_sales") and "█" in x)
+    assert len(line.split()[1]) == 14 and "today 14,990" in line
+    assert "fact_primary_sales       ············▂▃  today 2 day(s) behind" in text
+
+
+def test_daily_trend_artifact_has_one_row_per_table_and_day_with_bars() -> None:
+    rows = trend_rows(daily(healthy=True))
+    assert len(rows) == 3 * 14 and rows[0]["table"] == "fact_secondary_sales" and rows[0]["day"] == "2025-11-07"
+    fis = [r for r in rows if r["table"] == "fact_secondary_sales"]
+    peak = max(fis, key=lambda r: r["rows loaded"])
+    assert peak["rows loaded bar"] == "█" * 12 and 0 < len(str(fis[1]["rows loaded bar"])) < 12
+    assert {r["freshness"] for r in fis} == {"fresh"}
+    assert {r["freshness"] for r in rows if r["table"] == "dim_retailer"} == {""}  # not a fact table
+    assert spark([0, 1, 8, None]) == "·▁█-" and compact(15_444) == "15k" and compact(1_644) == "1.6k"
+
+
+def test_the_trend_counts_each_file_on_its_ist_day_and_freshness_as_it_stood(tmp_path: Path) -> None:
+    from blocks.warehouse import resolve_warehouse
+    from tasks.daily import collect_daily_report
+
+    wh = resolve_warehouse(f"duckdb:///{tmp_path / 'wh.duckdb'}")
+    wh.migrate()
+    ledger = [  # (file, table, status, business date, finished at UTC, rows loaded, quarantined)
+        ("a", "fact_secondary_sales", "loaded", DAY - dt.timedelta(days=30), dt.datetime(2025, 10, 21, 3), 50, 0),
+        ("b", "fact_secondary_sales", "loaded", DAY - dt.timedelta(days=2), dt.datetime(2025, 11, 19, 18, 15), 100, 3),
+        ("c", "fact_secondary_sales", "rejected", DAY - dt.timedelta(days=1), dt.datetime(2025, 11, 19, 18, 45), 0, 0),
+        ("d", "fact_secondary_sales", "loaded", DAY - dt.timedelta(days=1), dt.datetime(2025, 11, 20, 2, 30), 70, 1),
+        ("e", "dim_product", "loaded", DAY - dt.timedelta(days=7), dt.datetime(2025, 11, 13, 12, 30), 9, 0),
+    ]
+    for name, table, status, day, finished, loaded, bad in ledger:
+        wh.execute("INSERT INTO etl_file_ledger (source_file, source_version, table_name, status, business_date, "
+                   "rows_in, rows_loaded, rows_quarantined, rows_deduplicated, orphans, run_id, started_at, "
+                   "finished_at) "
+                   "VALUES (:f, 'v1', :t, :s, :d, :n, :l, :q, 0, 0, 'r', :at, :at)",
+                   {"f": name, "t": table, "s": status, "d": day, "n": loaded + bad, "l": loaded, "q": bad,
+                    "at": finished})
+    report = collect_daily_report.fn(wh, DAY)
+    wh.close()
+    assert report.days[0] == DAY - dt.timedelta(days=13) and report.days[-1] == DAY
+    assert list(report.trend) == ["fact_secondary_sales", "fact_primary_sales", "dim_product"]
+    fis = report.trend["fact_secondary_sales"]
+    # 18:15 UTC on the 19th is 23:45 IST the same day; 18:45 UTC is 00:15 IST on the 20th.
+    assert (fis[-2].rows_loaded, fis[-2].rows_quarantined, fis[-2].files_rejected) == (100, 3, 0)
+    assert (fis[-1].rows_loaded, fis[-1].rows_quarantined, fis[-1].files_rejected) == (70, 1, 1)
+    assert [t.table for t in report.tables] == ["fact_secondary_sales"] and report.tables[0].files_loaded == 1
+    assert report.trend["dim_product"][-8].rows_loaded == 9
+    behind = [f.days_behind for f in report.freshness_trend["fact_secondary_sales"]]
+    assert behind[:3] == [16, 17, 18] and behind[-2:] == [0, 0]  # a load before the window counts too
+    assert [f.days_behind for f in report.freshness_trend["fact_primary_sales"]] == [None] * 14
 
 
 def test_a_run_without_end_shows_as_running() -> None:

@@ -22,6 +22,7 @@ from deployments.settings import (
     EnvNames,
     current_env,
     deployment_settings,
+    env_name,
     heartbeat_seconds,
     load_settings,
     names_for,
@@ -52,7 +53,7 @@ def test_prefect_yaml_has_every_deployment_with_its_schedule_pool_and_limit() ->
     assert set(found) == set(SCHEDULES)
     for entrypoint, cron in SCHEDULES.items():
         d = found[entrypoint]
-        assert d["name"] == "{{ datawiz.env }}"
+        assert d["name"] == "{{ datawiz.env }}" and d["version"] == "{{ datawiz.version }}"
         assert d["work_pool"]["name"] == "datawiz"
         schedules = d.get("schedules") or []
         assert [s["cron"] for s in schedules] == ([cron] if cron else [])
@@ -112,6 +113,7 @@ def test_the_build_step_names_the_blocks_of_the_environment(monkeypatch: pytest.
     monkeypatch.delenv("DATAWIZ_HEARTBEAT_SECONDS", raising=False)
     assert deployment_settings() == {
         "env": "prod", "tag": "datawiz-prod", "workdir": str(tmp_path), "heartbeat_seconds": "60",
+        "version": "unknown",  # not a git checkout
         "source": "azure-blob-storage-container/datawiz-prod-landing",
         "warehouse": "starrocks-connector/datawiz-prod-warehouse",
         "email": "datawiz-email/datawiz-prod-email",
@@ -281,3 +283,119 @@ def test_apply_leaves_zombies_to_cloud_and_refuses_a_window_that_would_crash_hea
     monkeypatch.setenv("DATAWIZ_ZOMBIE_WINDOW_SECONDS", "60")
     assert apply_automations("prod") == 2  # before any API call
     assert "would mark healthy runs Crashed" in capsys.readouterr().err
+
+
+def test_everything_an_environment_writes_carries_its_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    import re
+
+    from tasks.constants import variable_name
+
+    monkeypatch.setenv("DATAWIZ_ENV", "prod")
+    assert variable_name() == "datawiz-prod-business-constants" and variable_name("dev") != variable_name()
+    for kind in ("dq-evening", "health", "daily-report", "maintenance", "backfill-progress"):
+        key = env_name(kind)
+        assert key == f"datawiz-prod-{kind}" and re.fullmatch(r"[a-z0-9-]+", key)  # Prefect's artifact key rule
+        assert env_name(kind, "dev") != key
+    monkeypatch.delenv("DATAWIZ_ENV")
+    assert env_name("health") == "datawiz-dev-health"  # a local run without DATAWIZ_ENV is dev, never prod
+
+
+def test_the_business_date_comes_from_the_scheduled_start_never_the_wall_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    from prefect.runtime import flow_run
+
+    from tasks import runlog
+    from tasks.runlog import business_day, run_name
+
+    day = dt.date(2025, 11, 20)
+    slot = dt.datetime.combine(day, dt.time(8), IST)  # the morning's 08:00 IST slot, whenever it starts
+    assert business_day("morning", scheduled=slot) == day - dt.timedelta(days=1)
+    assert business_day("evening", scheduled=slot) == business_day("daily-report", scheduled=slot) == day
+    assert business_day("evening", scheduled=dt.datetime(2025, 11, 20, 19, 0, tzinfo=dt.UTC)) == day + dt.timedelta(1)
+    given = dt.date(2025, 11, 2)
+    assert business_day("morning", "2025-11-02") == business_day("morning", given) == given
+
+    monkeypatch.setattr(runlog, "scheduled_start", lambda: slot)  # what prefect.runtime says inside a run
+    monkeypatch.setattr(flow_run, "parameters", {"business_date": None}, raising=False)
+    assert run_name("morning")() == "morning 2025-11-19" and run_name("evening")() == "evening 2025-11-20"
+    assert run_name("health", with_time=True)() == "health 2025-11-20 08:00"
+    monkeypatch.setattr(flow_run, "parameters", {"business_date": "2025-10-01"}, raising=False)  # a deployment's JSON
+    assert run_name("morning")() == "morning 2025-10-01"
+
+
+def test_every_parameter_is_described_for_the_ui_and_the_command_line() -> None:
+    from prefect.utilities.callables import parameter_schema_from_entrypoint
+
+    from tasks.run import flow_cli
+
+    for d in deployments():
+        if d["entrypoint"] == "flows/alert.py:alert":
+            continue  # the alert flow is documented with the automations
+        # What `prefect deploy` sends (read from the source, as it does) is what the UI shows next to each field.
+        schema = parameter_schema_from_entrypoint(str(REPO / d["entrypoint"]))
+        undocumented = [name for name, p in schema.properties.items() if not p.get("description")]
+        assert not undocumented, f"{d['entrypoint']}: no description for {undocumented}"
+        path, func = d["entrypoint"].split(":")
+        flow = getattr(importlib.import_module(path.removesuffix(".py").replace("/", ".")), func)
+        help_text = flow_cli(flow).format_help()
+        assert all(f"--{name.replace('_', '-')}" in help_text for name in schema.properties), help_text
+
+
+def test_deployments_carry_the_git_commit_as_their_version(monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+
+    from deployments.settings import release_version
+
+    head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=REPO, capture_output=True, text=True)
+    assert release_version(REPO).removesuffix("-dirty") == head.stdout.strip() != ""
+    monkeypatch.setenv("DATAWIZ_VERSION", "1.4.0")  # an image built without .git
+    assert release_version(REPO) == "1.4.0"
+
+
+def test_the_sender_defaults_to_the_smtp_login_when_that_is_an_address() -> None:
+    from deployments.blocks import email_sender
+
+    seed_team = complete_settings(EMAIL_SENDER="", SMTP_USER="etl-alerts@example.com")  # their .env has no sender
+    check_settings(EnvNames("prod"), seed_team)
+    assert email_sender(seed_team) == "etl-alerts@example.com"
+    assert email_sender(complete_settings(SMTP_USER="etl-alerts@example.com")) == "datawiz@example.com"  # explicit wins
+    with pytest.raises(SettingsError, match=r"EMAIL_SENDER \(or an SMTP_USER that is an email address\)"):
+        check_settings(EnvNames("prod"), complete_settings(EMAIL_SENDER="", SMTP_USER="AKIAIOSFODNN7EXAMPLE"))
+
+
+def test_the_download_cache_key_is_a_short_safe_name_per_environment(tmp_path: Path) -> None:
+    import re
+
+    from blocks.types import SourceFile
+    from tasks.extract import raw_copy_key
+
+    long_name = "facts/fis/2025/11/20/" + "x" * 300 + ".csv"
+    file = SourceFile(path=long_name, version="0x8DC1F2A3B4C5D6E", size=10)
+    key = raw_copy_key(file, tmp_path, "prod")
+    assert re.fullmatch(r"datawiz-prod-raw-copy-[0-9a-f]{64}", key)  # one file name, never a folder path
+    assert key == raw_copy_key(file, tmp_path, "prod") != raw_copy_key(file, tmp_path, "dev")
+    assert key != raw_copy_key(SourceFile(path=long_name, version="0x8DC1F2A3B4C5D6F", size=10), tmp_path, "prod")
+    assert key != raw_copy_key(file, tmp_path / "other", "prod")
+
+
+def test_the_migration_guide_names_real_commands_steps_and_settings() -> None:
+    import re
+
+    from flows.evening import STEPS as EVENING
+    from flows.morning import STEPS as MORNING
+
+    guide = (REPO / "docs" / "MIGRATION.md").read_text()
+    for old, new in [("python scheduler/daily/evening/main.py", "python flows/evening.py"),
+                     ("python -m scheduler.daily.evening.dimension_sync", "--steps dimension_sync"),
+                     ("python config/database.py", "datawiz check"), ("crontab.yaml", "prefect.yaml"),
+                     ("ENABLE_SCHEDULER", "work pool"), ("logs/etl/*.log", "logs/etl/etl.jsonl"),
+                     (".env.dev", ".env.<env>"), ("job success", "EMAIL_ON_SUCCESS=true")]:
+        row = next((line for line in guide.splitlines() if old in line and line.startswith("|")), "")
+        assert new in row, f"no row maps {old} to {new}"
+    for steps in re.findall(r"--steps ([a-z_,]+)", guide):
+        assert set(steps.split(",")) <= set(EVENING) | set(MORNING), steps
+    for path in set(re.findall(r"python (flows/\w+\.py)", guide)) - {"flows/x.py"}:
+        assert (REPO / path).exists(), path
+    example = (REPO / ".env.example").read_text()
+    for name in re.findall(r"`([A-Z][A-Z_]+)(?:=[^`]*)?`", guide):
+        if name.startswith(("DB_", "SMTP_", "EMAIL_", "AZURE_", "DATAWIZ_")):
+            assert name in example or name in ("DATAWIZ_SOURCE", "DATAWIZ_WAREHOUSE", "DATAWIZ_LOG_DIR"), name

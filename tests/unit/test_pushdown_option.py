@@ -15,7 +15,7 @@ from blocks.azure import AzureBlobSource
 from blocks.source import SourceConfigError, resolve_source
 from blocks.warehouse import resolve_warehouse
 from blocks.warehouse.starrocks import StarRocksConnector
-from tasks.backfill import cli, require_pushdown
+from tasks.backfill import require_pushdown
 from tasks.errors import ConfigError
 from tasks.health import mysql_missing_privileges, starrocks_can_load
 
@@ -63,8 +63,12 @@ def test_accepts_starrocks_with_azure_and_keeps_the_key_out_of_descriptions() ->
 
 
 def test_cli_flag() -> None:
-    assert cli().parse_args(["--pushdown"]).pushdown is True
-    assert cli().parse_args([]).pushdown is False
+    from flows.backfill import backfill
+    from tasks.run import flow_cli
+
+    assert flow_cli(backfill).parse_args(["--pushdown"]).pushdown is True
+    assert flow_cli(backfill).parse_args([]).pushdown is False
+    assert flow_cli(backfill).parse_args(["--tables", "fid"]).tables == ["fid"]
 
 
 def test_mysql_grants() -> None:
