@@ -322,9 +322,8 @@ def start_local_server() -> str | None:
         raise LocalServerTimeout(
             f"error: the temporary Prefect server this run starts did not answer within {timeout} s "
             f"({time.monotonic() - started:.0f} s waited; Prefect: {str(exc)[:200].rstrip('.')}). The machine is "
-            "probably busy. Either "
-            "give it longer: PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS=900, or start one server for all "
-            "local runs: `prefect server start` in another terminal, then "
+            "probably busy. Either give it longer: PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS=900, or start "
+            "one server for all local runs: `prefect server start` in another terminal, then "
             "`export PREFECT_API_URL=http://127.0.0.1:4200/api`."
         ) from None
     return server.api_url
@@ -387,8 +386,6 @@ _CLI_TYPES: dict[str, Any] = {
     "date": dt.date.fromisoformat, "integer": int, "number": float,
     "array": lambda text: [part.strip() for part in text.split(",") if part.strip()],
 }
-
-
 _METAVARS = {"date": "YYYY-MM-DD", "array": "A,B", "integer": "N", "number": "N"}
 
 

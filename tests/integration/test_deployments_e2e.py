@@ -552,13 +552,14 @@ def test_two_environments_on_one_server_and_a_late_run_keeps_its_scheduled_date(
         with stack.client():
             values = load_settings(env, settings)
             register_blocks(names_for(env, values), values)
-    stack.run("prefect", "--no-prompt", "deploy", "--all", extra_env={"DATAWIZ_ENV": DEV})
 
     # The prod evening run that was due yesterday at 08:00 IST starts only now (a worker was down overnight):
-    # it loads yesterday's business date, and its name says so.
+    # it loads yesterday's business date, and its name says so. (Dev is deployed while it runs.)
     yesterday = today_ist() - dt.timedelta(days=1)
     slot = dt.datetime.combine(yesterday, dt.time(8), IST)
-    late = stack.wait_for(scheduled_run(stack, f"evening/{ENV}", slot), TERMINAL, timeout=180)
+    late_id = scheduled_run(stack, f"evening/{ENV}", slot)
+    stack.run("prefect", "--no-prompt", "deploy", "--all", extra_env={"DATAWIZ_ENV": DEV})
+    late = stack.wait_for(late_id, TERMINAL, timeout=180)
     assert late.state_type is StateType.COMPLETED, late.state
     assert late.name == f"evening {yesterday}"
     assert late.expected_start_time == slot and late.start_time is not None and late.start_time > slot
