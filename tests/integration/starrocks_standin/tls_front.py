@@ -17,6 +17,7 @@ answers OK or ERR, then relays bytes both ways.
 from __future__ import annotations
 
 import contextlib
+import select
 import socket
 import ssl
 import threading
@@ -71,10 +72,14 @@ class TlsFront:
     def close(self) -> None:
         self._closed.set()
         with contextlib.suppress(OSError):
+            self.server.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept() before the descriptor is freed
+        with contextlib.suppress(OSError):
             self.server.close()
         for sock in list(self._open):
+            # Shut down, not close: the connection's relay thread wakes up and closes its own sockets, so no
+            # descriptor is freed while a call on it is under way in that thread (see `_relay`).
             with contextlib.suppress(OSError):
-                sock.close()
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
     def _accept(self) -> None:
         while not self._closed.is_set():
@@ -94,8 +99,7 @@ class TlsFront:
                 with contextlib.suppress(OSError):
                     sock.close()
             return
-        threading.Thread(target=_pipe, args=(backend, peer), daemon=True).start()
-        _pipe(peer, backend)
+        _relay(peer, backend)
 
     def _handshake(self, client: socket.socket, backend: socket.socket) -> socket.socket | ssl.SSLSocket:
         seq, greeting = read_packet(backend)
@@ -117,13 +121,29 @@ class TlsFront:
             write_packet(backend, seq - 1, packet)
 
 
-def _pipe(src: socket.socket | ssl.SSLSocket, dst: socket.socket | ssl.SSLSocket) -> None:
+def _relay(peer: socket.socket | ssl.SSLSocket, backend: socket.socket) -> None:
+    """Relay both directions in this one thread until either side closes, then close both.
+
+    One thread, not one per direction: an SSL object must not be read in one thread while another writes
+    it, and a socket closed by one direction's thread while the other is inside a call on it lets that
+    call land on whatever connection reuses the descriptor (seen as a stray TLS alert on the fake FE).
+    Request/response traffic (the MySQL protocol) never has both sides blocked on a full send buffer.
+    """
+    pair = {peer: backend, backend: peer}
     try:
-        while data := src.recv(65536):
-            dst.sendall(data)
+        while True:
+            # Bytes OpenSSL already decrypted are invisible to select(): serve them first.
+            ready = [s for s in pair if isinstance(s, ssl.SSLSocket) and s.pending()]
+            if not ready:
+                ready, _, _ = select.select(list(pair), [], [])
+            for src in ready:
+                data = src.recv(65536)
+                if not data:
+                    return
+                pair[src].sendall(data)
     except OSError:
         pass
     finally:
-        for sock in (src, dst):
+        for sock in pair:
             with contextlib.suppress(OSError):
                 sock.close()
