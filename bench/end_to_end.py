@@ -21,7 +21,7 @@ from bench.common import Result, fresh_mariadb, run_child, timed
 from bench.data import DAY, Landing, fis_name
 from blocks.warehouse import resolve_warehouse
 from blocks.warehouse.duckdb import DuckDBWarehouse
-from tasks.contracts import FIS
+from datawiz.core.registry import FIS
 from tests.integration.services import mariadb_connect
 
 LINEAGE = "'bench', 'v1', now()::TIMESTAMP, 'bench'"

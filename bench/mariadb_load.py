@@ -23,8 +23,8 @@ from bench.common import Result, fresh_mariadb, timed
 from bench.data import DAY, fis_name, fis_table
 from blocks.types import FileStats, LedgerEntry
 from blocks.warehouse.mysql import MySQLWarehouse, write_load_csv
+from datawiz.core.registry import FIS, resolve_path
 from tasks.clean import clean_table
-from tasks.contracts import FIS, resolve_path
 from tasks.lineage import with_lineage
 from tasks.validate import QUARANTINE_SCHEMA, validate_rows
 from tests.integration.services import HOST, PORT, USER

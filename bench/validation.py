@@ -17,8 +17,8 @@ import pyarrow.compute as pc
 
 from bench.common import Result
 from bench.data import fis_name, fis_table
+from datawiz.core.registry import FIS, resolve_path
 from tasks.clean import clean_table
-from tasks.contracts import FIS, resolve_path
 from tasks.validate import validate_rows
 
 

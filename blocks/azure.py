@@ -34,7 +34,6 @@ from azure.storage.blob import BlobPrefix, BlobProperties, ContainerClient, Expo
 from pydantic import SecretStr
 
 from blocks.faults import crash_point
-from blocks.redact import redact
 from blocks.source import (
     AZURE_BLOCK_SLUG,
     SourceChanged,
@@ -44,6 +43,7 @@ from blocks.source import (
 )
 from blocks.transport import InsecureTransport, require_encryption
 from blocks.types import SourceFile
+from datawiz.core.redact import redact
 
 if TYPE_CHECKING:
     from prefect_azure import AzureBlobStorageContainer, AzureBlobStorageCredentials

@@ -37,9 +37,9 @@ class Source(Protocol):
 
 
 class SourceError(RuntimeError):
-    """A source operation failed. `transient` tells `tasks.errors.is_transient` whether a retry may help.
+    """A source operation failed. `transient` tells `datawiz.core.errors.is_transient` whether a retry may help.
 
-    Messages name the source and the file, never a secret (see `blocks.redact`).
+    Messages name the source and the file, never a secret (see `datawiz.core.redact`).
     """
 
     transient: bool = False

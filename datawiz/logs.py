@@ -26,7 +26,7 @@ from pathlib import Path
 
 from opentelemetry import trace
 
-from blocks.redact import redact
+from datawiz.core.redact import redact
 
 AREAS = ("flows", "etl", "notifications")
 RETENTION_DAYS = 30

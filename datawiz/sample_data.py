@@ -9,7 +9,7 @@ Determinism: every random draw comes from `numpy.random.default_rng([seed, strea
 names what is being drawn and `n` a day or part, so one day's data does not depend on how many other days
 were drawn. Files are written from bytes built in memory with fixed settings (Parquet: pyarrow, snappy,
 format 2.6; CSV: our own writer), so equal arguments give byte-identical files on the same pyarrow version.
-Column lists, types and patterns come from `tasks.contracts`, never from here.
+Column lists, types and patterns come from `datawiz.core.registry`, never from here.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from tasks.contracts import (
+from datawiz.core.registry import (
     CATEGORIES,
     DISTRIBUTOR_CONTRACT,
     FID,

@@ -42,14 +42,14 @@ from typing import Any, Literal
 import pyarrow as pa
 import pymysql
 
-from blocks.redact import MASK, redact
 from blocks.source import SourceConfigError, resolve_source
 from blocks.warehouse import resolve_warehouse
 from blocks.warehouse.base import migrations
 from blocks.warehouse.files_load import AzureFiles, PushdownRefused
 from blocks.warehouse.starrocks import StarRocksConnector
 from blocks.warehouse.stream_load import StreamLoadClient, StreamLoadFailed, StreamLoadUnavailable, encode_batch
-from tasks.contracts import PREFIXES
+from datawiz.core.redact import MASK, redact
+from datawiz.core.registry import PREFIXES
 from tasks.starrocks_grants import starrocks_grant_report, starrocks_needs, starrocks_version
 
 MIN_VERSION = (3, 3, 1)

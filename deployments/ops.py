@@ -9,7 +9,7 @@ import time
 
 from pydantic import ValidationError
 
-from blocks.redact import redact
+from datawiz.core.redact import redact
 from deployments.automations import apply_all
 from deployments.blocks import SettingsError, register_blocks
 from deployments.settings import current_env, load_settings, names_for, zombie_window_seconds
@@ -47,7 +47,7 @@ def apply_automations(env: str | None) -> int:
 
 def run_watchdog(env: str | None, once: bool) -> int:
     """Watch the environment (tasks/watchdog.py): for ever, or one check (`once`: exit 1 when problems are open)."""
-    from tasks.errors import ConfigError
+    from datawiz.core.errors import ConfigError
     from tasks.notify import email_settings
     from tasks.watchdog import Watchdog, WatchdogSettings, logger
 

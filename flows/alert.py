@@ -12,8 +12,8 @@ import os
 
 from prefect import flow
 
+from datawiz.core.errors import ConfigError
 from tasks.alerts import RunNotFound, describe_failure, failure_email, handle_crash
-from tasks.errors import ConfigError
 from tasks.notify import email_settings, send_email
 from tasks.run import flow_timeout, forbid_flow_retry, quiet_server_shutdown, secret_free_parameters
 

@@ -9,8 +9,8 @@ import datetime as dt
 
 from prefect import flow
 
+from datawiz.core.registry import DIMENSIONS
 from tasks.constants import publish_business_constants
-from tasks.contracts import DIMENSIONS
 from tasks.extract import list_and_plan
 from tasks.report import RunSummary, summary_text
 from tasks.run import (

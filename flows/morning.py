@@ -9,7 +9,7 @@ import datetime as dt
 
 from prefect import flow, get_run_logger
 
-from tasks.contracts import Origin
+from datawiz.core.registry import Origin
 from tasks.extract import list_and_plan
 from tasks.load import FileReport
 from tasks.report import RunSummary, summary_text

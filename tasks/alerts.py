@@ -33,9 +33,9 @@ from prefect.exceptions import ObjectNotFound
 from prefect.states import AwaitingRetry
 
 from blocks.email import DataWizEmail
-from blocks.redact import redact
 from blocks.warehouse.base import Warehouse
-from tasks.errors import TerminalError
+from datawiz.core.errors import TerminalError
+from datawiz.core.redact import redact
 from tasks.notify import Attachment, Email, render, run_link, send_run_email
 from tasks.report import RunSummary
 from tasks.runlog import DEFAULT_DAY_OFFSET, business_day

@@ -14,8 +14,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tasks.contracts import Column, TableContract
-from tasks.errors import FileRejected
+from datawiz.core.errors import FileRejected
+from datawiz.core.registry import Column, TableContract
 
 ROW_NUMBER = "_row_number"  # 1-based data row in the source file (header excluded)
 

@@ -29,9 +29,9 @@ from blocks.source import Source
 from blocks.types import SourceFile
 from blocks.warehouse.base import Warehouse
 from blocks.warehouse.batches import rebatch
+from datawiz.core.errors import FileRejected, transient_retries
+from datawiz.core.registry import PREFIXES, REQUIRED_CONSTANTS, FileRef, Origin, owning_contract, resolve_path
 from deployments.settings import env_name
-from tasks.contracts import PREFIXES, REQUIRED_CONSTANTS, FileRef, Origin, owning_contract, resolve_path
-from tasks.errors import FileRejected, transient_retries
 from tasks.telemetry import stage
 
 

@@ -20,15 +20,15 @@ from prefect.cache_policies import NO_CACHE
 from prefect.variables import Variable
 
 from blocks.email import DataWizEmail
-from blocks.redact import redact
 from blocks.source import resolve_source
 from blocks.warehouse import resolve_warehouse
 from blocks.warehouse.base import Warehouse
 from blocks.warehouse.mysql import PyMySQLBlock
 from blocks.warehouse.starrocks import StarRocksConnector
+from datawiz.core.errors import describe_error
+from datawiz.core.redact import redact
+from datawiz.core.registry import CONTRACTS, FACTS
 from deployments.settings import env_name
-from tasks.contracts import CONTRACTS, FACTS
-from tasks.errors import describe_error
 from tasks.extract import data_dir
 from tasks.notify import Email, email_settings, open_smtp, render
 from tasks.starrocks_grants import short_version, starrocks_grant_report

@@ -25,9 +25,9 @@ from blocks.faults import crash_point
 from blocks.types import FileStats, LedgerEntry
 from blocks.warehouse.base import AlreadyLoaded, Warehouse
 from blocks.warehouse.batches import ParquetSpool
+from datawiz.core.errors import FileRejected, ReconciliationError, transient_retries
+from datawiz.core.registry import FileRef, LoadMode
 from tasks.clean import ROW_NUMBER, Cleaned, check_columns, clean_table, coerce_column
-from tasks.contracts import FileRef, LoadMode
-from tasks.errors import FileRejected, ReconciliationError, transient_retries
 from tasks.extract import PlannedFile, RawFile, batch_rows, read_constants
 from tasks.lineage import with_lineage
 from tasks.quarantine import write_quarantine_copy

@@ -2,7 +2,7 @@
 
 Each kind of email (failure, validation, daily report, health, maintenance) is built by a small
 function next to its data (tasks/alerts.py, tasks/daily.py, ...) that calls `render()`; `send_email`
-is the only place that talks SMTP. Rendered text passes through `blocks.redact` before it leaves, so
+is the only place that talks SMTP. Rendered text passes through `datawiz.core.redact` before it leaves, so
 a secret-looking value that slipped into a message is masked in the email too.
 """
 
@@ -28,10 +28,10 @@ from prefect_email import EmailServerCredentials
 from prefect_email.credentials import SMTPServer, SMTPType
 
 from blocks.email import EMAIL_BLOCK_SLUG, DataWizEmail
-from blocks.redact import redact
 from blocks.transport import InsecureTransport, require_encryption
+from datawiz.core.errors import ConfigError, TransientError, retry_transient
+from datawiz.core.redact import redact
 from deployments.settings import current_env
-from tasks.errors import ConfigError, TransientError, retry_transient
 from tasks.runlog import IST
 
 TEMPLATES = Path(__file__).parent / "templates"

@@ -21,9 +21,9 @@ from blocks.types import FileStats, LedgerEntry
 from blocks.warehouse.base import Warehouse
 from blocks.warehouse.batches import Batches, as_batches
 from blocks.warehouse.sql_builders import TRUNCATED_KEY
+from datawiz.core.errors import ConfigError
+from datawiz.core.registry import resolve_path
 from tasks.clean import ROW_NUMBER, clean_table
-from tasks.contracts import resolve_path
-from tasks.errors import ConfigError
 from tasks.extract import data_dir
 from tasks.lineage import with_lineage
 from tasks.validate import validate_rows

@@ -22,13 +22,13 @@ from prefect.settings import get_current_settings
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
-from blocks.redact import without_url_password
 from blocks.source import Source, SourceChanged, resolve_source
 from blocks.warehouse import resolve_warehouse
 from blocks.warehouse.base import Warehouse
 from datawiz import LOCAL_SERVER_STARTUP_SECONDS
+from datawiz.core.errors import describe_error, is_transient
+from datawiz.core.redact import without_url_password
 from tasks.alerts import send_validation_alert
-from tasks.errors import describe_error, is_transient
 from tasks.extract import PlannedFile, fetch_task, raw_path
 from tasks.load import FileReport, ingest_file
 from tasks.report import RunSummary, publish_quality_report, send_success_email, table_counts

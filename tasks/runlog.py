@@ -18,9 +18,9 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.client.schemas.objects import StateType
 
-from blocks.redact import redact
 from blocks.warehouse.base import Warehouse
-from tasks.errors import TerminalError
+from datawiz.core.errors import TerminalError
+from datawiz.core.redact import redact
 
 IST = dt.timezone(dt.timedelta(hours=5, minutes=30), "IST")
 

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from tasks.contracts import Column, TableContract
+from datawiz.core.registry import Column, TableContract
 
 
 def column_checks(column: Column) -> list[pa.Check]:

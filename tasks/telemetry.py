@@ -27,7 +27,7 @@ from opentelemetry import metrics, trace
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.trace import Span, Status, StatusCode
 
-from blocks.redact import redact
+from datawiz.core.redact import redact
 
 if TYPE_CHECKING:
     from blocks.warehouse.base import Warehouse
@@ -170,7 +170,7 @@ _IST = dt.timezone(dt.timedelta(hours=5, minutes=30), "IST")  # business dates a
 
 def record_freshness(warehouse: Warehouse) -> dict[str, dt.date]:
     """Read the newest loaded business date of every fact table from the ledger, for `datawiz.freshness.age`."""
-    from tasks.contracts import CONTRACTS, LoadMode
+    from datawiz.core.registry import CONTRACTS, LoadMode
 
     facts = {c.target_table for c in CONTRACTS.values() if c.load_mode is LoadMode.FACT_UPSERT}
     for row in warehouse.query(_NEWEST_SQL).to_pylist():

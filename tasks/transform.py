@@ -14,8 +14,8 @@ from prefect import task
 
 from blocks.faults import crash_point
 from blocks.warehouse.base import Warehouse
-from tasks.contracts import REQUIRED_CONSTANTS
-from tasks.errors import ConfigError, transient_retries
+from datawiz.core.errors import ConfigError, transient_retries
+from datawiz.core.registry import REQUIRED_CONSTANTS
 
 _RETRY = transient_retries(attempts=2, backoff_s=5)
 HIERARCHY_WATERMARK = "tsr_hierarchy"

@@ -29,9 +29,9 @@ import pyarrow as pa_arrow
 import pyarrow.compute as pc
 
 from blocks.types import FileStats
+from datawiz.core.errors import FileRejected
+from datawiz.core.registry import FileRef
 from tasks.clean import ROW_NUMBER, Cleaned, Failure, arrow_type
-from tasks.contracts import FileRef
-from tasks.errors import FileRejected
 from tasks.schemas import file_date_range, schema_for
 
 QUARANTINE_SCHEMA = pa_arrow.schema(

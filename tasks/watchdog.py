@@ -51,9 +51,9 @@ from prefect.exceptions import ObjectNotFound
 from prefect.variables import Variable
 
 from blocks.email import DataWizEmail
+from datawiz.core.errors import describe_error
 from deployments.settings import EnvNames
 from tasks.alerts import RERUN_MARKER, business_date_of
-from tasks.errors import describe_error
 from tasks.notify import Email, deliver, format_ist, render, run_link
 
 logger = logging.getLogger("datawiz.watchdog")

@@ -24,7 +24,7 @@ from blocks.warehouse.batches import Batches
 from blocks.warehouse.sql_builders import LATEST_SNAPSHOT_SQL, LEDGER_VERSIONS_SQL
 
 if TYPE_CHECKING:  # contracts live in tasks/; blocks only duck-type them
-    from tasks.contracts import TableContract
+    from datawiz.core.registry import TableContract
 
 SQL_ROOT = Path(__file__).resolve().parents[2] / "sql"
 _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")

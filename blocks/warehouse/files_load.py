@@ -34,9 +34,9 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from blocks.redact import MASK, redact
 from blocks.types import LedgerEntry
 from blocks.warehouse import sql_builders as sb
+from datawiz.core.redact import MASK, redact
 
 _PATH = re.compile(r"[A-Za-z0-9][A-Za-z0-9_./=-]{0,500}\.parquet")
 _TOKEN = re.compile(r"[A-Za-z0-9_.:-]{1,128}")

@@ -79,7 +79,7 @@ LOAD_HOP_SETTING = (
 )
 
 
-# Built on standard exceptions so that tasks/errors.py classifies them without blocks/ importing tasks/:
+# Built on standard exceptions so that datawiz/core/errors.py classifies them without blocks/ importing tasks/:
 # a ConnectionError is transient, anything else not named there is terminal.
 class StreamLoadFailed(RuntimeError):
     """StarRocks refused the data (Status Fail, HTTP 4xx): retrying the same rows cannot help."""

@@ -17,10 +17,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from blocks.warehouse import resolve_warehouse
+from datawiz.core import registry as contracts
 from datawiz.sample_data import Manifest, generate
 from flows.evening import evening
 from flows.morning import morning
-from tasks import contracts
 from tasks.quarantine import quarantine_copy_path, replay_file
 
 pytestmark = pytest.mark.integration

@@ -34,10 +34,10 @@ from prefect_azure import AzureBlobStorageContainer, AzureBlobStorageCredentials
 from blocks.source import SourceChanged, SourceConfigError, resolve_source
 from blocks.types import SourceFile
 from blocks.warehouse import resolve_warehouse
+from datawiz.core.registry import PREFIXES
 from datawiz.sample_data import Manifest, generate
 from flows.evening import evening
 from flows.morning import morning
-from tasks.contracts import PREFIXES
 from tasks.extract import PlannedFile, fetch_task, raw_root
 from tasks.health import run_checks
 from tasks.report import RunSummary, table_counts

@@ -23,7 +23,7 @@ import pytest
 from blocks.types import FileStats, LedgerEntry
 from blocks.warehouse import resolve_warehouse
 from blocks.warehouse.base import AlreadyLoaded
-from tasks.contracts import FIS
+from datawiz.core.registry import FIS
 from tasks.load import with_lineage
 from tasks.validate import QUARANTINE_SCHEMA
 from tests.integration.mariadb import admin_connection, mysql_url  # noqa: F401  (fixtures)

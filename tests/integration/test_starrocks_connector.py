@@ -27,8 +27,8 @@ from blocks.warehouse import sql_builders as sb
 from blocks.warehouse.base import AlreadyLoaded
 from blocks.warehouse.starrocks import StarRocksConnector, ledger_label
 from blocks.warehouse.stream_load import StreamLoadUnavailable, label_for
+from datawiz.core.registry import FIS
 from datawiz.starrocks_selftest import run_selftest
-from tasks.contracts import FIS
 from tasks.lineage import with_lineage
 from tasks.validate import QUARANTINE_SCHEMA
 from tests.integration.fake_starrocks import Script

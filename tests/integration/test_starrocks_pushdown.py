@@ -40,7 +40,7 @@ from blocks.warehouse import resolve_warehouse
 from blocks.warehouse.base import AlreadyLoaded
 from blocks.warehouse.files_load import LINEAGE, AzureFiles, PushdownRefused, files_label
 from blocks.warehouse.starrocks import StarRocksConnector
-from tasks.contracts import FIS
+from datawiz.core.registry import FIS
 from tests.integration.fake_starrocks import Script
 from tests.integration.mariadb import mysql_url  # noqa: F401  (fixture)
 from tests.integration.starrocks_cluster import StarRocksCluster, start_cluster

@@ -26,7 +26,7 @@ from blocks.warehouse.stream_load import (
     encode_batch,
     label_for,
 )
-from tasks.errors import is_transient
+from datawiz.core.errors import is_transient
 from tests.integration.fake_starrocks import BUSY, MEMORY, TIMEOUT, TOO_MANY_VERSIONS, FakeStarRocks, Script, parse_body
 from tests.netutil import certificates, host_address
 

@@ -13,9 +13,9 @@ import pytest
 
 from blocks.types import FileStats, SourceFile
 from blocks.warehouse import resolve_warehouse
+from datawiz.core.errors import FileRejected
+from datawiz.core.registry import resolve_path
 from tasks.clean import ROW_NUMBER, clean_table
-from tasks.contracts import resolve_path
-from tasks.errors import FileRejected
 from tasks.extract import PlannedFile, read_raw
 from tasks.lineage import with_lineage
 from tasks.load import ingest_file

@@ -29,9 +29,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from datawiz.core.registry import CONTRACTS, Column, LoadMode, TableContract, resolve_path
 from datawiz.sample_data import generate
 from tasks.clean import ROW_NUMBER, clean_table
-from tasks.contracts import CONTRACTS, Column, LoadMode, TableContract, resolve_path
 from tasks.extract import read_raw
 
 BASE_DATE = dt.date(2025, 11, 20)

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import pymysql
 
+from datawiz.core.registry import CONTRACTS
 from datawiz.sample_data import Manifest
-from tasks.contracts import CONTRACTS
 
 if TYPE_CHECKING:
     from tests.reliability.conftest import Tally

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pymysql
 import pytest
 
-from tasks.errors import TRANSIENT_MYSQL_CODES, is_transient
+from datawiz.core.errors import TRANSIENT_MYSQL_CODES, is_transient
 
 
 @pytest.mark.parametrize(("code", "what"), [

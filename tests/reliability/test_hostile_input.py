@@ -30,8 +30,8 @@ from blocks.types import SourceFile
 from blocks.warehouse import resolve_warehouse
 from blocks.warehouse.base import Warehouse
 from blocks.warehouse.sql_builders import DRIFT_NAMES_KEPT
+from datawiz.core.registry import CONTRACTS, resolve_path
 from tasks.alerts import quarantine_csv, quarantine_rows
-from tasks.contracts import CONTRACTS, resolve_path
 from tasks.extract import PlannedFile
 from tasks.load import FileReport, ingest_file
 from tasks.quarantine import quarantine_copy_path

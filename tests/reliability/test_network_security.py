@@ -42,7 +42,7 @@ from blocks.transport import InsecureTransport, is_loopback, require_encryption
 from blocks.warehouse import resolve_warehouse
 from blocks.warehouse.mysql import MySQLWarehouse
 from blocks.warehouse.stream_load import HttpSettings, StreamLoadClient
-from tasks.errors import ConfigError, is_transient
+from datawiz.core.errors import ConfigError, is_transient
 from tasks.notify import deliver, render
 from tests.integration.azurite import AZURITE_ACCOUNT, AZURITE_KEY, azurite, free_port  # noqa: F401
 from tests.integration.fake_starrocks import FakeStarRocks

@@ -13,7 +13,6 @@ from azure.core.exceptions import (
 )
 
 from blocks.azure import AzureBlobSource
-from blocks.redact import redact
 from blocks.source import (
     SourceChanged,
     SourceConfigError,
@@ -21,7 +20,8 @@ from blocks.source import (
     SourceUnavailable,
     resolve_source,
 )
-from tasks.errors import describe_error, is_transient
+from datawiz.core.errors import describe_error, is_transient
+from datawiz.core.redact import redact
 
 KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 CONN = f"DefaultEndpointsProtocol=http;AccountName=acct;AccountKey={KEY};BlobEndpoint=http://127.0.0.1:1/acct;"

@@ -9,6 +9,7 @@ import pytest
 
 from blocks.source import LocalFolderSource
 from blocks.types import SourceFile
+from datawiz.core.registry import PREFIXES
 from tasks.backfill import (
     all_prefixes,
     in_scope,
@@ -18,7 +19,6 @@ from tasks.backfill import (
     parse_months,
     pending_months,
 )
-from tasks.contracts import PREFIXES
 from tasks.extract import plan_files
 from tasks.run import download_concurrency
 

@@ -9,9 +9,9 @@ from decimal import Decimal
 import pyarrow as pa
 import pytest
 
+from datawiz.core.errors import FileRejected
+from datawiz.core.registry import CONTRACTS, resolve_path
 from tasks.clean import clean_table
-from tasks.contracts import CONTRACTS, resolve_path
-from tasks.errors import FileRejected
 from tasks.validate import validate_rows
 
 FIS_PATH = "facts/fis/2025/11/20/fis_20251120_001.csv"

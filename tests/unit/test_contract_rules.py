@@ -11,9 +11,9 @@ import json
 import pyarrow as pa
 import pytest
 
+from datawiz.core.registry import CONTRACTS, Column
+from datawiz.core.registry import resolve_path as resolve
 from tasks.clean import clean_table
-from tasks.contracts import CONTRACTS, Column
-from tasks.contracts import resolve_path as resolve
 from tasks.validate import validate_rows
 
 PATHS = {

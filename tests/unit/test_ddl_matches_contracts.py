@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from blocks.warehouse.duckdb import DuckDBWarehouse
-from tasks.contracts import CONTRACTS, LINEAGE_COLUMNS
+from datawiz.core.registry import CONTRACTS, LINEAGE_COLUMNS
 
 DUCKDB_TYPES = {"str": "VARCHAR", "int": "BIGINT", "date": "DATE", "ts": "TIMESTAMP", "bool": "BOOLEAN"}
 

@@ -15,8 +15,8 @@ from blocks.azure import AzureBlobSource
 from blocks.source import SourceConfigError, resolve_source
 from blocks.warehouse import resolve_warehouse
 from blocks.warehouse.starrocks import StarRocksConnector
+from datawiz.core.errors import ConfigError
 from tasks.backfill import require_pushdown
-from tasks.errors import ConfigError
 from tasks.health import mysql_missing_privileges, starrocks_can_load
 
 KEY = base64.b64encode(b"k" * 64).decode()

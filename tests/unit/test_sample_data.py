@@ -1,7 +1,7 @@
 """The sample-data generator: deterministic, contract-conformant, and its manifest tells the truth.
 
 `_Oracle` below is a deliberately simple, row-by-row reading of DATA-CONTRACT.md §3 written from the
-contracts in `tasks.contracts`; it recomputes every file's expected outcome from the bytes on disk, so a
+contracts in `datawiz.core.registry`; it recomputes every file's expected outcome from the bytes on disk, so a
 manifest that disagrees with its own files fails here rather than in a pipeline test.
 """
 
@@ -19,15 +19,7 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 import pytest
 
-from datawiz.sample_data import (
-    UNRECOGNISED_PATH,
-    Manifest,
-    Scale,
-    arrow_schema,
-    generate,
-    retailer_count,
-)
-from tasks.contracts import (
+from datawiz.core.registry import (
     CONTRACTS,
     FID,
     FIS,
@@ -38,6 +30,14 @@ from tasks.contracts import (
     TableContract,
     owning_contract,
     resolve_path,
+)
+from datawiz.sample_data import (
+    UNRECOGNISED_PATH,
+    Manifest,
+    Scale,
+    arrow_schema,
+    generate,
+    retailer_count,
 )
 
 END = dt.date(2025, 1, 10)

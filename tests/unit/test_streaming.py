@@ -21,9 +21,9 @@ import pytest
 from blocks.types import FileStats, LedgerEntry, SourceFile
 from blocks.warehouse import resolve_warehouse
 from blocks.warehouse.batches import ParquetSpool, prefetched, rebatch
+from datawiz.core.errors import FileRejected
+from datawiz.core.registry import CONTRACTS, resolve_path
 from tasks.clean import ROW_NUMBER, Failure, clean_table
-from tasks.contracts import CONTRACTS, resolve_path
-from tasks.errors import FileRejected
 from tasks.extract import PlannedFile, read_raw
 from tasks.lineage import with_lineage
 from tasks.load import FileStream, ingest_file

@@ -10,7 +10,7 @@ import socket
 from typing import Any
 
 # Re-exported: tasks take the secret scrubber from here, next to the error families.
-from blocks.redact import redact as redact
+from datawiz.core.redact import redact as redact
 
 
 class DataWizError(Exception):

@@ -1,0 +1,3 @@
+"""The bottom layer: the contract model and registry, the error tree, secret scrubbing.
+
+Imports nothing from blocks/, tasks/, flows/ or deployments/ (`make lint` checks the layers)."""

@@ -1,0 +1,103 @@
+"""The contract model: what a table, a column, a key and a load mode are (DATA-CONTRACT.md §2).
+
+The bottom layer: `blocks/`, `tasks/` and `flows/` all import it, it imports nothing of theirs.
+The tables themselves are declared in `datawiz.core.registry`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+ColumnType = Literal["str", "int", "dec", "date", "ts", "bool"]
+
+
+class LoadMode(enum.StrEnum):
+    """How a file version reaches its warehouse table."""
+
+    SNAPSHOT_UPSERT = "snapshot_upsert"  # full snapshot; absent keys are deactivated
+    FACT_UPSERT = "fact_upsert"  # incremental lines; a re-delivery replaces its file's rows
+    CONSTANTS = "constants"  # business_constants.json, one row per constant
+
+
+class Origin(enum.StrEnum):
+    """Which delivery stream a path belongs to (the backfill reads only `historical`)."""
+
+    SNAPSHOT = "snapshot"
+    INCREMENTAL = "incremental"
+    HISTORICAL = "historical"
+    CONFIG = "config"
+
+
+@dataclass(frozen=True)
+class Column:
+    """One source column and every row-level rule of DATA-CONTRACT.md §2 that applies to it."""
+
+    name: str
+    type: ColumnType
+    key: bool = False
+    nullable: bool = False
+    precision: int | None = None  # dec only
+    scale: int | None = None  # dec only
+    pattern: str | None = None
+    allowed: tuple[str | float | int, ...] | None = None
+    gt: float | None = None
+    ge: float | None = None
+    is_code: bool = False  # upper-cased by cleaning (codes are case-insensitive upstream)
+    # Free text (no pattern, no allowed list): longest value in UTF-8 *bytes*, the width of its warehouse
+    # column (VARCHAR(255) on MySQL; StarRocks counts VARCHAR in bytes). Longer values are quarantined.
+    max_length: int = 255
+
+
+@dataclass(frozen=True)
+class PathPattern:
+    """A landing path regex with named groups `date` (YYYYMMDD or YYYYMM) and optional `part`."""
+
+    regex: str
+    origin: Origin
+
+    def match(self, path: str) -> re.Match[str] | None:
+        return re.fullmatch(self.regex, path)
+
+
+@dataclass(frozen=True)
+class TableContract:
+    """Everything the pipeline knows about one source table."""
+
+    name: str
+    target_table: str
+    load_mode: LoadMode
+    paths: tuple[PathPattern, ...]
+    columns: tuple[Column, ...] = ()
+    date_column: str | None = None  # fact column that must match the file's date
+    max_reject_ratio: float = 0.05
+    # Snapshot tables whose every applied snapshot is also kept by date (the SCD2 input).
+    history_table: str | None = None
+    # Fact code columns and the dimension table+key they refer to (orphans are counted, not rejected).
+    references: dict[str, tuple[str, str]] = field(default_factory=dict, hash=False, compare=False)
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns if c.key)
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    def column(self, name: str) -> Column:
+        return next(c for c in self.columns if c.name == name)
+
+
+@dataclass(frozen=True)
+class FileRef:
+    """A landing path resolved against the registry: which contract, which date, which part."""
+
+    path: str
+    contract: TableContract
+    origin: Origin
+    business_date: dt.date | None  # snapshot/business day, or the 1st of the month for history
+    period: Literal["day", "month", "none"]
+    part: int | None
