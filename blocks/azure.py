@@ -11,10 +11,11 @@ the default Azure credential) or, for `az://CONTAINER[/PREFIX]`, from $AZURE_STO
 prefect-azure's own clients are async; this module builds azure-storage-blob's sync client from the
 same fields, so flows stay synchronous.
 
-Errors leave this module as `blocks.source` errors with secret-free messages: transient ones
+Errors leave this module as `blocks.source_base` errors with secret-free messages: transient ones
 (network, timeouts, 5xx, throttling — after the SDK's own retries) as `SourceUnavailable`, a
 version that changed as `SourceChanged`, and a missing container or refused credentials as
-`SourceConfigError`, which names the container and where the credentials came from.
+`SourceConfigError`, which names the container and where the credentials came from; any other
+refusal as `SourceRefused` (terminal).
 """
 
 from __future__ import annotations
@@ -34,11 +35,12 @@ from azure.storage.blob import BlobPrefix, BlobProperties, ContainerClient, Expo
 from pydantic import SecretStr
 
 from blocks.faults import crash_point
-from blocks.source import (
+from blocks.source_base import (
     AZURE_BLOCK_SLUG,
     SourceChanged,
     SourceConfigError,
     SourceError,
+    SourceRefused,
     SourceUnavailable,
 )
 from blocks.transport import InsecureTransport, require_encryption
@@ -322,7 +324,7 @@ class AzureBlobSource:
             isinstance(status, int) and (status >= 500 or status in (408, 429))
         ):
             return SourceUnavailable(f"{doing} in {where} failed after retries: {detail}")
-        return SourceError(f"{doing} in {where} failed ({status or ''} {code}): {detail}")
+        return SourceRefused(f"{doing} in {where} failed ({status or ''} {code}): {detail}")
 
 
 def _is_folder(blob: BlobProperties) -> bool:

@@ -45,6 +45,7 @@ from blocks.email import DataWizEmail
 from blocks.warehouse.duckdb import DuckDBWarehouse
 from blocks.warehouse.mysql import MySQLWarehouse
 from blocks.warehouse.starrocks import StarRocksConnector
+from datawiz.core.errors import TerminalError
 from deployments.settings import EnvNames
 
 # Every block type DataWiz uses, registered so the UI can create and edit them too.
@@ -61,8 +62,10 @@ _ADDRESS = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 _TRUE = ("1", "true", "yes", "on")
 
 
-class SettingsError(ValueError):
-    """Settings missing or unusable; the message names variables, never their values."""
+class SettingsError(TerminalError, ValueError):
+    """Settings missing or unusable; the message names variables, never their values.
+
+    Terminal; also a ValueError, which `datawiz blocks register` and users catch it as."""
 
 
 @dataclass(frozen=True)

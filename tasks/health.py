@@ -25,7 +25,7 @@ from blocks.warehouse import resolve_warehouse
 from blocks.warehouse.base import Warehouse
 from blocks.warehouse.mysql import PyMySQLBlock
 from blocks.warehouse.starrocks import StarRocksConnector
-from datawiz.core.errors import describe_error
+from datawiz.core.errors import TerminalError, describe_error
 from datawiz.core.redact import redact
 from datawiz.core.registry import CONTRACTS, FACTS
 from deployments.settings import env_name
@@ -50,8 +50,10 @@ class CheckResult:
         return f"{'OK' if self.ok else 'FAIL':<4} {self.target:<9} {self.detail}"
 
 
-class CheckFailed(RuntimeError):
-    """A check's own verdict: its message is the whole FAIL detail (no exception type in front)."""
+class CheckFailed(TerminalError, RuntimeError):
+    """A check's own verdict: its message is the whole FAIL detail (no exception type in front).
+
+    Terminal: the check has looked and answered. Still a RuntimeError, as callers knew it."""
 
 
 def _run_check(target: str, probe: Callable[[], str]) -> CheckResult:

@@ -22,6 +22,7 @@ from opentelemetry import metrics
 from blocks.types import LedgerEntry
 from blocks.warehouse.batches import Batches
 from blocks.warehouse.sql_builders import LATEST_SNAPSHOT_SQL, LEDGER_VERSIONS_SQL
+from datawiz.core.errors import TerminalError
 
 if TYPE_CHECKING:  # contracts live in tasks/; blocks only duck-type them
     from datawiz.core.registry import TableContract
@@ -71,8 +72,10 @@ class Warehouse(Protocol):
     def close(self) -> None: ...
 
 
-class AlreadyLoaded(Exception):
-    """Another run committed this file version first; nothing was written by this one."""
+class AlreadyLoaded(TerminalError):
+    """Another run committed this file version first; nothing was written by this one.
+
+    Callers catch it as an outcome (`skipped`); should one escape, retrying the same version cannot help."""
 
 
 class LedgerQueries:

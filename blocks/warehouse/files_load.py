@@ -36,6 +36,7 @@ from pydantic import SecretStr
 
 from blocks.types import LedgerEntry
 from blocks.warehouse import sql_builders as sb
+from datawiz.core.errors import TerminalError
 from datawiz.core.redact import MASK, redact
 
 _PATH = re.compile(r"[A-Za-z0-9][A-Za-z0-9_./=-]{0,500}\.parquet")
@@ -51,8 +52,10 @@ _TYPES = {"str": "VARCHAR(65533)", "int": "BIGINT", "date": "DATE", "ts": "DATET
 LINEAGE = ("_source_file", "_source_version", "_loaded_at", "_run_id")
 
 
-class PushdownRefused(ValueError):
-    """A value that cannot be placed in a FILES() statement safely, or a table pushdown cannot load."""
+class PushdownRefused(TerminalError, ValueError):
+    """A value that cannot be placed in a FILES() statement safely, or a table pushdown cannot load.
+
+    Terminal; still a ValueError, which callers outside DataWiz caught it as."""
 
 
 @dataclass(frozen=True)

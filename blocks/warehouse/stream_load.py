@@ -63,6 +63,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from blocks.transport import is_loopback, require_encryption, url_is_encrypted
+from datawiz.core.errors import TerminalError, TransientError
 
 COLUMN_SEPARATOR = "\x01"
 ROW_DELIMITER = "\x02"
@@ -79,13 +80,13 @@ LOAD_HOP_SETTING = (
 )
 
 
-# Built on standard exceptions so that datawiz/core/errors.py classifies them without blocks/ importing tasks/:
-# a ConnectionError is transient, anything else not named there is terminal.
-class StreamLoadFailed(RuntimeError):
+# Terminal or transient through datawiz.core.errors; the standard bases (RuntimeError, ConnectionError) stay
+# because callers outside DataWiz caught these as such.
+class StreamLoadFailed(TerminalError, RuntimeError):
     """StarRocks refused the data (Status Fail, HTTP 4xx): retrying the same rows cannot help."""
 
 
-class StreamLoadUnavailable(ConnectionError):
+class StreamLoadUnavailable(TransientError, ConnectionError):
     """Network trouble, 5xx, a load still unsettled after waiting, or a `Fail` the BE says is temporary
     (timeout, too many versions, memory, busy): a retry may succeed."""
 

@@ -2,6 +2,11 @@
 
 Prefect's `retry_condition_fn` is driven from this split, so a contract violation is
 reported once with its file, row and column instead of being retried three times.
+
+Every DataWiz exception class, in blocks/ as in tasks/, derives from `TransientError` or
+`TerminalError` (a few also from the standard class callers caught before, e.g. ValueError).
+Backends translate their driver's errors at their boundary where they can; `is_transient`
+still classifies what arrives raw (Prefect, libraries) by type, MySQL code and HTTP status.
 """
 
 from __future__ import annotations
@@ -75,9 +80,8 @@ def _mysql_code(exc: BaseException) -> int | None:
 def is_transient(exc: BaseException) -> bool:
     """True when a retry can reasonably succeed.
 
-    Besides the two families, an exception may say so itself with a boolean `transient`
-    attribute (blocks.source errors do: blocks cannot import this module), or carry an HTTP
-    `status_code` (azure-core): 5xx, 408 and 429 (throttling) are transient, other codes are not.
+    Besides the two families, a raw library exception is transient when it carries an HTTP
+    `status_code` (azure-core) of 5xx, 408 or 429 (throttling), or is one of `_TRANSIENT_NAMES`.
     A MySQL/MariaDB error is transient only for the codes in `TRANSIENT_MYSQL_CODES`.
     """
     if isinstance(exc, TerminalError):
@@ -87,9 +91,6 @@ def is_transient(exc: BaseException) -> bool:
         return code in TRANSIENT_MYSQL_CODES
     if isinstance(exc, TransientError | TimeoutError | ConnectionError | socket.timeout):
         return True
-    declared = getattr(exc, "transient", None)
-    if isinstance(declared, bool):
-        return declared
     status = getattr(exc, "status_code", None)
     if isinstance(status, int) and (status >= 500 or status in (408, 429)):
         return True
