@@ -32,12 +32,8 @@ from blocks.warehouse.batches import rebatch
 from datawiz.core.errors import FileRejected, transient_retries
 from datawiz.core.registry import PREFIXES, REQUIRED_CONSTANTS, FileRef, Origin, owning_contract, resolve_path
 from deployments.settings import env_name
+from tasks.paths import data_dir
 from tasks.telemetry import stage
-
-
-def data_dir() -> Path:
-    """Local working area (raw backups, quarantine copies): $DATAWIZ_DATA_DIR or ./data."""
-    return Path(os.environ.get("DATAWIZ_DATA_DIR", "./data"))
 
 
 def raw_root() -> Path:

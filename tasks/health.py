@@ -29,8 +29,8 @@ from datawiz.core.errors import TerminalError, describe_error
 from datawiz.core.redact import redact
 from datawiz.core.registry import CONTRACTS, FACTS
 from deployments.settings import env_name
-from tasks.extract import data_dir
 from tasks.notify import Email, email_settings, open_smtp, render
+from tasks.paths import data_dir
 from tasks.starrocks_grants import short_version, starrocks_grant_report
 
 # The smallest prefix every landing area has: listing it proves the container (or folder) and credentials.
