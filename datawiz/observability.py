@@ -33,6 +33,7 @@ from opentelemetry.sdk.resources import SERVICE_INSTANCE_ID, SERVICE_NAME, SERVI
 from opentelemetry.sdk.trace import Event, ReadableSpan, Span, SpanProcessor, TracerProvider
 from opentelemetry.trace import Status
 
+from datawiz.core.environment import current_env
 from datawiz.core.redact import redact
 
 ENDPOINT_VARIABLE = "OTEL_EXPORTER_OTLP_ENDPOINT"
@@ -120,9 +121,7 @@ def resource() -> Resource:
 
 
 def environment() -> str:
-    """The deployment environment: DATAWIZ_ENV as `deployments.settings` reads it (dev when unset)."""
-    from deployments.settings import current_env
-
+    """The deployment environment: DATAWIZ_ENV as `datawiz.core.environment` reads it (dev when unset)."""
     try:
         return current_env()
     except ValueError:

@@ -22,9 +22,9 @@ from blocks.types import FileStats, LedgerEntry
 from blocks.warehouse.base import AlreadyLoaded, Warehouse
 from blocks.warehouse.files_load import AzureFiles
 from blocks.warehouse.starrocks import StarRocksConnector
+from datawiz.core.environment import env_name
 from datawiz.core.errors import ConfigError, transient_retries
 from datawiz.core.registry import Origin
-from deployments.settings import env_name
 from tasks.extract import Plan, PlannedFile
 from tasks.load import FileReport
 from tasks.report import RunSummary

@@ -29,9 +29,9 @@ from blocks.source import Source
 from blocks.types import SourceFile
 from blocks.warehouse.base import Warehouse
 from blocks.warehouse.batches import rebatch
+from datawiz.core.environment import env_name
 from datawiz.core.errors import FileRejected, transient_retries
 from datawiz.core.registry import PREFIXES, REQUIRED_CONSTANTS, FileRef, Origin, owning_contract, resolve_path
-from deployments.settings import env_name
 from tasks.paths import data_dir
 from tasks.telemetry import stage
 

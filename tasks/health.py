@@ -25,10 +25,10 @@ from blocks.warehouse import resolve_warehouse
 from blocks.warehouse.base import Warehouse
 from blocks.warehouse.mysql import PyMySQLBlock
 from blocks.warehouse.starrocks import StarRocksConnector
+from datawiz.core.environment import env_name
 from datawiz.core.errors import TerminalError, describe_error
 from datawiz.core.redact import redact
 from datawiz.core.registry import CONTRACTS, FACTS
-from deployments.settings import env_name
 from tasks.notify import Email, email_settings, open_smtp, render
 from tasks.paths import data_dir
 from tasks.starrocks_grants import short_version, starrocks_grant_report

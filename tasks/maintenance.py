@@ -19,8 +19,8 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from blocks.warehouse.base import Warehouse, split_statements, sql_file
+from datawiz.core.environment import env_name
 from datawiz.logs import log_dir as log_dir  # the JSON log files' folder, $DATAWIZ_LOG_DIR (flows/maintenance.py)
-from deployments.settings import env_name
 from tasks.notify import Email, render
 
 

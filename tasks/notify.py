@@ -29,9 +29,9 @@ from prefect_email.credentials import SMTPServer, SMTPType
 
 from blocks.email import EMAIL_BLOCK_SLUG, DataWizEmail
 from blocks.transport import InsecureTransport, require_encryption
+from datawiz.core.environment import current_env
 from datawiz.core.errors import ConfigError, TransientError, retry_transient
 from datawiz.core.redact import redact
-from deployments.settings import current_env
 from tasks.runlog import IST
 
 TEMPLATES = Path(__file__).parent / "templates"

@@ -13,7 +13,7 @@ from prefect.cache_policies import NO_CACHE
 
 from blocks.email import DataWizEmail
 from blocks.warehouse.base import Warehouse
-from deployments.settings import env_name
+from datawiz.core.environment import env_name
 from tasks.load import FileReport
 from tasks.notify import Email, render, run_link, send_run_email
 

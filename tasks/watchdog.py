@@ -51,8 +51,8 @@ from prefect.exceptions import ObjectNotFound
 from prefect.variables import Variable
 
 from blocks.email import DataWizEmail
+from datawiz.core.environment import EnvNames
 from datawiz.core.errors import describe_error
-from deployments.settings import EnvNames
 from tasks.alerts import RERUN_MARKER, business_date_of
 from tasks.notify import Email, deliver, format_ist, render, run_link
 
