@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import pyarrow as pa
 from opentelemetry import metrics
@@ -22,10 +22,8 @@ from opentelemetry import metrics
 from blocks.types import LedgerEntry
 from blocks.warehouse.batches import Batches
 from blocks.warehouse.sql_builders import LATEST_SNAPSHOT_SQL, LEDGER_VERSIONS_SQL
+from datawiz.core.contract import TableContract
 from datawiz.core.errors import TerminalError
-
-if TYPE_CHECKING:  # contracts live in tasks/; blocks only duck-type them
-    from datawiz.core.registry import TableContract
 
 SQL_ROOT = Path(__file__).resolve().parents[2] / "sql"
 _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")

@@ -22,6 +22,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from datawiz.core.contract import TableContract
+
 Batches = pa.Table | Iterable[pa.Table]
 LINEAGE_COLUMNS = ("_source_file", "_source_version", "_loaded_at", "_run_id")
 
@@ -33,7 +35,7 @@ def as_batches(data: Batches) -> Iterator[pa.Table]:
     return iter(data)
 
 
-def loaded_columns(contract: Any) -> list[str]:
+def loaded_columns(contract: TableContract) -> list[str]:
     """The columns of a load: the contract's, then the lineage columns (`tasks.lineage.with_lineage`)."""
     return [*contract.column_names, *LINEAGE_COLUMNS]
 

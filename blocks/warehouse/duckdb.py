@@ -24,6 +24,7 @@ from blocks.warehouse import base
 from blocks.warehouse import sql_builders as sb
 from blocks.warehouse.base import AlreadyLoaded, LedgerQueries
 from blocks.warehouse.batches import Batches, as_batches, loaded_columns, prefetched
+from datawiz.core.contract import TableContract
 
 DEFAULT_PATH = "./data/warehouse.duckdb"
 # DuckDB's own default is 80% of RAM: on a 5M-row file its buffer pool, not our batches, set the
@@ -166,7 +167,7 @@ class DuckDBWarehouse(Block, LedgerQueries):
 
     # ------------------------------------------------------------------ load
     def load_file(
-        self, contract: Any, entry: LedgerEntry, data: Batches, quarantine: Batches
+        self, contract: TableContract, entry: LedgerEntry, data: Batches, quarantine: Batches
     ) -> LedgerEntry:
         """Load one file version's good rows, quarantine and ledger row atomically.
 
@@ -194,7 +195,7 @@ class DuckDBWarehouse(Block, LedgerQueries):
             _run(cur, sb.ledger_statements(entry, style))
         return entry
 
-    def replay_rows(self, contract: Any, entry: LedgerEntry, data: pa.Table, fixed_rows: list[int]) -> None:
+    def replay_rows(self, contract: TableContract, entry: LedgerEntry, data: pa.Table, fixed_rows: list[int]) -> None:
         """Upsert quarantined rows that now pass, forget them in etl_quarantine, fix the ledger counts.
 
         One transaction; a snapshot table's history copy of that snapshot date gets the rows too.
@@ -240,7 +241,7 @@ def _refuse_if_known(cur: duckdb.DuckDBPyConnection, entry: LedgerEntry) -> None
         raise AlreadyLoaded(f"{entry.source_file} version {entry.source_version} is already in the ledger")
 
 
-def _upsert_incoming(cur: duckdb.DuckDBPyConnection, contract: Any, columns: list[str]) -> None:
+def _upsert_incoming(cur: duckdb.DuckDBPyConnection, contract: TableContract, columns: list[str]) -> None:
     """Delete-by-key then insert `_incoming` (DuckDB's bulk path: straight from Arrow).
 
     Table and column names come from the contract registry, never from data.

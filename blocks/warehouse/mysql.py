@@ -45,6 +45,7 @@ from blocks.warehouse import base
 from blocks.warehouse import sql_builders as sb
 from blocks.warehouse.base import AlreadyLoaded, LedgerQueries
 from blocks.warehouse.batches import Batches, as_batches, loaded_columns, prefetched
+from datawiz.core.contract import TableContract
 
 # pymysql error codes that mean "the connection is gone": the thread's connection is dropped so the
 # next call opens a fresh one (CR_SERVER_GONE_ERROR, CR_SERVER_LOST, ER_CONNECTION_KILLED, ...).
@@ -299,13 +300,13 @@ class PyMySQLBlock(DatabaseBlock, LedgerQueries):
                 cur.execute("SELECT RELEASE_LOCK(%s)", (f"datawiz_migrate_{self.database}",))
 
     # ------------------------------------------------------------------ ledger and load steps
-    def _start_load(self, cur: pymysql.cursors.Cursor, contract: Any, entry: LedgerEntry) -> None:
+    def _start_load(self, cur: pymysql.cursors.Cursor, contract: TableContract, entry: LedgerEntry) -> None:
         """Before the bulk upsert: refuse a known version, clear what the load mode replaces."""
         _refuse_if_known(cur, entry)
         _run(cur, [sb.clear_previous(contract, entry, sb.PYMYSQL)])
 
     def _finish_load(
-        self, cur: pymysql.cursors.Cursor, contract: Any, entry: LedgerEntry, columns: list[str],
+        self, cur: pymysql.cursors.Cursor, contract: TableContract, entry: LedgerEntry, columns: list[str],
         quarantine: Batches, orphans: int | None = None,
     ) -> None:
         """After the bulk upsert: history and deactivation, orphan count (in SQL unless counted on the way),
@@ -315,7 +316,7 @@ class PyMySQLBlock(DatabaseBlock, LedgerQueries):
         self._write_quarantine(cur, entry, quarantine)
         self._write_ledger(cur, entry)
 
-    def _count_orphans(self, cur: pymysql.cursors.Cursor, contract: Any, entry: LedgerEntry) -> int:
+    def _count_orphans(self, cur: pymysql.cursors.Cursor, contract: TableContract, entry: LedgerEntry) -> int:
         """Loaded rows with a code the referenced dimension lacks, counted by the warehouse."""
         orphans = sb.orphan_count(contract, entry, sb.PYMYSQL)
         if orphans is None:
@@ -351,7 +352,7 @@ class MySQLWarehouse(PyMySQLBlock):
     _local_infile: ClassVar[bool] = True
 
     def load_file(
-        self, contract: Any, entry: LedgerEntry, data: Batches, quarantine: Batches
+        self, contract: TableContract, entry: LedgerEntry, data: Batches, quarantine: Batches
     ) -> LedgerEntry:
         """Load one file version's good rows, quarantined rows and ledger row in one transaction.
 
@@ -371,7 +372,7 @@ class MySQLWarehouse(PyMySQLBlock):
             crash_point("ledger")
         return entry
 
-    def replay_rows(self, contract: Any, entry: LedgerEntry, data: pa.Table, fixed_rows: list[int]) -> None:
+    def replay_rows(self, contract: TableContract, entry: LedgerEntry, data: pa.Table, fixed_rows: list[int]) -> None:
         """Upsert quarantined rows that now pass, forget them in etl_quarantine, fix the ledger (one transaction)."""
         with self._cursor(transaction=True) as cur:
             load_batches(cur, contract.target_table, [data])
@@ -392,7 +393,7 @@ class _OrphanCount:
             yield batch
 
 
-def _dimension_keys(cur: pymysql.cursors.Cursor, contract: Any) -> dict[str, pa.Array]:
+def _dimension_keys(cur: pymysql.cursors.Cursor, contract: TableContract) -> dict[str, pa.Array]:
     """Referencing column -> the keys its dimension holds (read inside the load's transaction)."""
     keys = {}
     for col, (dim, dim_key) in contract.references.items():
