@@ -26,7 +26,7 @@ import random
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 from azure.core import MatchConditions
@@ -82,6 +82,7 @@ def retry_policy() -> ExponentialRetry:
     """
     retries = int(os.environ.get(ENV_RETRIES, "3"))
     backoff = float(os.environ.get(ENV_RETRY_BACKOFF, "2"))
+    # azure-storage-blob annotates initial_backoff as int, but only multiplies it: a float (0.01 s in tests) works.
     return _Backoff(initial_backoff=backoff, retry_total=retries)  # type: ignore[arg-type]
 
 
@@ -190,7 +191,8 @@ class AzureBlobSource:
         from prefect_azure import AzureBlobStorageContainer
 
         try:
-            block = AzureBlobStorageContainer.load(name)
+            # Prefect types load() as `block | coroutine` (it dispatches on the caller's context); here it is sync.
+            block = cast(AzureBlobStorageContainer, AzureBlobStorageContainer.load(name))
         except (ValueError, KeyError) as exc:
             raise SourceConfigError(f"cannot load block {AZURE_BLOCK_SLUG}/{name}: {redact(exc)}") from None
         return cls.from_block(block, name)

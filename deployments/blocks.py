@@ -191,7 +191,7 @@ def save_email(names: EnvNames, values: dict[str, str]) -> list[Saved]:
         allow_insecure=_flag(values, "SMTP_ALLOW_INSECURE", False),
         email_on_success=_flag(values, "EMAIL_ON_SUCCESS", False),
     )
-    where = f"{values['SMTP_HOST']}:{creds.smtp_port or creds.smtp_type.value} ({smtp_type})"  # type: ignore[union-attr]
+    where = f"{values['SMTP_HOST']}:{creds.smtp_port or creds.smtp_type.value} ({smtp_type})"
     detail = f"{len(recipients)} recipient(s)" + (", an email per completed run" if email.email_on_success else "")
     return [Saved(creds_ref, where), Saved(_save(email, names.block("email")), detail)]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import asdict, dataclass, field
 
-from blocks.types import FileStats
+from blocks.types import FileStats, QuarantineExample
 
 
 @dataclass
@@ -25,7 +25,7 @@ class FileReport:
     reason: str | None = None
     drift_columns: list[str] = field(default_factory=list)
     top_rules: list[tuple[str, int]] = field(default_factory=list)
-    examples: list[dict[str, object]] = field(default_factory=list)  # a few bad rows: number + rules
+    examples: list[QuarantineExample] = field(default_factory=list)  # a few bad rows: number + rules
     seconds: float = 0.0
 
     def to_dict(self) -> dict[str, object]:

@@ -13,6 +13,7 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from prefect import task
 from prefect.artifacts import create_markdown_artifact
@@ -318,7 +319,8 @@ def alert_due(now_failing: list[str], previous: dict[str, object] | None, now: d
 
     An hourly flow must not send the same alert every hour through a night-long outage.
     """
-    before = list(previous.get("failing", [])) if previous else []  # type: ignore[call-overload]
+    # The Variable holds what this flow stored last time (`failing`: a list of check names).
+    before = list(cast("list[str]", previous.get("failing", []))) if previous else []
     if now_failing != before:
         return bool(now_failing or before)
     if not now_failing or not previous:

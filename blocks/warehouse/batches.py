@@ -17,14 +17,14 @@ import queue
 import tempfile
 import threading
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, TypeAlias
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from datawiz.core.contract import TableContract
 
-Batches = pa.Table | Iterable[pa.Table]
+Batches: TypeAlias = pa.Table | Iterable[pa.Table]
 LINEAGE_COLUMNS = ("_source_file", "_source_version", "_loaded_at", "_run_id")
 
 

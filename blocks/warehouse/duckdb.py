@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -62,9 +62,9 @@ class DuckDBWarehouse(Block, LedgerQueries):
                 self._con = duckdb.connect(self.path, config={"memory_limit": self.memory_limit})
             return self._con
 
-    def _cursor(self) -> duckdb.DuckDBPyConnection:
+    def _cursor(self) -> _TimedCursor:
         # A cursor is DuckDB's per-thread connection to the same database instance.
-        return _TimedCursor(self._connection().cursor())  # type: ignore[return-value]
+        return _TimedCursor(self._connection().cursor())
 
     def close(self) -> None:
         with self._lock:
@@ -139,7 +139,7 @@ class DuckDBWarehouse(Block, LedgerQueries):
             cur.close()
 
     @contextlib.contextmanager
-    def _transaction(self, **tables: pa.Table) -> Iterator[duckdb.DuckDBPyConnection]:
+    def _transaction(self, **tables: pa.Table) -> Iterator[_TimedCursor]:
         """A cursor inside BEGIN ... COMMIT (ROLLBACK on error), with Arrow tables registered by name."""
         cur = self._cursor()
         try:
@@ -228,20 +228,20 @@ class _TimedCursor:
         return getattr(self._cursor, name)
 
 
-def _run(cur: duckdb.DuckDBPyConnection, statements: list[sb.Stmt | None]) -> None:
+def _run(cur: _TimedCursor, statements: Sequence[sb.Stmt | None]) -> None:
     for st in statements:
         if st is not None:
             cur.execute(st.sql, list(st.params))
 
 
-def _refuse_if_known(cur: duckdb.DuckDBPyConnection, entry: LedgerEntry) -> None:
+def _refuse_if_known(cur: _TimedCursor, entry: LedgerEntry) -> None:
     # Checked inside the transaction: two runs racing for the same version cannot both commit.
     known = sb.ledger_known(entry, sb.DUCKDB)
     if cur.execute(known.sql, list(known.params)).fetchall()[0][0]:
         raise AlreadyLoaded(f"{entry.source_file} version {entry.source_version} is already in the ledger")
 
 
-def _upsert_incoming(cur: duckdb.DuckDBPyConnection, contract: TableContract, columns: list[str]) -> None:
+def _upsert_incoming(cur: _TimedCursor, contract: TableContract, columns: list[str]) -> None:
     """Delete-by-key then insert `_incoming` (DuckDB's bulk path: straight from Arrow).
 
     Table and column names come from the contract registry, never from data.
@@ -252,7 +252,7 @@ def _upsert_incoming(cur: duckdb.DuckDBPyConnection, contract: TableContract, co
     cur.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _incoming")
 
 
-def _write_quarantine(cur: duckdb.DuckDBPyConnection, entry: LedgerEntry, quarantine: Batches) -> None:
+def _write_quarantine(cur: _TimedCursor, entry: LedgerEntry, quarantine: Batches) -> None:
     """The file version's quarantine records (one batch at a time), after any left by an earlier attempt."""
     cols = ", ".join(sb.DUCKDB.q(c) for c in sb.QUARANTINE_COLUMNS)
     deleted = False

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from blocks.warehouse.base import Warehouse
@@ -64,7 +64,9 @@ def load_warehouse_block(ref: str) -> Warehouse:
     # process has imported none of the backends yet (they are imported lazily above).
     from blocks.warehouse import duckdb, mysql, starrocks  # noqa: F401
 
-    return Block.load(ref)  # type: ignore[return-value]
+    # Block.load is typed `Block | coroutine` (it dispatches on the caller's context; here it is sync), and the
+    # warehouse slugs name only the three backends imported above, each a Warehouse.
+    return cast(Warehouse, Block.load(ref))
 
 
 def redact(url: str) -> str:

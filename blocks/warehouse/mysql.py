@@ -28,7 +28,7 @@ import re
 import ssl
 import tempfile
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, ClassVar
 
 import pyarrow as pa
@@ -218,6 +218,8 @@ class PyMySQLBlock(DatabaseBlock, LedgerQueries):
             names = [d[0] for d in cur.description or ()]
         return _to_arrow(names, rows)
 
+    # execute/execute_many/fetch_*: Prefect's DatabaseBlock declares them async; DataWiz's flows and blocks are
+    # sync, so these sync overrides are deliberate (hence `ignore[override]`), same names and parameters.
     def execute(self, operation: str, parameters: dict[str, Any] | None = None, **_: Any) -> None:  # type: ignore[override]
         """Run one statement with `:name` parameters (committed on return)."""
         with self._cursor() as cur:
@@ -430,7 +432,7 @@ def _exec(cur: pymysql.cursors.Cursor, sql: str, params: dict[str, Any] | None) 
     cur.execute(text, {n: (params or {})[n] for n in names})
 
 
-def _run(cur: pymysql.cursors.Cursor, statements: list[sb.Stmt | None]) -> None:
+def _run(cur: pymysql.cursors.Cursor, statements: Sequence[sb.Stmt | None]) -> None:
     for st in statements:
         if st is not None:
             cur.execute(st.sql, st.params)
