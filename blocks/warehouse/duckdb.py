@@ -25,6 +25,7 @@ from blocks.warehouse import sql_builders as sb
 from blocks.warehouse.base import AlreadyLoaded, LedgerQueries
 from blocks.warehouse.batches import Batches, as_batches, loaded_columns, prefetched
 from datawiz.core.contract import TableContract
+from datawiz.core.errors import TransientError
 
 DEFAULT_PATH = "./data/warehouse.duckdb"
 # DuckDB's own default is 80% of RAM: on a 5M-row file its buffer pool, not our batches, set the
@@ -59,7 +60,10 @@ class DuckDBWarehouse(Block, LedgerQueries):
             if self._con is None:
                 if self.path != ":memory:":
                     Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-                self._con = duckdb.connect(self.path, config={"memory_limit": self.memory_limit})
+                try:
+                    self._con = duckdb.connect(self.path, config={"memory_limit": self.memory_limit})
+                except duckdb.IOException as exc:
+                    raise WarehouseBusy(f"duckdb:///{self.path}: {exc}") from exc
             return self._con
 
     def _cursor(self) -> _TimedCursor:
@@ -210,6 +214,13 @@ class DuckDBWarehouse(Block, LedgerQueries):
                 cur.execute(f"INSERT INTO {hist} (snapshot_date, {cols}) SELECT ?, {cols} FROM _incoming",
                             [entry.business_date])
             _run(cur, sb.replay_statements(entry, fixed_rows, data.num_rows, sb.DUCKDB))
+
+class WarehouseBusy(TransientError, duckdb.IOException):
+    """The DuckDB file could not be opened, typically because another process holds its lock: retry later.
+
+    Translated where the connection is opened so the retry policy needs no name guessing; still a
+    duckdb.IOException, which callers caught before (and which is_transient counts transient when raw)."""
+
 
 class _TimedCursor:
     """A DuckDB cursor whose `execute` records its latency (`datawiz.warehouse.statement.duration`).

@@ -46,6 +46,7 @@ from blocks.warehouse import sql_builders as sb
 from blocks.warehouse.base import AlreadyLoaded, LedgerQueries
 from blocks.warehouse.batches import Batches, as_batches, loaded_columns, prefetched
 from datawiz.core.contract import TableContract
+from datawiz.core.errors import TransientError
 
 # pymysql error codes that mean "the connection is gone": the thread's connection is dropped so the
 # next call opens a fresh one (CR_SERVER_GONE_ERROR, CR_SERVER_LOST, ER_CONNECTION_KILLED, ...).
@@ -191,7 +192,7 @@ class PyMySQLBlock(DatabaseBlock, LedgerQueries):
                 if not isinstance(exc, pymysql.err.Error):
                     # pymysql can mask a lost connection (e.g. AttributeError after a failed LOAD DATA
                     # upload); surface it as what it is, so the retry policy sees a transient error.
-                    raise pymysql.err.OperationalError(2013, "Lost connection to the server mid-statement") from exc
+                    raise ConnectionLost(2013, "Lost connection to the server mid-statement") from exc
             raise
 
     def close(self) -> None:
@@ -405,6 +406,12 @@ def _dimension_keys(cur: pymysql.cursors.Cursor, contract: TableContract) -> dic
 
 
 # ---------------------------------------------------------------------------------------- helpers
+class ConnectionLost(TransientError, pymysql.err.OperationalError):
+    """The connection went away mid-statement although pymysql raised something else (it can mask it).
+
+    Transient by class; still a pymysql OperationalError with code 2013, as callers and tests know it."""
+
+
 class _TimedCursor(pymysql.cursors.Cursor):
     """The cursor of every statement of this backend (and StarRocks'): records each one's latency.
 
