@@ -48,8 +48,8 @@ class DuckDBWarehouse(Block, LedgerQueries):
     )
 
     dialect: ClassVar[str] = "duckdb"
-    _con: Any = PrivateAttr(default=None)
-    _lock: Any = PrivateAttr(default_factory=threading.Lock)
+    _con: duckdb.DuckDBPyConnection | None = PrivateAttr(default=None)
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     # ------------------------------------------------------------------ connection
     def describe(self) -> str:

@@ -85,7 +85,7 @@ class PyMySQLBlock(DatabaseBlock, LedgerQueries):
     _local_infile: ClassVar[bool] = False
     _tls: threading.local = PrivateAttr(default_factory=threading.local)
     _opened: list[pymysql.connections.Connection] = PrivateAttr(default_factory=list)
-    _lock: Any = PrivateAttr(default_factory=threading.Lock)
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     # ------------------------------------------------------------------ connection
     def describe(self) -> str:

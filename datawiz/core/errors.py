@@ -12,10 +12,15 @@ still classifies what arrives raw (Prefect, libraries) by type, MySQL code and H
 from __future__ import annotations
 
 import socket
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 # Re-exported: tasks take the secret scrubber from here, next to the error families.
 from datawiz.core.redact import redact as redact
+
+if TYPE_CHECKING:  # annotations only: importing this module must not import Prefect
+    from prefect import Task
+    from prefect.cache_policies import CachePolicy
+    from prefect.client.schemas.objects import State, TaskRun
 
 
 class DataWizError(Exception):
@@ -102,13 +107,15 @@ def describe_error(exc: BaseException) -> str:
     return redact(f"{type(exc).__name__}: {exc}")
 
 
-def retry_transient(task: Any, task_run: Any, state: Any) -> bool:
+def retry_transient(task: Task[..., Any], task_run: TaskRun, state: State) -> bool:
     """Prefect `retry_condition_fn`: retry only transient failures."""
     exc = state.result(raise_on_failure=False)
     return isinstance(exc, BaseException) and is_transient(exc)
 
 
-def transient_retries(attempts: int = 3, backoff_s: float = 2, cache_policy: Any = None) -> dict[str, Any]:
+def transient_retries(
+    attempts: int = 3, backoff_s: float = 2, cache_policy: CachePolicy | None = None
+) -> dict[str, Any]:
     """Prefect task options: retry transient failures only, exponential backoff with jitter.
 
     No caching unless a policy is given: most tasks take live connections that cannot be hashed.
