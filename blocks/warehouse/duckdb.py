@@ -215,6 +215,7 @@ class DuckDBWarehouse(Block, LedgerQueries):
                             [entry.business_date])
             _run(cur, sb.replay_statements(entry, fixed_rows, data.num_rows, sb.DUCKDB))
 
+
 class WarehouseBusy(TransientError, duckdb.IOException):
     """The DuckDB file could not be opened, typically because another process holds its lock: retry later.
 
