@@ -206,7 +206,7 @@ def _relist(ctx: RunContext, item: PlannedFile) -> PlannedFile | None:
     return replace(item, file=now[0])
 
 
-F = TypeVar("F", bound=Flow)
+F = TypeVar("F", bound=Flow[..., Any])
 
 
 def secret_free_parameters(flow: F) -> F:
@@ -336,7 +336,7 @@ def start_local_server() -> str | None:
     return server.api_url
 
 
-def run_from_command_line(flow: Flow, steps: dict[str, str] | None = None,
+def run_from_command_line(flow: Flow[..., Any], steps: dict[str, str] | None = None,
                           show: Callable[[Any], str] | None = None) -> Any:
     """`python flows/<name>.py [options]`: parse the options (`flow_cli`), start the temporary server patiently
     (`start_local_server`), run the flow, print `show(result)`, and exit quietly."""
@@ -383,7 +383,7 @@ def select_steps(requested: list[str] | str | None, available: dict[str, str]) -
     return [s for s in available if s in names]
 
 
-def doc_summary(flow: Flow) -> str:
+def doc_summary(flow: Flow[..., Any]) -> str:
     """The first paragraph of a flow's docstring (the rest documents its parameters)."""
     return (flow.description or "").split("\n\n")[0].strip()
 
@@ -403,7 +403,7 @@ def _schema_type(schema: dict[str, Any]) -> str:
     return "string"
 
 
-def flow_cli(flow: Flow, steps: dict[str, str] | None = None) -> argparse.ArgumentParser:
+def flow_cli(flow: Flow[..., Any], steps: dict[str, str] | None = None) -> argparse.ArgumentParser:
     """`python flows/<name>.py`'s arguments: one option per flow parameter (`business_date` -> `--business-date`).
 
     The help of each option is the parameter's description from the flow's docstring (its `Args:` section,
