@@ -69,7 +69,7 @@ class Plan:
         return sorted(picked, key=_load_order) + unparseable
 
 
-def _load_order(p: PlannedFile) -> tuple[str, Any, str]:
+def _load_order(p: PlannedFile) -> tuple[str, dt.date | str, str]:
     # Snapshots are applied in date order, facts by day then part: deterministic, oldest first.
     assert p.ref is not None
     return (p.ref.contract.name, p.ref.business_date or "", p.file.path)

@@ -29,7 +29,7 @@ import ssl
 import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, ClassVar
+from typing import Any, BinaryIO, ClassVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -554,7 +554,7 @@ def _fill_pipe(
             close()  # a generator left early: stops the producer behind it
 
 
-def _write_batches(batches: Iterator[pa.Table], out: Any, stop: threading.Event, count: list[int]) -> None:
+def _write_batches(batches: Iterator[pa.Table], out: BinaryIO, stop: threading.Event, count: list[int]) -> None:
     for batch in batches:
         if stop.is_set():
             return
@@ -579,7 +579,7 @@ def _drain(path: str, writer: threading.Thread) -> None:
     writer.join()
 
 
-def write_load_csv(data: pa.Table, path: str | Any) -> None:
+def write_load_csv(data: pa.Table, path: str | BinaryIO) -> None:
     """Write Arrow rows as the CSV that `_load_data` reads back exactly.
 
     Every non-null value is quoted ("all_valid") and null is the bare word NULL, which MySQL reads

@@ -55,7 +55,7 @@ import socket
 import ssl
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import quote, urljoin, urlsplit
 
 import numpy as np
@@ -205,7 +205,7 @@ class _Reply:
         return data if isinstance(data, dict) else {}
 
 
-def _read_head(reader: Any) -> tuple[int, dict[str, str]]:
+def _read_head(reader: BinaryIO) -> tuple[int, dict[str, str]]:
     line = reader.readline(65537)
     if not line:
         raise StreamLoadUnavailable("the server closed the connection without answering")
@@ -219,7 +219,7 @@ def _read_head(reader: Any) -> tuple[int, dict[str, str]]:
     return int(parts[1]), headers
 
 
-def _read_body(reader: Any, headers: dict[str, str]) -> bytes:
+def _read_body(reader: BinaryIO, headers: dict[str, str]) -> bytes:
     if headers.get("transfer-encoding", "").lower() == "chunked":
         chunks = []
         while (size := int(reader.readline().split(b";")[0].strip() or b"0", 16)) > 0:
