@@ -430,7 +430,7 @@ def starrocks_needs() -> StarRocksNeeds:
     """
     from blocks.warehouse.base import migrations
 
-    text = "\n".join(ln for m in migrations("starrocks") for ln in m.path.read_text().splitlines()
+    text = "\n".join(ln for m in migrations("starrocks") for ln in m.text().splitlines()
                      if not ln.lstrip().startswith("--"))
     on_tables = SR_TABLE_NEEDS + tuple(p for p in ("ALTER", "DROP") if re.search(rf"(?i)\b{p}\s+TABLE\b", text))
     on_mvs = SR_MV_NEEDS + tuple(p for p in ("ALTER", "DROP")

@@ -2,69 +2,7 @@
 -- Table and column names follow DATA-CONTRACT.md §4 and are the same on every backend.
 -- Source columns mirror tasks/contracts.py (tests/unit/test_ddl_matches_contracts.py keeps them in step).
 
-CREATE TABLE IF NOT EXISTS dim_product (
-    sku_code        VARCHAR PRIMARY KEY,
-    sku_name        VARCHAR NOT NULL,
-    brand           VARCHAR NOT NULL,
-    category        VARCHAR NOT NULL,
-    pack_size       DECIMAL(10,3) NOT NULL,
-    uom             VARCHAR NOT NULL,
-    mrp             DECIMAL(12,2) NOT NULL,
-    gst_rate        DECIMAL(5,2) NOT NULL,
-    is_active       BOOLEAN NOT NULL,
-    updated_at      TIMESTAMP NOT NULL,
-    _source_file    VARCHAR NOT NULL,
-    _source_version VARCHAR NOT NULL,
-    _loaded_at      TIMESTAMP NOT NULL,
-    _run_id         VARCHAR NOT NULL
-);
-
-CREATE TABLE IF NOT EXISTS dim_distributor (
-    distributor_code VARCHAR PRIMARY KEY,
-    distributor_name VARCHAR NOT NULL,
-    city             VARCHAR NOT NULL,
-    state            VARCHAR NOT NULL,
-    region           VARCHAR NOT NULL,
-    channel          VARCHAR NOT NULL,
-    onboarded_on     DATE NOT NULL,
-    is_active        BOOLEAN NOT NULL,
-    updated_at       TIMESTAMP NOT NULL,
-    _source_file     VARCHAR NOT NULL,
-    _source_version  VARCHAR NOT NULL,
-    _loaded_at       TIMESTAMP NOT NULL,
-    _run_id          VARCHAR NOT NULL
-);
-
-CREATE TABLE IF NOT EXISTS dim_retailer (
-    retailer_code    VARCHAR PRIMARY KEY,
-    retailer_name    VARCHAR NOT NULL,
-    distributor_code VARCHAR NOT NULL,
-    city             VARCHAR NOT NULL,
-    state            VARCHAR NOT NULL,
-    pin_code         VARCHAR NOT NULL,
-    outlet_type      VARCHAR NOT NULL,
-    is_active        BOOLEAN NOT NULL,
-    updated_at       TIMESTAMP NOT NULL,
-    _source_file     VARCHAR NOT NULL,
-    _source_version  VARCHAR NOT NULL,
-    _loaded_at       TIMESTAMP NOT NULL,
-    _run_id          VARCHAR NOT NULL
-);
-
-CREATE TABLE IF NOT EXISTS dim_employee (
-    employee_code   VARCHAR PRIMARY KEY,
-    employee_name   VARCHAR NOT NULL,
-    role            VARCHAR NOT NULL,
-    manager_code    VARCHAR,
-    region          VARCHAR NOT NULL,
-    territory       VARCHAR NOT NULL,
-    is_active       BOOLEAN NOT NULL,
-    updated_at      TIMESTAMP NOT NULL,
-    _source_file    VARCHAR NOT NULL,
-    _source_version VARCHAR NOT NULL,
-    _loaded_at      TIMESTAMP NOT NULL,
-    _run_id         VARCHAR NOT NULL
-);
+{{ contract_tables(1) }};
 
 CREATE TABLE IF NOT EXISTS dim_sales_hierarchy (
     tsr_code        VARCHAR NOT NULL,
@@ -94,56 +32,6 @@ CREATE TABLE IF NOT EXISTS dim_date (
     fiscal_year    VARCHAR NOT NULL,        -- FY2026-27 runs April 2026 .. March 2027
     fiscal_quarter INTEGER NOT NULL,        -- April-June = 1
     fiscal_month   INTEGER NOT NULL         -- April = 1
-);
-
-CREATE TABLE IF NOT EXISTS fact_secondary_sales (
-    invoice_no       VARCHAR NOT NULL,
-    line_no          BIGINT NOT NULL,
-    doc_type         VARCHAR NOT NULL,
-    invoice_date     DATE NOT NULL,
-    distributor_code VARCHAR NOT NULL,
-    retailer_code    VARCHAR NOT NULL,
-    tsr_code         VARCHAR NOT NULL,
-    sku_code         VARCHAR NOT NULL,
-    quantity         BIGINT NOT NULL,
-    free_quantity    BIGINT NOT NULL,
-    gross_amount     DECIMAL(14,2) NOT NULL,
-    discount_amount  DECIMAL(14,2) NOT NULL,
-    tax_amount       DECIMAL(14,2) NOT NULL,
-    net_amount       DECIMAL(14,2) NOT NULL,
-    updated_at       TIMESTAMP NOT NULL,
-    _source_file     VARCHAR NOT NULL,
-    _source_version  VARCHAR NOT NULL,
-    _loaded_at       TIMESTAMP NOT NULL,
-    _run_id          VARCHAR NOT NULL,
-    PRIMARY KEY (invoice_no, line_no)
-);
-
-CREATE TABLE IF NOT EXISTS fact_primary_sales (
-    dispatch_no      VARCHAR NOT NULL,
-    line_no          BIGINT NOT NULL,
-    dispatch_date    DATE NOT NULL,
-    plant_code       VARCHAR NOT NULL,
-    distributor_code VARCHAR NOT NULL,
-    sku_code         VARCHAR NOT NULL,
-    quantity         BIGINT NOT NULL,
-    net_amount       DECIMAL(14,2) NOT NULL,
-    updated_at       TIMESTAMP NOT NULL,
-    _source_file     VARCHAR NOT NULL,
-    _source_version  VARCHAR NOT NULL,
-    _loaded_at       TIMESTAMP NOT NULL,
-    _run_id          VARCHAR NOT NULL,
-    PRIMARY KEY (dispatch_no, line_no)
-);
-
-CREATE TABLE IF NOT EXISTS business_constants (
-    constant_name   VARCHAR PRIMARY KEY,
-    value           VARCHAR NOT NULL,       -- JSON text
-    as_of           DATE NOT NULL,
-    _source_file    VARCHAR NOT NULL,
-    _source_version VARCHAR NOT NULL,
-    _loaded_at      TIMESTAMP NOT NULL,
-    _run_id         VARCHAR NOT NULL
 );
 
 CREATE TABLE IF NOT EXISTS agg_dd_tsr_month (
@@ -235,25 +123,6 @@ CREATE TABLE IF NOT EXISTS etl_run_log (
     started_at    TIMESTAMP NOT NULL,
     finished_at   TIMESTAMP,
     message       VARCHAR
-);
-
--- Every applied tsr snapshot, by date: the input of the SCD2 hierarchy build, so that two
--- snapshots loaded in one run still produce both versions of a chain.
-CREATE TABLE IF NOT EXISTS stg_tsr_snapshot (
-    snapshot_date   DATE NOT NULL,
-    employee_code   VARCHAR NOT NULL,
-    employee_name   VARCHAR NOT NULL,
-    role            VARCHAR NOT NULL,
-    manager_code    VARCHAR,
-    region          VARCHAR NOT NULL,
-    territory       VARCHAR NOT NULL,
-    is_active       BOOLEAN NOT NULL,
-    updated_at      TIMESTAMP NOT NULL,
-    _source_file    VARCHAR NOT NULL,
-    _source_version VARCHAR NOT NULL,
-    _loaded_at      TIMESTAMP NOT NULL,
-    _run_id         VARCHAR NOT NULL,
-    PRIMARY KEY (snapshot_date, employee_code)
 );
 
 -- Progress markers of derived builds (e.g. the last tsr snapshot date the hierarchy has seen).

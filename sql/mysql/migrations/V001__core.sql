@@ -7,80 +7,7 @@
 -- InnoDB's 3072-byte index limit in utf8mb4), timestamps DATETIME(6) (DuckDB keeps microseconds too).
 -- `lines` and `row_number` are reserved words in MySQL 8 and are quoted wherever they appear.
 
-CREATE TABLE IF NOT EXISTS dim_product (
-    sku_code        VARCHAR(64) NOT NULL,
-    sku_name        VARCHAR(255) NOT NULL,
-    brand           VARCHAR(255) NOT NULL,
-    category        VARCHAR(255) NOT NULL,
-    pack_size       DECIMAL(10,3) NOT NULL,
-    uom             VARCHAR(64) NOT NULL,
-    mrp             DECIMAL(12,2) NOT NULL,
-    gst_rate        DECIMAL(5,2) NOT NULL,
-    is_active       BOOLEAN NOT NULL,
-    updated_at      DATETIME(6) NOT NULL,
-    _source_file    VARCHAR(512) NOT NULL,
-    _source_version VARCHAR(128) NOT NULL,
-    _loaded_at      DATETIME(6) NOT NULL,
-    _run_id         VARCHAR(64) NOT NULL,
-    PRIMARY KEY (sku_code),
-    KEY ix_dim_product_lineage (_source_file(100)),
-    KEY ix_dim_product_brand (brand(191))
-) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
-
-CREATE TABLE IF NOT EXISTS dim_distributor (
-    distributor_code VARCHAR(64) NOT NULL,
-    distributor_name VARCHAR(255) NOT NULL,
-    city             VARCHAR(255) NOT NULL,
-    state            VARCHAR(255) NOT NULL,
-    region           VARCHAR(64) NOT NULL,
-    channel          VARCHAR(64) NOT NULL,
-    onboarded_on     DATE NOT NULL,
-    is_active        BOOLEAN NOT NULL,
-    updated_at       DATETIME(6) NOT NULL,
-    _source_file     VARCHAR(512) NOT NULL,
-    _source_version  VARCHAR(128) NOT NULL,
-    _loaded_at       DATETIME(6) NOT NULL,
-    _run_id          VARCHAR(64) NOT NULL,
-    PRIMARY KEY (distributor_code),
-    KEY ix_dim_distributor_lineage (_source_file(100)),
-    KEY ix_dim_distributor_region (region)
-) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
-
-CREATE TABLE IF NOT EXISTS dim_retailer (
-    retailer_code    VARCHAR(64) NOT NULL,
-    retailer_name    VARCHAR(255) NOT NULL,
-    distributor_code VARCHAR(64) NOT NULL,
-    city             VARCHAR(255) NOT NULL,
-    state            VARCHAR(255) NOT NULL,
-    pin_code         VARCHAR(16) NOT NULL,
-    outlet_type      VARCHAR(64) NOT NULL,
-    is_active        BOOLEAN NOT NULL,
-    updated_at       DATETIME(6) NOT NULL,
-    _source_file     VARCHAR(512) NOT NULL,
-    _source_version  VARCHAR(128) NOT NULL,
-    _loaded_at       DATETIME(6) NOT NULL,
-    _run_id          VARCHAR(64) NOT NULL,
-    PRIMARY KEY (retailer_code),
-    KEY ix_dim_retailer_lineage (_source_file(100)),
-    KEY ix_dim_retailer_distributor (distributor_code)
-) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
-
-CREATE TABLE IF NOT EXISTS dim_employee (
-    employee_code   VARCHAR(64) NOT NULL,
-    employee_name   VARCHAR(255) NOT NULL,
-    role            VARCHAR(16) NOT NULL,
-    manager_code    VARCHAR(64),
-    region          VARCHAR(64) NOT NULL,
-    territory       VARCHAR(255) NOT NULL,
-    is_active       BOOLEAN NOT NULL,
-    updated_at      DATETIME(6) NOT NULL,
-    _source_file    VARCHAR(512) NOT NULL,
-    _source_version VARCHAR(128) NOT NULL,
-    _loaded_at      DATETIME(6) NOT NULL,
-    _run_id         VARCHAR(64) NOT NULL,
-    PRIMARY KEY (employee_code),
-    KEY ix_dim_employee_lineage (_source_file(100))
-) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+{{ contract_tables(1) }};
 
 CREATE TABLE IF NOT EXISTS dim_sales_hierarchy (
     tsr_code        VARCHAR(64) NOT NULL,
@@ -112,64 +39,6 @@ CREATE TABLE IF NOT EXISTS dim_date (
     fiscal_quarter INT NOT NULL,            -- April-June = 1
     fiscal_month   INT NOT NULL,            -- April = 1
     PRIMARY KEY (date_key)
-) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
-
-CREATE TABLE IF NOT EXISTS fact_secondary_sales (
-    invoice_no       VARCHAR(64) NOT NULL,
-    line_no          BIGINT NOT NULL,
-    doc_type         VARCHAR(8) NOT NULL,
-    invoice_date     DATE NOT NULL,
-    distributor_code VARCHAR(64) NOT NULL,
-    retailer_code    VARCHAR(64) NOT NULL,
-    tsr_code         VARCHAR(64) NOT NULL,
-    sku_code         VARCHAR(64) NOT NULL,
-    quantity         BIGINT NOT NULL,
-    free_quantity    BIGINT NOT NULL,
-    gross_amount     DECIMAL(14,2) NOT NULL,
-    discount_amount  DECIMAL(14,2) NOT NULL,
-    tax_amount       DECIMAL(14,2) NOT NULL,
-    net_amount       DECIMAL(14,2) NOT NULL,
-    updated_at       DATETIME(6) NOT NULL,
-    _source_file     VARCHAR(512) NOT NULL,
-    _source_version  VARCHAR(128) NOT NULL,
-    _loaded_at       DATETIME(6) NOT NULL,
-    _run_id          VARCHAR(64) NOT NULL,
-    PRIMARY KEY (invoice_no, line_no),
-    -- re-delivery deletes find a file's rows by path (the version is filtered among them); the
-    -- index is on a prefix of the path alone because its size is what a bulk load pays for it
-    KEY ix_fis_lineage (_source_file(100)),
-    -- DD and reports read one month / a date range
-    KEY ix_fis_date (invoice_date, tsr_code)
-) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
-
-CREATE TABLE IF NOT EXISTS fact_primary_sales (
-    dispatch_no      VARCHAR(64) NOT NULL,
-    line_no          BIGINT NOT NULL,
-    dispatch_date    DATE NOT NULL,
-    plant_code       VARCHAR(16) NOT NULL,
-    distributor_code VARCHAR(64) NOT NULL,
-    sku_code         VARCHAR(64) NOT NULL,
-    quantity         BIGINT NOT NULL,
-    net_amount       DECIMAL(14,2) NOT NULL,
-    updated_at       DATETIME(6) NOT NULL,
-    _source_file     VARCHAR(512) NOT NULL,
-    _source_version  VARCHAR(128) NOT NULL,
-    _loaded_at       DATETIME(6) NOT NULL,
-    _run_id          VARCHAR(64) NOT NULL,
-    PRIMARY KEY (dispatch_no, line_no),
-    KEY ix_fid_lineage (_source_file(100)),
-    KEY ix_fid_date (dispatch_date)
-) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
-
-CREATE TABLE IF NOT EXISTS business_constants (
-    constant_name   VARCHAR(128) NOT NULL,
-    value           TEXT NOT NULL,          -- JSON text
-    as_of           DATE NOT NULL,
-    _source_file    VARCHAR(512) NOT NULL,
-    _source_version VARCHAR(128) NOT NULL,
-    _loaded_at      DATETIME(6) NOT NULL,
-    _run_id         VARCHAR(64) NOT NULL,
-    PRIMARY KEY (constant_name)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 
 CREATE TABLE IF NOT EXISTS agg_dd_tsr_month (
@@ -265,24 +134,6 @@ CREATE TABLE IF NOT EXISTS etl_run_log (
     message       TEXT,
     PRIMARY KEY (run_id),
     KEY ix_run_log_flow_date (flow, business_date)
-) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
-
--- Every applied tsr snapshot, by date: the input of the SCD2 hierarchy build.
-CREATE TABLE IF NOT EXISTS stg_tsr_snapshot (
-    snapshot_date   DATE NOT NULL,
-    employee_code   VARCHAR(64) NOT NULL,
-    employee_name   VARCHAR(255) NOT NULL,
-    role            VARCHAR(16) NOT NULL,
-    manager_code    VARCHAR(64),
-    region          VARCHAR(64) NOT NULL,
-    territory       VARCHAR(255) NOT NULL,
-    is_active       BOOLEAN NOT NULL,
-    updated_at      DATETIME(6) NOT NULL,
-    _source_file    VARCHAR(512) NOT NULL,
-    _source_version VARCHAR(128) NOT NULL,
-    _loaded_at      DATETIME(6) NOT NULL,
-    _run_id         VARCHAR(64) NOT NULL,
-    PRIMARY KEY (snapshot_date, employee_code)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 
 -- Progress markers of derived builds (e.g. the last tsr snapshot date the hierarchy has seen).

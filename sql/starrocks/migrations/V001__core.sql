@@ -17,79 +17,7 @@
 --   min(3, alive BEs)); without it CREATE fails on clusters with fewer BEs than default_replication_num (3).
 -- * etl_file_ledger / etl_quarantine are re-keyed by V003 (128-byte primary-key limit).
 
-CREATE TABLE IF NOT EXISTS dim_product (
-    sku_code        VARCHAR(64) NOT NULL,
-    sku_name        VARCHAR(255) NOT NULL,
-    brand           VARCHAR(255) NOT NULL,
-    category        VARCHAR(255) NOT NULL,
-    pack_size       DECIMAL(10,3) NOT NULL,
-    uom             VARCHAR(64) NOT NULL,
-    mrp             DECIMAL(12,2) NOT NULL,
-    gst_rate        DECIMAL(5,2) NOT NULL,
-    is_active       BOOLEAN NOT NULL,
-    updated_at      DATETIME NOT NULL,
-    _source_file    VARCHAR(512) NOT NULL,
-    _source_version VARCHAR(128) NOT NULL,
-    _loaded_at      DATETIME NOT NULL,
-    _run_id         VARCHAR(64) NOT NULL
-) PRIMARY KEY (sku_code)
-DISTRIBUTED BY HASH (sku_code)
-PROPERTIES ("replication_num" = "${replication_num}");
-
-CREATE TABLE IF NOT EXISTS dim_distributor (
-    distributor_code VARCHAR(64) NOT NULL,
-    distributor_name VARCHAR(255) NOT NULL,
-    city             VARCHAR(255) NOT NULL,
-    state            VARCHAR(255) NOT NULL,
-    region           VARCHAR(64) NOT NULL,
-    channel          VARCHAR(64) NOT NULL,
-    onboarded_on     DATE NOT NULL,
-    is_active        BOOLEAN NOT NULL,
-    updated_at       DATETIME NOT NULL,
-    _source_file     VARCHAR(512) NOT NULL,
-    _source_version  VARCHAR(128) NOT NULL,
-    _loaded_at       DATETIME NOT NULL,
-    _run_id          VARCHAR(64) NOT NULL,
-    INDEX ix_dim_distributor_region (region) USING BITMAP
-) PRIMARY KEY (distributor_code)
-DISTRIBUTED BY HASH (distributor_code)
-PROPERTIES ("replication_num" = "${replication_num}");
-
-CREATE TABLE IF NOT EXISTS dim_retailer (
-    retailer_code    VARCHAR(64) NOT NULL,
-    retailer_name    VARCHAR(255) NOT NULL,
-    distributor_code VARCHAR(64) NOT NULL,
-    city             VARCHAR(255) NOT NULL,
-    state            VARCHAR(255) NOT NULL,
-    pin_code         VARCHAR(16) NOT NULL,
-    outlet_type      VARCHAR(64) NOT NULL,
-    is_active        BOOLEAN NOT NULL,
-    updated_at       DATETIME NOT NULL,
-    _source_file     VARCHAR(512) NOT NULL,
-    _source_version  VARCHAR(128) NOT NULL,
-    _loaded_at       DATETIME NOT NULL,
-    _run_id          VARCHAR(64) NOT NULL
-) PRIMARY KEY (retailer_code)
-DISTRIBUTED BY HASH (retailer_code)
-PROPERTIES ("replication_num" = "${replication_num}", "bloom_filter_columns" = "distributor_code");
-
-CREATE TABLE IF NOT EXISTS dim_employee (
-    employee_code   VARCHAR(64) NOT NULL,
-    employee_name   VARCHAR(255) NOT NULL,
-    `role`          VARCHAR(16) NOT NULL,
-    manager_code    VARCHAR(64),
-    region          VARCHAR(64) NOT NULL,
-    territory       VARCHAR(255) NOT NULL,
-    is_active       BOOLEAN NOT NULL,
-    updated_at      DATETIME NOT NULL,
-    _source_file    VARCHAR(512) NOT NULL,
-    _source_version VARCHAR(128) NOT NULL,
-    _loaded_at      DATETIME NOT NULL,
-    _run_id         VARCHAR(64) NOT NULL,
-    INDEX ix_dim_employee_role (`role`) USING BITMAP
-) PRIMARY KEY (employee_code)
-DISTRIBUTED BY HASH (employee_code)
-PROPERTIES ("replication_num" = "${replication_num}");
+{{ contract_tables(1) }};
 
 CREATE TABLE IF NOT EXISTS dim_sales_hierarchy (
     tsr_code        VARCHAR(64) NOT NULL,
@@ -122,63 +50,6 @@ CREATE TABLE IF NOT EXISTS dim_date (
     fiscal_month   INT NOT NULL
 ) PRIMARY KEY (date_key)
 DISTRIBUTED BY HASH (date_key)
-PROPERTIES ("replication_num" = "${replication_num}");
-
-CREATE TABLE IF NOT EXISTS fact_secondary_sales (
-    invoice_no       VARCHAR(64) NOT NULL,
-    line_no          BIGINT NOT NULL,
-    invoice_date     DATE NOT NULL,
-    doc_type         VARCHAR(8) NOT NULL,
-    distributor_code VARCHAR(64) NOT NULL,
-    retailer_code    VARCHAR(64) NOT NULL,
-    tsr_code         VARCHAR(64) NOT NULL,
-    sku_code         VARCHAR(64) NOT NULL,
-    quantity         BIGINT NOT NULL,
-    free_quantity    BIGINT NOT NULL,
-    gross_amount     DECIMAL(14,2) NOT NULL,
-    discount_amount  DECIMAL(14,2) NOT NULL,
-    tax_amount       DECIMAL(14,2) NOT NULL,
-    net_amount       DECIMAL(14,2) NOT NULL,
-    updated_at       DATETIME NOT NULL,
-    _source_file     VARCHAR(512) NOT NULL,
-    _source_version  VARCHAR(128) NOT NULL,
-    _loaded_at       DATETIME NOT NULL,
-    _run_id          VARCHAR(64) NOT NULL,
-    INDEX ix_fis_doc_type (doc_type) USING BITMAP
-) PRIMARY KEY (invoice_no, line_no, invoice_date)
-PARTITION BY date_trunc('month', invoice_date)
-DISTRIBUTED BY HASH (invoice_no)
-PROPERTIES ("replication_num" = "${replication_num}", "bloom_filter_columns" = "retailer_code,sku_code,tsr_code,distributor_code,_source_file");
-
-CREATE TABLE IF NOT EXISTS fact_primary_sales (
-    dispatch_no      VARCHAR(64) NOT NULL,
-    line_no          BIGINT NOT NULL,
-    dispatch_date    DATE NOT NULL,
-    plant_code       VARCHAR(16) NOT NULL,
-    distributor_code VARCHAR(64) NOT NULL,
-    sku_code         VARCHAR(64) NOT NULL,
-    quantity         BIGINT NOT NULL,
-    net_amount       DECIMAL(14,2) NOT NULL,
-    updated_at       DATETIME NOT NULL,
-    _source_file     VARCHAR(512) NOT NULL,
-    _source_version  VARCHAR(128) NOT NULL,
-    _loaded_at       DATETIME NOT NULL,
-    _run_id          VARCHAR(64) NOT NULL
-) PRIMARY KEY (dispatch_no, line_no, dispatch_date)
-PARTITION BY date_trunc('month', dispatch_date)
-DISTRIBUTED BY HASH (dispatch_no)
-PROPERTIES ("replication_num" = "${replication_num}", "bloom_filter_columns" = "sku_code,distributor_code,_source_file");
-
-CREATE TABLE IF NOT EXISTS business_constants (
-    constant_name   VARCHAR(128) NOT NULL,
-    `value`         STRING NOT NULL,
-    as_of           DATE NOT NULL,
-    _source_file    VARCHAR(512) NOT NULL,
-    _source_version VARCHAR(128) NOT NULL,
-    _loaded_at      DATETIME NOT NULL,
-    _run_id         VARCHAR(64) NOT NULL
-) PRIMARY KEY (constant_name)
-DISTRIBUTED BY HASH (constant_name)
 PROPERTIES ("replication_num" = "${replication_num}");
 
 CREATE TABLE IF NOT EXISTS agg_dd_tsr_month (
@@ -264,24 +135,6 @@ CREATE TABLE IF NOT EXISTS etl_run_log (
     message       STRING
 ) PRIMARY KEY (run_id)
 DISTRIBUTED BY HASH (run_id)
-PROPERTIES ("replication_num" = "${replication_num}");
-
-CREATE TABLE IF NOT EXISTS stg_tsr_snapshot (
-    snapshot_date   DATE NOT NULL,
-    employee_code   VARCHAR(64) NOT NULL,
-    employee_name   VARCHAR(255) NOT NULL,
-    `role`          VARCHAR(16) NOT NULL,
-    manager_code    VARCHAR(64),
-    region          VARCHAR(64) NOT NULL,
-    territory       VARCHAR(255) NOT NULL,
-    is_active       BOOLEAN NOT NULL,
-    updated_at      DATETIME NOT NULL,
-    _source_file    VARCHAR(512) NOT NULL,
-    _source_version VARCHAR(128) NOT NULL,
-    _loaded_at      DATETIME NOT NULL,
-    _run_id         VARCHAR(64) NOT NULL
-) PRIMARY KEY (snapshot_date, employee_code)
-DISTRIBUTED BY HASH (employee_code)
 PROPERTIES ("replication_num" = "${replication_num}");
 
 CREATE TABLE IF NOT EXISTS etl_watermark (

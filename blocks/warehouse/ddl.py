@@ -1,0 +1,164 @@
+"""CREATE TABLE for the contract tables, generated from the registry for every backend.
+
+One type map and one renderer: a contract's columns (and its `Physical` hints, `datawiz.core.contract`)
+decide the table on DuckDB, MySQL/MariaDB and StarRocks alike. The migrations call it from their
+templates (`{{ contract_tables(1) }}` in sql/<dialect>/migrations/V001__core.sql), and `migrate()` calls
+it for contracts added to the registry without a migration version (`Physical.since` None).
+
+Choices per backend, and why:
+* MySQL/MariaDB: codes VARCHAR(64), text VARCHAR(max_length); paths VARCHAR(512) (the ledger key must
+  stay under InnoDB's 3072-byte index limit in utf8mb4); timestamps DATETIME(6) (DuckDB keeps
+  microseconds too); text longer than a VARCHAR may be is TEXT. Indexes live inside CREATE TABLE
+  (MySQL has no CREATE INDEX IF NOT EXISTS, and DDL commits implicitly, so a migration must be re-runnable).
+  The lineage index covers a 100-character prefix of the path alone: re-delivery deletes find a file's
+  rows by path (the version is filtered among them), and the index size is what a bulk load pays for it.
+* StarRocks: Primary Key tables, key columns first in key order, and a fact's partition column (its
+  date) joins its key (docs table_design/data_distribution/expression_partitioning: the partition
+  column must be part of the primary key). Facts are partitioned by month with expression partitioning
+  and hash-distributed on their first key column; StarRocks chooses the buckets unless `Physical.buckets`
+  says. STRING for long text (65,533 bytes). `${replication_num}` is filled in by the connector.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Literal
+
+from datawiz.core import registry
+from datawiz.core.contract import Column, TableContract
+
+Dialect = Literal["duckdb", "mysql", "starrocks"]
+
+CODE_WIDTH = 64  # codes and listed values (their longest allowed value is far shorter)
+LONG_TEXT = 65_533  # StarRocks' STRING, in bytes: longer than any VARCHAR we declare
+_TYPES: dict[str, dict[str, str]] = {
+    "duckdb": {"int": "BIGINT", "date": "DATE", "ts": "TIMESTAMP", "bool": "BOOLEAN", "str": "VARCHAR"},
+    "mysql": {"int": "BIGINT", "date": "DATE", "ts": "DATETIME(6)", "bool": "BOOLEAN", "str": "TEXT"},
+    "starrocks": {"int": "BIGINT", "date": "DATE", "ts": "DATETIME", "bool": "BOOLEAN", "str": "STRING"},
+}
+# Column names each backend needs quoted (reserved words there).
+_RESERVED: dict[str, frozenset[str]] = {
+    "duckdb": frozenset(),
+    "mysql": frozenset({"lines", "row_number"}),
+    "starrocks": frozenset({"lines", "row_number", "role", "value", "year", "month", "day"}),
+}
+# Lineage columns every loaded table carries (names: registry.LINEAGE_COLUMNS), as free-text widths.
+_LINEAGE = (Column("_source_file", "str", max_length=512), Column("_source_version", "str", max_length=128),
+            Column("_loaded_at", "ts"), Column("_run_id", "str", max_length=64))
+_SNAPSHOT_DATE = Column("snapshot_date", "date", key=True)
+_MYSQL_OPTIONS = "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
+_LINEAGE_PREFIX = "_source_file(100)"
+
+
+def quote(dialect: str, name: str) -> str:
+    """A column name as `dialect` needs it written (backquoted where it is a reserved word)."""
+    return f"`{name}`" if name in _RESERVED[dialect] else name
+
+
+def width(contract: TableContract, column: Column) -> int:
+    """A str column's VARCHAR width in bytes: the table's override, else 64 for codes, else max_length."""
+    override = contract.physical.widths.get(column.name)
+    if override:
+        return override
+    coded = column.is_code or column.pattern is not None or column.allowed is not None
+    return CODE_WIDTH if coded else column.max_length
+
+
+def column_type(dialect: str, column: Column, varchar: int) -> str:
+    """The backend type of one contract column (`varchar`: its width, for str columns)."""
+    if column.type == "dec":
+        return f"DECIMAL({column.precision},{column.scale})"
+    if column.type != "str" or dialect == "duckdb" or varchar >= LONG_TEXT:
+        return _TYPES[dialect][column.type]
+    return f"VARCHAR({varchar})"
+
+
+def table_columns(contract: TableContract, history: bool = False) -> tuple[Column, ...]:
+    """The warehouse columns of a contract's table (or of its history table): source, then lineage."""
+    assert tuple(c.name for c in _LINEAGE) == registry.LINEAGE_COLUMNS
+    return ((_SNAPSHOT_DATE,) if history else ()) + contract.columns + _LINEAGE
+
+
+def table_key(contract: TableContract, dialect: str, history: bool = False) -> tuple[str, ...]:
+    """The primary key; on StarRocks a partitioned fact's date column joins it (it must)."""
+    key = (("snapshot_date",) if history else ()) + contract.key
+    partition = partition_column(contract, dialect, history)
+    return key + (partition,) if partition else key
+
+
+def partition_column(contract: TableContract, dialect: str, history: bool = False) -> str | None:
+    """The column a StarRocks fact table is partitioned on by month (None elsewhere)."""
+    if dialect != "starrocks" or history or not contract.physical.partition_by_month:
+        return None
+    return contract.date_column
+
+
+def create_table(contract: TableContract, dialect: str, history: bool = False) -> str:
+    """CREATE TABLE IF NOT EXISTS for a contract's target table (or its history table), one statement."""
+    name = contract.history_table if history else contract.target_table
+    assert name is not None, f"{contract.name} has no history table"
+    columns = table_columns(contract, history)
+    key = table_key(contract, dialect, history)
+    if dialect == "starrocks":  # key columns first, in key order
+        columns = tuple(c for k in key for c in columns if c.name == k) + tuple(c for c in columns if c.name not in key)
+    lines = [f"    {quote(dialect, c.name)} {column_type(dialect, c, width(contract, c))}"
+             f"{'' if c.nullable else ' NOT NULL'}" for c in columns]
+    keys = ", ".join(quote(dialect, k) for k in key)
+    if dialect == "starrocks":
+        return _starrocks_table(contract, name, lines, keys, history)
+    lines.append(f"    PRIMARY KEY ({keys})")
+    if dialect == "mysql" and not history:
+        lines += [f"    KEY {n} ({c})" for n, c in _mysql_indexes(contract)]
+    body = ",\n".join(lines)
+    return f"CREATE TABLE IF NOT EXISTS {name} (\n{body}\n)" + (f" {_MYSQL_OPTIONS}" if dialect == "mysql" else "")
+
+
+def _mysql_indexes(contract: TableContract) -> list[tuple[str, str]]:
+    """(name, column list) of the secondary indexes of a contract's MySQL table."""
+    stem = contract.physical.short_name or contract.target_table
+    found = [(f"ix_{stem}_lineage", _LINEAGE_PREFIX)] if contract.physical.lineage_index else []
+    return found + [(f"ix_{stem}_{ix.suffix}", ", ".join(ix.columns)) for ix in contract.physical.indexes]
+
+
+def _starrocks_table(contract: TableContract, name: str, lines: list[str], keys: str, history: bool) -> str:
+    """The StarRocks CREATE TABLE: Primary Key table, month partitions for facts, hash distribution."""
+    physical = contract.physical
+    stem = physical.short_name or contract.target_table
+    if not history:
+        lines += [f"    INDEX ix_{stem}_{c} ({quote('starrocks', c)}) USING BITMAP" for c in physical.bitmap_indexes]
+    partition = partition_column(contract, "starrocks", history)
+    buckets = f" BUCKETS {physical.buckets}" if physical.buckets else ""
+    properties = ['"replication_num" = "${replication_num}"']
+    if physical.bloom_filter and not history:
+        properties.append(f'"bloom_filter_columns" = "{",".join(physical.bloom_filter)}"')
+    body = ",\n".join(lines)
+    return "\n".join([
+        f"CREATE TABLE IF NOT EXISTS {name} (\n{body}\n) PRIMARY KEY ({keys})",
+        *([f"PARTITION BY date_trunc('month', {partition})"] if partition else []),
+        f"DISTRIBUTED BY HASH ({quote('starrocks', contract.key[0])}){buckets}",
+        f"PROPERTIES ({', '.join(properties)})",
+    ])
+
+
+def contract_tables(dialect: str, since: int | None, contracts: Iterable[TableContract] | None = None) -> list[str]:
+    """CREATE TABLE statements of the registry's tables introduced by migration `since` (None: undeclared).
+
+    Each contract's target table, then its history table if it keeps one (e.g. stg_tsr_snapshot).
+    """
+    chosen = [c for c in (contracts or registry.CONTRACTS.values()) if c.physical.since == since]
+    return [create_table(c, dialect, history) for c in chosen
+            for history in ((False, True) if c.history_table else (False,))]
+
+
+def undeclared_tables(dialect: str, existing: Sequence[str]) -> list[tuple[str, str]]:
+    """(table, CREATE TABLE) of registry tables no migration version creates and the warehouse lacks."""
+    have = {t.lower() for t in existing}
+    wanted = []
+    for contract in registry.CONTRACTS.values():
+        if contract.physical.since is not None:
+            continue
+        for history in (False, True) if contract.history_table else (False,):
+            name = contract.history_table if history else contract.target_table
+            if name and name.lower() not in have:
+                wanted.append((name, create_table(contract, dialect, history)))
+    return wanted
