@@ -76,7 +76,7 @@ _HELPERS: dict[str, Callable[..., str]] = {
 def _environment() -> Environment:
     # StrictUndefined: a misspelt helper fails the render instead of leaving a hole in the SQL.
     return Environment(loader=FileSystemLoader(str(SQL_ROOT)), undefined=StrictUndefined,
-                       keep_trailing_newline=True, autoescape=False)
+                       keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True, autoescape=False)
 
 
 def render(dialect: str, path: Path) -> str:
