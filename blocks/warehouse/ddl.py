@@ -22,15 +22,19 @@ Choices per backend, and why:
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 from datawiz.core import registry
-from datawiz.core.contract import Column, TableContract
+from datawiz.core.contract import Column as Column
+from datawiz.core.contract import TableContract
 
 Dialect = Literal["duckdb", "mysql", "starrocks"]
 
 CODE_WIDTH = 64  # codes and listed values (their longest allowed value is far shorter)
 LONG_TEXT = 65_533  # StarRocks' STRING, in bytes: longer than any VARCHAR we declare
+MYSQL_TEXT = 65_535  # bytes a MySQL TEXT holds; longer is MEDIUMTEXT
+MEDIUM_TEXT = 16_777_215  # bytes a MySQL MEDIUMTEXT holds (a quarantined row as JSON)
 _TYPES: dict[str, dict[str, str]] = {
     "duckdb": {"int": "BIGINT", "date": "DATE", "ts": "TIMESTAMP", "bool": "BOOLEAN", "str": "VARCHAR"},
     "mysql": {"int": "BIGINT", "date": "DATE", "ts": "DATETIME(6)", "bool": "BOOLEAN", "str": "TEXT"},
@@ -68,15 +72,84 @@ def column_type(dialect: str, column: Column, varchar: int) -> str:
     """The backend type of one contract column (`varchar`: its width, for str columns)."""
     if column.type == "dec":
         return f"DECIMAL({column.precision},{column.scale})"
-    if column.type != "str" or dialect == "duckdb" or varchar >= LONG_TEXT:
+    if column.type != "str" or dialect == "duckdb":
         return _TYPES[dialect][column.type]
-    return f"VARCHAR({varchar})"
+    if dialect == "mysql" and varchar > MYSQL_TEXT:
+        return "MEDIUMTEXT"
+    return _TYPES[dialect]["str"] if varchar >= LONG_TEXT else f"VARCHAR({varchar})"
 
 
-def table_columns(contract: TableContract, history: bool = False) -> tuple[Column, ...]:
-    """The warehouse columns of a contract's table (or of its history table): source, then lineage."""
-    assert tuple(c.name for c in _LINEAGE) == registry.LINEAGE_COLUMNS
-    return ((_SNAPSHOT_DATE,) if history else ()) + contract.columns + _LINEAGE
+@dataclass(frozen=True)
+class Layout:
+    """Everything of a CREATE TABLE after its last column: key, indexes, partitions, distribution."""
+
+    key: tuple[str, ...]
+    hash_column: str  # StarRocks: DISTRIBUTED BY HASH (this)
+    mysql_indexes: tuple[tuple[str, str], ...] = ()  # (name, column list) of MySQL secondary indexes
+    bitmap_indexes: tuple[tuple[str, str], ...] = ()  # (name, column) of StarRocks bitmap indexes
+    bloom_filter: tuple[str, ...] = ()  # StarRocks bloom_filter_columns
+    partition: str | None = None  # StarRocks: PARTITION BY date_trunc('month', this)
+    buckets: int | None = None  # StarRocks: None lets StarRocks choose
+
+
+def table_end(dialect: str, layout: Layout) -> str:
+    """The text after the last column line of a CREATE TABLE (no comma before it), to the end."""
+    keys = ", ".join(quote(dialect, k) for k in layout.key)
+    if dialect == "starrocks":
+        inside = "".join(f",\n    INDEX {n} ({quote(dialect, c)}) USING BITMAP" for n, c in layout.bitmap_indexes)
+        properties = ['"replication_num" = "${replication_num}"']
+        if layout.bloom_filter:
+            properties.append(f'"bloom_filter_columns" = "{",".join(layout.bloom_filter)}"')
+        buckets = f" BUCKETS {layout.buckets}" if layout.buckets else ""
+        return "\n".join([
+            f"{inside}\n) PRIMARY KEY ({keys})",
+            *([f"PARTITION BY date_trunc('month', {layout.partition})"] if layout.partition else []),
+            f"DISTRIBUTED BY HASH ({quote(dialect, layout.hash_column)}){buckets}",
+            f"PROPERTIES ({', '.join(properties)})",
+        ])
+    lines = [f"PRIMARY KEY ({keys})"]
+    if dialect == "mysql":
+        lines += [f"KEY {n} ({c})" for n, c in layout.mysql_indexes]
+    body = "".join(f",\n    {line}" for line in lines)
+    return f"{body}\n)" + (f" {_MYSQL_OPTIONS}" if dialect == "mysql" else "")
+
+
+def create_table(contract: TableContract, dialect: str, history: bool = False) -> str:
+    """CREATE TABLE IF NOT EXISTS for a contract's target table (or its history table), one statement."""
+    name = contract.history_table if history else contract.target_table
+    assert name is not None, f"{contract.name} has no history table"
+    layout = contract_layout(contract, dialect, history)
+    columns = table_columns(contract, history, layout.key if dialect == "starrocks" else ())
+    body = ",\n".join(f"    {quote(dialect, c.name)} {column_type(dialect, c, width(contract, c))}"
+                      f"{'' if c.nullable else ' NOT NULL'}" for c in columns)
+    return f"CREATE TABLE IF NOT EXISTS {name} (\n{body}{table_end(dialect, layout)}"
+
+
+def contract_layout(contract: TableContract, dialect: str, history: bool = False) -> Layout:
+    """A contract table's layout from its `Physical` hints (a history table gets its key alone)."""
+    physical = contract.physical
+    key = table_key(contract, dialect, history)
+    if history:
+        return Layout(key, contract.key[0])
+    stem = physical.short_name or contract.target_table
+    lineage = ((f"ix_{stem}_lineage", _LINEAGE_PREFIX),) if physical.lineage_index else ()
+    return Layout(
+        key, contract.key[0],
+        mysql_indexes=lineage + tuple((f"ix_{stem}_{ix.suffix}", ", ".join(ix.columns)) for ix in physical.indexes),
+        bitmap_indexes=tuple((f"ix_{stem}_{c}", c) for c in physical.bitmap_indexes),
+        bloom_filter=physical.bloom_filter,
+        partition=partition_column(contract, dialect, history),
+        buckets=physical.buckets,
+    )
+
+
+def table_columns(contract: TableContract, history: bool = False, first: Sequence[str] = ()) -> tuple[Column, ...]:
+    """The warehouse columns of a contract's table (or of its history table): source, then lineage.
+
+    `first`: columns moved to the front in this order (StarRocks wants the key columns first, in key order).
+    """
+    columns = ((_SNAPSHOT_DATE,) if history else ()) + contract.columns + _LINEAGE
+    return tuple(c for k in first for c in columns if c.name == k) + tuple(c for c in columns if c.name not in first)
 
 
 def table_key(contract: TableContract, dialect: str, history: bool = False) -> tuple[str, ...]:
@@ -91,53 +164,6 @@ def partition_column(contract: TableContract, dialect: str, history: bool = Fals
     if dialect != "starrocks" or history or not contract.physical.partition_by_month:
         return None
     return contract.date_column
-
-
-def create_table(contract: TableContract, dialect: str, history: bool = False) -> str:
-    """CREATE TABLE IF NOT EXISTS for a contract's target table (or its history table), one statement."""
-    name = contract.history_table if history else contract.target_table
-    assert name is not None, f"{contract.name} has no history table"
-    columns = table_columns(contract, history)
-    key = table_key(contract, dialect, history)
-    if dialect == "starrocks":  # key columns first, in key order
-        columns = tuple(c for k in key for c in columns if c.name == k) + tuple(c for c in columns if c.name not in key)
-    lines = [f"    {quote(dialect, c.name)} {column_type(dialect, c, width(contract, c))}"
-             f"{'' if c.nullable else ' NOT NULL'}" for c in columns]
-    keys = ", ".join(quote(dialect, k) for k in key)
-    if dialect == "starrocks":
-        return _starrocks_table(contract, name, lines, keys, history)
-    lines.append(f"    PRIMARY KEY ({keys})")
-    if dialect == "mysql" and not history:
-        lines += [f"    KEY {n} ({c})" for n, c in _mysql_indexes(contract)]
-    body = ",\n".join(lines)
-    return f"CREATE TABLE IF NOT EXISTS {name} (\n{body}\n)" + (f" {_MYSQL_OPTIONS}" if dialect == "mysql" else "")
-
-
-def _mysql_indexes(contract: TableContract) -> list[tuple[str, str]]:
-    """(name, column list) of the secondary indexes of a contract's MySQL table."""
-    stem = contract.physical.short_name or contract.target_table
-    found = [(f"ix_{stem}_lineage", _LINEAGE_PREFIX)] if contract.physical.lineage_index else []
-    return found + [(f"ix_{stem}_{ix.suffix}", ", ".join(ix.columns)) for ix in contract.physical.indexes]
-
-
-def _starrocks_table(contract: TableContract, name: str, lines: list[str], keys: str, history: bool) -> str:
-    """The StarRocks CREATE TABLE: Primary Key table, month partitions for facts, hash distribution."""
-    physical = contract.physical
-    stem = physical.short_name or contract.target_table
-    if not history:
-        lines += [f"    INDEX ix_{stem}_{c} ({quote('starrocks', c)}) USING BITMAP" for c in physical.bitmap_indexes]
-    partition = partition_column(contract, "starrocks", history)
-    buckets = f" BUCKETS {physical.buckets}" if physical.buckets else ""
-    properties = ['"replication_num" = "${replication_num}"']
-    if physical.bloom_filter and not history:
-        properties.append(f'"bloom_filter_columns" = "{",".join(physical.bloom_filter)}"')
-    body = ",\n".join(lines)
-    return "\n".join([
-        f"CREATE TABLE IF NOT EXISTS {name} (\n{body}\n) PRIMARY KEY ({keys})",
-        *([f"PARTITION BY date_trunc('month', {partition})"] if partition else []),
-        f"DISTRIBUTED BY HASH ({quote('starrocks', contract.key[0])}){buckets}",
-        f"PROPERTIES ({', '.join(properties)})",
-    ])
 
 
 def contract_tables(dialect: str, since: int | None, contracts: Iterable[TableContract] | None = None) -> list[str]:

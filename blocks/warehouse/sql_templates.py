@@ -66,9 +66,23 @@ def json_list_contains(dialect: str, json_text: str, item: str) -> str:
     return f"coalesce(array_contains(CAST(parse_json({json_text}) AS ARRAY<VARCHAR>), {item}), false)"
 
 
+def varchar(dialect: str, width: int) -> str:
+    """A text column of `width` bytes: VARCHAR(width), TEXT/MEDIUMTEXT/STRING when long, VARCHAR on DuckDB."""
+    return ddl.column_type(dialect, ddl.Column("text", "str"), width)
+
+
+def table_end(dialect: str, key: str, hash: str, indexes: dict[str, str] | None = None, bloom: str = "") -> str:
+    """Close a hand-written CREATE TABLE after its last column: primary key `key` ("a, b"), MySQL secondary
+    `indexes` (name -> column list), StarRocks distribution on `hash` and bloom filter columns `bloom`."""
+    layout = ddl.Layout(tuple(k.strip() for k in key.split(",")), hash, tuple((indexes or {}).items()),
+                        bloom_filter=tuple(c.strip() for c in bloom.split(",") if c.strip()))
+    return ddl.table_end(dialect, layout)
+
+
 _HELPERS: dict[str, Callable[..., str]] = {
     "temp_table": temp_table, "drop_temp": drop_temp, "as_double": as_double, "bool_or": bool_or,
-    "is_true": is_true, "json_list_contains": json_list_contains, "q": ddl.quote,
+    "is_true": is_true, "json_list_contains": json_list_contains, "q": ddl.quote, "varchar": varchar,
+    "table_end": table_end,
 }
 
 
@@ -88,11 +102,12 @@ def render(dialect: str, path: Path) -> str:
 
 
 def context(dialect: str) -> dict[str, Any]:
-    """What a template sees: `dialect`, the helpers bound to it, and `contract_tables(N)`."""
+    """What a template sees: `dialect`, the helpers bound to it, `ts` and `contract_tables(N)`."""
     bound: dict[str, Any] = {name: _bind(fn, dialect) for name, fn in _HELPERS.items()}
     bound["contract_tables"] = lambda since: ";\n\n".join(ddl.contract_tables(dialect, since))
-    return {"dialect": dialect, **bound}
+    timestamp = ddl.column_type(dialect, ddl.Column("ts", "ts"), 0)
+    return {"dialect": dialect, "ts": timestamp, "LONG_TEXT": ddl.LONG_TEXT, "MEDIUM_TEXT": ddl.MEDIUM_TEXT, **bound}
 
 
 def _bind(fn: Callable[..., str], dialect: str) -> Callable[..., str]:
-    return lambda *args: fn(dialect, *args)
+    return lambda *args, **kwargs: fn(dialect, *args, **kwargs)
