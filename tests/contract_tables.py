@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from datawiz.core.contract import Column, LoadMode, PathPattern, Origin, TableContract
+from datawiz.core.contract import Column, LoadMode, Origin, PathPattern, TableContract
 from datawiz.core.registry import CONTRACTS, LINEAGE_COLUMNS
 
 # A fact table that exists only in the registry (no SQL file, Physical.since left None).
