@@ -98,7 +98,7 @@ class DuckDBWarehouse(Block, LedgerQueries):
             cur.close()
 
     def run_sql_file(self, name: str, params: dict[str, Any]) -> None:
-        """Run every statement of sql/duckdb/<name>.sql (or sql/<name>.sql) in one transaction."""
+        """Run every statement of sql/duckdb/<name>.sql or sql/<name>.sql, rendered for DuckDB, in one transaction."""
         cur = self._cursor()
         try:
             cur.begin()

@@ -249,7 +249,7 @@ class PyMySQLBlock(DatabaseBlock, LedgerQueries):
             return list(cur.fetchall())
 
     def run_sql_file(self, name: str, params: dict[str, Any]) -> None:
-        """Run every statement of sql/<dialect>/<name>.sql (or sql/<name>.sql) in one transaction."""
+        """Run every statement of sql/<dialect>/<name>.sql or sql/<name>.sql, rendered, in one transaction."""
         with self._cursor(transaction=True) as cur:
             for statement in self._statements(base.sql_file(self.dialect, name)):
                 _exec(cur, statement, params)
