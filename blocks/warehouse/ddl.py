@@ -21,15 +21,12 @@ Choices per backend, and why:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 from datawiz.core import registry
 from datawiz.core.contract import Column as Column
 from datawiz.core.contract import TableContract
-
-Dialect = Literal["duckdb", "mysql", "starrocks"]
 
 CODE_WIDTH = 64  # codes and listed values (their longest allowed value is far shorter)
 LONG_TEXT = 65_533  # StarRocks' STRING, in bytes: longer than any VARCHAR we declare
@@ -166,25 +163,25 @@ def partition_column(contract: TableContract, dialect: str, history: bool = Fals
     return contract.date_column
 
 
-def contract_tables(dialect: str, since: int | None, contracts: Iterable[TableContract] | None = None) -> list[str]:
-    """CREATE TABLE statements of the registry's tables introduced by migration `since` (None: undeclared).
-
-    Each contract's target table, then its history table if it keeps one (e.g. stg_tsr_snapshot).
-    """
-    chosen = [c for c in (contracts or registry.CONTRACTS.values()) if c.physical.since == since]
-    return [create_table(c, dialect, history) for c in chosen
-            for history in ((False, True) if c.history_table else (False,))]
+def contract_tables(dialect: str, since: int | None) -> list[str]:
+    """CREATE TABLE statements of the registry's tables introduced by migration `since` (None: undeclared)."""
+    return [create_table(c, dialect, history) for c, history, _ in _tables(since)]
 
 
 def undeclared_tables(dialect: str, existing: Sequence[str]) -> list[tuple[str, str]]:
     """(table, CREATE TABLE) of registry tables no migration version creates and the warehouse lacks."""
     have = {t.lower() for t in existing}
-    wanted = []
+    return [(name, create_table(c, dialect, history)) for c, history, name in _tables(None)
+            if name.lower() not in have]
+
+
+def _tables(since: int | None) -> Iterator[tuple[TableContract, bool, str]]:
+    """(contract, is history table, table name) of the registry's tables introduced by migration `since`:
+    each contract's target table, then its history table if it keeps one (e.g. stg_tsr_snapshot).
+    Read at call time, so a contract added to the registry (or by a test) is seen."""
     for contract in registry.CONTRACTS.values():
-        if contract.physical.since is not None:
+        if contract.physical.since != since:
             continue
-        for history in (False, True) if contract.history_table else (False,):
-            name = contract.history_table if history else contract.target_table
-            if name and name.lower() not in have:
-                wanted.append((name, create_table(contract, dialect, history)))
-    return wanted
+        yield contract, False, contract.target_table
+        if contract.history_table:
+            yield contract, True, contract.history_table
