@@ -8,13 +8,13 @@ it for contracts added to the registry without a migration version (`Physical.si
 Choices per backend, and why:
 * MySQL/MariaDB: codes VARCHAR(64), text VARCHAR(max_length); paths VARCHAR(512) (the ledger key must
   stay under InnoDB's 3072-byte index limit in utf8mb4); timestamps DATETIME(6) (DuckDB keeps
-  microseconds too); text longer than a VARCHAR may be is TEXT. Indexes live inside CREATE TABLE
+  microseconds too); text of 65,533 bytes or more is TEXT (MEDIUMTEXT above 65,535). Indexes live inside CREATE TABLE
   (MySQL has no CREATE INDEX IF NOT EXISTS, and DDL commits implicitly, so a migration must be re-runnable).
   The lineage index covers a 100-character prefix of the path alone: re-delivery deletes find a file's
   rows by path (the version is filtered among them), and the index size is what a bulk load pays for it.
-* StarRocks: Primary Key tables, key columns first in key order, and a fact's partition column (its
-  date) joins its key (docs table_design/data_distribution/expression_partitioning: the partition
-  column must be part of the primary key). Facts are partitioned by month with expression partitioning
+* StarRocks (the why of each rule: the header of sql/starrocks/migrations/V001__core.sql): Primary Key
+  tables, key columns first in key order, and a fact's partition column (its date) joins its key, since
+  a partition column must be part of the key. Facts are partitioned by month with expression partitioning
   and hash-distributed on their first key column; StarRocks chooses the buckets unless `Physical.buckets`
   says. STRING for long text (65,533 bytes). `${replication_num}` is filled in by the connector.
 """
