@@ -4,6 +4,9 @@ One type map and one renderer: a contract's columns (and its `Physical` hints, `
 decide the table on DuckDB, MySQL/MariaDB and StarRocks alike. The migrations call it from their
 templates (`{{ contract_tables(1) }}` in sql/<dialect>/migrations/V001__core.sql), and `migrate()` calls
 it for contracts added to the registry without a migration version (`Physical.since` None).
+A migration renders the registry as it is *now*: a new warehouse gets a changed contract's table in its
+latest shape, an existing one keeps what it was created with. Changing a shipped contract's columns
+therefore still needs a hand-written migration that is idempotent on both (e.g. ADD COLUMN IF NOT EXISTS).
 
 Choices per backend, and why:
 * MySQL/MariaDB: codes VARCHAR(64), text VARCHAR(max_length); paths VARCHAR(512) (the ledger key must
