@@ -53,17 +53,6 @@ class Column:
 
 
 @dataclass(frozen=True)
-class PathPattern:
-    """A landing path regex with named groups `date` (YYYYMMDD or YYYYMM) and optional `part`."""
-
-    regex: str
-    origin: Origin
-
-    def match(self, path: str) -> re.Match[str] | None:
-        return re.fullmatch(self.regex, path)
-
-
-@dataclass(frozen=True)
 class Index:
     """A secondary B-tree index on MySQL/MariaDB, named `ix_<Physical.short_name>_<suffix>`."""
 
@@ -94,6 +83,17 @@ class Physical:
 
 
 @dataclass(frozen=True)
+class PathPattern:
+    """A landing path regex with named groups `date` (YYYYMMDD or YYYYMM) and optional `part`."""
+
+    regex: str
+    origin: Origin
+
+    def match(self, path: str) -> re.Match[str] | None:
+        return re.fullmatch(self.regex, path)
+
+
+@dataclass(frozen=True)
 class TableContract:
     """Everything the pipeline knows about one source table."""
 
@@ -104,11 +104,11 @@ class TableContract:
     columns: tuple[Column, ...] = ()
     date_column: str | None = None  # fact column that must match the file's date
     max_reject_ratio: float = 0.05
+    physical: Physical = field(default_factory=Physical)  # warehouse layout hints (blocks/warehouse/ddl.py)
     # Snapshot tables whose every applied snapshot is also kept by date (the SCD2 input).
     history_table: str | None = None
     # Fact code columns and the dimension table+key they refer to (orphans are counted, not rejected).
     references: dict[str, tuple[str, str]] = field(default_factory=dict, hash=False, compare=False)
-    physical: Physical = field(default_factory=Physical)  # warehouse layout hints (blocks/warehouse/ddl.py)
 
     @property
     def key(self) -> tuple[str, ...]:

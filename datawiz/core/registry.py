@@ -80,7 +80,6 @@ PRODUCT = TableContract(
     target_table="dim_product",
     load_mode=LoadMode.SNAPSHOT_UPSERT,
     paths=_dim_paths("product"),
-    physical=Physical(since=1, widths={"category": 255}, indexes=(Index("brand", ("brand(191)",)),)),
     columns=(
         Column("sku_code", "str", key=True, pattern=SKU, is_code=True),
         Column("sku_name", "str"),
@@ -93,6 +92,7 @@ PRODUCT = TableContract(
         _IS_ACTIVE,
         _UPDATED_AT,
     ),
+    physical=Physical(since=1, widths={"category": 255}, indexes=(Index("brand", ("brand(191)",)),)),
 )
 
 DISTRIBUTOR_CONTRACT = TableContract(
@@ -100,7 +100,6 @@ DISTRIBUTOR_CONTRACT = TableContract(
     target_table="dim_distributor",
     load_mode=LoadMode.SNAPSHOT_UPSERT,
     paths=_dim_paths("distributor"),
-    physical=Physical(since=1, indexes=(Index("region", ("region",)),), bitmap_indexes=("region",)),
     columns=(
         Column("distributor_code", "str", key=True, pattern=DISTRIBUTOR, is_code=True),
         Column("distributor_name", "str"),
@@ -112,6 +111,7 @@ DISTRIBUTOR_CONTRACT = TableContract(
         _IS_ACTIVE,
         _UPDATED_AT,
     ),
+    physical=Physical(since=1, indexes=(Index("region", ("region",)),), bitmap_indexes=("region",)),
 )
 
 RETAILER_CONTRACT = TableContract(
@@ -119,8 +119,6 @@ RETAILER_CONTRACT = TableContract(
     target_table="dim_retailer",
     load_mode=LoadMode.SNAPSHOT_UPSERT,
     paths=_dim_paths("retailer"),
-    physical=Physical(since=1, widths={"pin_code": 16}, indexes=(Index("distributor", ("distributor_code",)),),
-                      bloom_filter=("distributor_code",)),
     columns=(
         Column("retailer_code", "str", key=True, pattern=RETAILER, is_code=True),
         Column("retailer_name", "str"),
@@ -132,6 +130,8 @@ RETAILER_CONTRACT = TableContract(
         _IS_ACTIVE,
         _UPDATED_AT,
     ),
+    physical=Physical(since=1, widths={"pin_code": 16}, indexes=(Index("distributor", ("distributor_code",)),),
+                      bloom_filter=("distributor_code",)),
 )
 
 TSR = TableContract(
@@ -139,7 +139,6 @@ TSR = TableContract(
     target_table="dim_employee",
     load_mode=LoadMode.SNAPSHOT_UPSERT,
     paths=_dim_paths("tsr"),
-    physical=Physical(since=1, widths={"role": 16}, bitmap_indexes=("role",)),
     history_table="stg_tsr_snapshot",
     columns=(
         Column("employee_code", "str", key=True, pattern=EMPLOYEE, is_code=True),
@@ -152,6 +151,7 @@ TSR = TableContract(
         _IS_ACTIVE,
         _UPDATED_AT,
     ),
+    physical=Physical(since=1, widths={"role": 16}, bitmap_indexes=("role",)),
 )
 
 FIS = TableContract(
@@ -159,10 +159,6 @@ FIS = TableContract(
     target_table="fact_secondary_sales",
     load_mode=LoadMode.FACT_UPSERT,
     paths=_fact_paths("fis"),
-    # DD and reports read one month / a date range (ix_fis_date); point lookups and joins filter on the codes.
-    physical=Physical(since=1, short_name="fis", widths={"doc_type": 8},
-                      indexes=(Index("date", ("invoice_date", "tsr_code")),), bitmap_indexes=("doc_type",),
-                      bloom_filter=("retailer_code", "sku_code", "tsr_code", "distributor_code", "_source_file")),
     date_column="invoice_date",
     columns=(
         Column("invoice_no", "str", key=True, pattern=r"^(INV|CRN)\d{10}$", is_code=True),
@@ -187,6 +183,10 @@ FIS = TableContract(
         "tsr_code": ("dim_employee", "employee_code"),
         "sku_code": ("dim_product", "sku_code"),
     },
+    # DD and reports read one month / a date range (ix_fis_date); point lookups and joins filter on the codes.
+    physical=Physical(since=1, short_name="fis", widths={"doc_type": 8},
+                      indexes=(Index("date", ("invoice_date", "tsr_code")),), bitmap_indexes=("doc_type",),
+                      bloom_filter=("retailer_code", "sku_code", "tsr_code", "distributor_code", "_source_file")),
 )
 
 FID = TableContract(
@@ -194,9 +194,6 @@ FID = TableContract(
     target_table="fact_primary_sales",
     load_mode=LoadMode.FACT_UPSERT,
     paths=_fact_paths("fid"),
-    physical=Physical(since=1, short_name="fid", widths={"plant_code": 16},
-                      indexes=(Index("date", ("dispatch_date",)),),
-                      bloom_filter=("sku_code", "distributor_code", "_source_file")),
     date_column="dispatch_date",
     columns=(
         Column("dispatch_no", "str", key=True, pattern=r"^DSP\d{10}$", is_code=True),
@@ -213,6 +210,9 @@ FID = TableContract(
         "distributor_code": ("dim_distributor", "distributor_code"),
         "sku_code": ("dim_product", "sku_code"),
     },
+    physical=Physical(since=1, short_name="fid", widths={"plant_code": 16},
+                      indexes=(Index("date", ("dispatch_date",)),),
+                      bloom_filter=("sku_code", "distributor_code", "_source_file")),
 )
 
 BUSINESS_CONSTANTS = TableContract(
@@ -220,12 +220,12 @@ BUSINESS_CONSTANTS = TableContract(
     target_table="business_constants",
     load_mode=LoadMode.CONSTANTS,
     paths=(PathPattern(r"config/business_constants\.json", Origin.CONFIG),),
-    physical=Physical(since=1, lineage_index=False),  # replaced whole, never deleted by file
     # The JSON document becomes one row per constant (value kept as JSON text).
     columns=(Column("constant_name", "str", key=True, max_length=128),
              Column("value", "str", max_length=65_533),  # TEXT on MySQL, STRING (65,533 bytes) on StarRocks
              Column("as_of", "date")),
     max_reject_ratio=0.0,
+    physical=Physical(since=1, lineage_index=False),  # replaced whole, never deleted by file
 )
 REQUIRED_CONSTANTS = ("min_productive_bill_value", "focus_brands", "target_lines_per_bill")
 
