@@ -30,8 +30,10 @@ test-reliability: $(STAMP)  ## fault injection (docs/RELIABILITY.md): kills, out
 bench: $(STAMP)  ## benchmarks (numbers, not tests): every case of docs/PERFORMANCE.md, which it rewrites (~15 min)
 	$(BIN)/python -m bench
 
-lint: $(STAMP)  ## ruff
+lint: $(STAMP)  ## ruff, mypy (blocks tasks flows datawiz/core) and the import layers (lint-imports)
 	$(BIN)/ruff check .
+	$(BIN)/mypy blocks tasks flows datawiz/core
+	$(BIN)/lint-imports
 
 clean:  ## remove local data, caches and the venv
-	rm -rf data logs $(VENV) .pytest_cache .ruff_cache .coverage
+	rm -rf data logs $(VENV) .pytest_cache .ruff_cache .mypy_cache .import_linter_cache .grimp_cache .coverage

@@ -11,10 +11,11 @@ the default Azure credential) or, for `az://CONTAINER[/PREFIX]`, from $AZURE_STO
 prefect-azure's own clients are async; this module builds azure-storage-blob's sync client from the
 same fields, so flows stay synchronous.
 
-Errors leave this module as `blocks.source` errors with secret-free messages: transient ones
+Errors leave this module as `blocks.source_base` errors with secret-free messages: transient ones
 (network, timeouts, 5xx, throttling — after the SDK's own retries) as `SourceUnavailable`, a
 version that changed as `SourceChanged`, and a missing container or refused credentials as
-`SourceConfigError`, which names the container and where the credentials came from.
+`SourceConfigError`, which names the container and where the credentials came from; any other
+refusal as `SourceRefused` (terminal).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import random
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 from azure.core import MatchConditions
@@ -34,11 +35,12 @@ from azure.storage.blob import BlobPrefix, BlobProperties, ContainerClient, Expo
 from pydantic import SecretStr
 
 from blocks.faults import crash_point
-from blocks.source import (
+from blocks.source_base import (
     AZURE_BLOCK_SLUG,
     SourceChanged,
     SourceConfigError,
     SourceError,
+    SourceRefused,
     SourceUnavailable,
 )
 from blocks.transport import InsecureTransport, require_encryption
@@ -80,6 +82,7 @@ def retry_policy() -> ExponentialRetry:
     """
     retries = int(os.environ.get(ENV_RETRIES, "3"))
     backoff = float(os.environ.get(ENV_RETRY_BACKOFF, "2"))
+    # azure-storage-blob annotates initial_backoff as int, but only multiplies it: a float (0.01 s in tests) works.
     return _Backoff(initial_backoff=backoff, retry_total=retries)  # type: ignore[arg-type]
 
 
@@ -188,7 +191,8 @@ class AzureBlobSource:
         from prefect_azure import AzureBlobStorageContainer
 
         try:
-            block = AzureBlobStorageContainer.load(name)
+            # Prefect types load() as `block | coroutine` (it dispatches on the caller's context); here it is sync.
+            block = cast(AzureBlobStorageContainer, AzureBlobStorageContainer.load(name))
         except (ValueError, KeyError) as exc:
             raise SourceConfigError(f"cannot load block {AZURE_BLOCK_SLUG}/{name}: {redact(exc)}") from None
         return cls.from_block(block, name)
@@ -322,7 +326,7 @@ class AzureBlobSource:
             isinstance(status, int) and (status >= 500 or status in (408, 429))
         ):
             return SourceUnavailable(f"{doing} in {where} failed after retries: {detail}")
-        return SourceError(f"{doing} in {where} failed ({status or ''} {code}): {detail}")
+        return SourceRefused(f"{doing} in {where} failed ({status or ''} {code}): {detail}")
 
 
 def _is_folder(blob: BlobProperties) -> bool:

@@ -16,51 +16,28 @@ import os
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Protocol
 
 from blocks.faults import crash_point
+from blocks.source_base import (
+    AZURE_BLOCK_SLUG,
+    Source,
+    SourceChanged,
+    SourceConfigError,
+    SourceError,
+    SourceRefused,
+    SourceUnavailable,
+)
 from blocks.types import SourceFile
 
+# The protocol and the error family live in blocks.source_base (blocks.azure needs them too); they
+# are re-exported here, where flows, tasks and users have always imported them from.
+__all__ = [
+    "AZURE_BLOCK_SLUG", "DEFAULT_SOURCE", "LocalFolderSource", "Source", "SourceChanged", "SourceConfigError",
+    "SourceError", "SourceRefused", "SourceUnavailable", "md5_of", "resolve_source",
+]
+
 DEFAULT_SOURCE = "./data/landing"
-AZURE_BLOCK_SLUG = "azure-blob-storage-container"  # prefect-azure's AzureBlobStorageContainer
 _CHUNK = 1 << 20
-
-
-class Source(Protocol):
-    """What a landing-area source must offer."""
-
-    def list_files(self, prefixes: Iterable[str]) -> list[SourceFile]: ...
-
-    def fetch(self, file: SourceFile, dest: Path) -> Path: ...
-
-    def describe(self) -> str: ...
-
-
-class SourceError(RuntimeError):
-    """A source operation failed. `transient` tells `datawiz.core.errors.is_transient` whether a retry may help.
-
-    Messages name the source and the file, never a secret (see `datawiz.core.redact`).
-    """
-
-    transient: bool = False
-
-
-class SourceChanged(SourceError):
-    """The file's content changed between listing and fetching: re-plan instead of loading a mix.
-
-    Terminal for *this version* (retrying the same version fails the same way); the caller lists
-    the path again and loads the version it finds (tasks/run.load_files).
-    """
-
-
-class SourceUnavailable(SourceError):
-    """Network trouble, timeouts, throttling or 5xx that outlasted the client's own retries."""
-
-    transient = True
-
-
-class SourceConfigError(SourceError):
-    """The source cannot work as configured: missing container/folder, access denied, bad credentials."""
 
 
 def md5_of(path: Path) -> str:

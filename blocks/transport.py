@@ -20,13 +20,15 @@ from __future__ import annotations
 import ipaddress
 from urllib.parse import urlsplit
 
+from datawiz.core.errors import TerminalError
+
 LOOPBACK_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost")
 
 
-class InsecureTransport(ValueError):
-    """A secret would cross the network unencrypted and nobody opted in (terminal: retrying cannot help)."""
+class InsecureTransport(TerminalError, ValueError):
+    """A secret would cross the network unencrypted and nobody opted in (terminal: retrying cannot help).
 
-    transient = False  # read by tasks/errors.is_transient (blocks cannot import tasks)
+    Also a ValueError, as it always was: settings code catches it as such (deployments/ops.py)."""
 
 
 def is_loopback(host: str | None) -> bool:

@@ -4,6 +4,22 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import TypedDict
+
+
+class BrokenRule(TypedDict):
+    """One rule a quarantined row broke, as `etl_quarantine.rules` stores it (JSON)."""
+
+    column: str | None  # None: a row-level rule
+    rule: str
+    category: str
+
+
+class QuarantineExample(TypedDict):
+    """One quarantined row as reports show it: its row number in the file and the rules it broke."""
+
+    row_number: int
+    rules: list[BrokenRule]
 
 
 @dataclass(frozen=True)
@@ -47,4 +63,4 @@ class LedgerEntry:
     reason: str | None = None
     load_label: str | None = None
     drift_columns: list[str] = field(default_factory=list)
-    examples: list[dict[str, object]] = field(default_factory=list)  # report only, not stored
+    examples: list[QuarantineExample] = field(default_factory=list)  # report only, not stored

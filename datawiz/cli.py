@@ -33,7 +33,7 @@ def _add_sample_data(sub: argparse._SubParsersAction) -> None:
 
 def cmd_sample_data(args: argparse.Namespace) -> int:
     """Generate sample data and its manifest of expected counts."""
-    from datawiz.sample_data import generate
+    from datawiz.sample_data import generate, manifest_path
 
     manifest = generate(
         args.out, days=args.days, seed=args.seed, fis_rows_per_day=args.fis_rows_per_day,
@@ -44,12 +44,6 @@ def cmd_sample_data(args: argparse.Namespace) -> int:
     print(manifest.summary() if hasattr(manifest, "summary") else f"wrote {args.out}")
     print(f"manifest: {target}")
     return 0
-
-
-def manifest_path(out: Path) -> Path:
-    """Where the manifest of a landing folder lives: beside it, so the pipeline never lists it."""
-    out = Path(out)
-    return out.with_name(out.name + ".manifest.json")
 
 
 def _add_demo(sub: argparse._SubParsersAction) -> None:

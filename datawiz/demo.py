@@ -11,8 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from blocks.warehouse import resolve_warehouse
-from datawiz.cli import manifest_path
-from datawiz.sample_data import Manifest, generate
+from datawiz.sample_data import Manifest, generate, manifest_path
 from tasks.report import SUMMARY_TABLES
 
 # Warehouse tables the check may name in SQL: a manifest is a file on disk, its keys are not trusted.

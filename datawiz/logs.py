@@ -22,6 +22,7 @@ import logging.handlers
 import os
 import time
 import traceback
+from io import TextIOWrapper
 from pathlib import Path
 
 from opentelemetry import trace
@@ -124,7 +125,7 @@ class DailyJsonlHandler(logging.handlers.TimedRotatingFileHandler):
             return
         if self.stream:
             self.stream.close()
-            self.stream = None  # type: ignore[assignment]
+            self.stream = None
         if not self.delay:
             self.stream = self._open()
         now = int(time.time())
@@ -132,7 +133,7 @@ class DailyJsonlHandler(logging.handlers.TimedRotatingFileHandler):
         while self.rolloverAt <= now:
             self.rolloverAt += self.interval
 
-    def _open(self):  # type: ignore[no-untyped-def]
+    def _open(self) -> TextIOWrapper:
         # The area folder is created with the first line, not when the handler is configured.
         Path(self.baseFilename).parent.mkdir(parents=True, exist_ok=True)
         return super()._open()

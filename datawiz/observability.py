@@ -32,7 +32,9 @@ from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.resources import SERVICE_INSTANCE_ID, SERVICE_NAME, SERVICE_VERSION, Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan, Span, SpanProcessor, TracerProvider
 from opentelemetry.trace import Status
+from opentelemetry.util.types import Attributes, AttributeValue
 
+from datawiz.core.environment import current_env
 from datawiz.core.redact import redact
 
 ENDPOINT_VARIABLE = "OTEL_EXPORTER_OTLP_ENDPOINT"
@@ -120,9 +122,7 @@ def resource() -> Resource:
 
 
 def environment() -> str:
-    """The deployment environment: DATAWIZ_ENV as `deployments.settings` reads it (dev when unset)."""
-    from deployments.settings import current_env
-
+    """The deployment environment: DATAWIZ_ENV as `datawiz.core.environment` reads it (dev when unset)."""
     try:
         return current_env()
     except ValueError:
@@ -180,8 +180,8 @@ def redacted_span(span: ReadableSpan) -> ReadableSpan:
     )
 
 
-def _redact_attributes(attributes: Mapping[str, object] | None) -> dict[str, object]:
-    out: dict[str, object] = {}
+def _redact_attributes(attributes: Attributes) -> dict[str, AttributeValue]:
+    out: dict[str, AttributeValue] = {}
     for key, value in (attributes or {}).items():
         if isinstance(value, str):
             out[key] = redact(value)

@@ -123,6 +123,14 @@ class Manifest:
         raise KeyError(path)
 
 
+def manifest_path(out: Path) -> Path:
+    """Where the manifest of a landing folder lives: beside it, so the pipeline never lists it.
+
+    Here, beside `Manifest`, so the CLI and the demo both read it from below them."""
+    out = Path(out)
+    return out.with_name(out.name + ".manifest.json")
+
+
 # ------------------------------------------------------------------------------------------ scale
 
 

@@ -103,7 +103,7 @@ def zombie_automation(names: EnvNames, alert_deployment_id: str, window: dt.time
         after={HEARTBEAT_EVENT},
         expect={ANY_FLOW_RUN_EVENT},
         match={"prefect.resource.id": "prefect.flow-run.*"},
-        match_related={"prefect.resource.id": [f"prefect.tag.{names.tag}",  # type: ignore[dict-item]
+        match_related={"prefect.resource.id": [f"prefect.tag.{names.tag}",
                                                f"prefect.deployment.{alert_deployment_id}"]},
         for_each={"prefect.resource.id"},
         posture=Posture.Proactive,

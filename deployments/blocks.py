@@ -45,6 +45,7 @@ from blocks.email import DataWizEmail
 from blocks.warehouse.duckdb import DuckDBWarehouse
 from blocks.warehouse.mysql import MySQLWarehouse
 from blocks.warehouse.starrocks import StarRocksConnector
+from datawiz.core.errors import TerminalError
 from deployments.settings import EnvNames
 
 # Every block type DataWiz uses, registered so the UI can create and edit them too.
@@ -61,8 +62,10 @@ _ADDRESS = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 _TRUE = ("1", "true", "yes", "on")
 
 
-class SettingsError(ValueError):
-    """Settings missing or unusable; the message names variables, never their values."""
+class SettingsError(TerminalError, ValueError):
+    """Settings missing or unusable; the message names variables, never their values.
+
+    Terminal; also a ValueError, which `datawiz blocks register` and users catch it as."""
 
 
 @dataclass(frozen=True)
@@ -188,7 +191,7 @@ def save_email(names: EnvNames, values: dict[str, str]) -> list[Saved]:
         allow_insecure=_flag(values, "SMTP_ALLOW_INSECURE", False),
         email_on_success=_flag(values, "EMAIL_ON_SUCCESS", False),
     )
-    where = f"{values['SMTP_HOST']}:{creds.smtp_port or creds.smtp_type.value} ({smtp_type})"  # type: ignore[union-attr]
+    where = f"{values['SMTP_HOST']}:{creds.smtp_port or creds.smtp_type.value} ({smtp_type})"
     detail = f"{len(recipients)} recipient(s)" + (", an email per completed run" if email.email_on_success else "")
     return [Saved(creds_ref, where), Saved(_save(email, names.block("email")), detail)]
 

@@ -1,11 +1,11 @@
 """One environment's names: its blocks, tag, deployments, automations, Variables and artifact keys.
 
 Everything an environment names or writes on the Prefect server follows one scheme, `datawiz-<env>-<kind>`,
-computed here only (`env_name`): `datawiz blocks register` saves the blocks under these names,
-`prefect.yaml` passes them to the flows (through the `deployments.settings.deployment_settings` build
-step), `datawiz automations apply` matches the runs of the environment by its tag, and the flows write
-their Variables and artifact keys under it. A dev deployment therefore names dev blocks only and
-writes nothing a prod run reads or shows, even on a shared server.
+computed in one place (`env_name` in datawiz/core/environment.py, re-exported here): `datawiz blocks register`
+saves the blocks under these names, `prefect.yaml` passes them to the flows (through the
+`deployments.settings.deployment_settings` build step), `datawiz automations apply` matches the runs of the
+environment by its tag, and the flows write their Variables and artifact keys under it. A dev deployment
+therefore names dev blocks only and writes nothing a prod run reads or shows, even on a shared server.
 
 Settings come from `.env.<env>` (values there win over the process environment, so a developer's
 shell cannot leak a dev host into production blocks), then from the environment.
@@ -14,38 +14,30 @@ shell cannot leak a dev host into production blocks), then from the environment.
 from __future__ import annotations
 
 import os
-import re
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
 from dotenv import dotenv_values
 
-ENV_VARIABLE = "DATAWIZ_ENV"
+# The naming scheme itself lives in datawiz.core.environment (tasks and observability need it, and may not
+# import deployments/); re-exported here, next to the settings and the build step that use it.
+from datawiz.core.environment import (
+    DEFAULT_DB_TYPE,
+    DEFAULT_ENV,
+    ENV_VARIABLE,
+    WAREHOUSE_SLUGS,
+    EnvNames,
+    current_env,
+    env_name,
+)
+
+__all__ = [
+    "DEFAULT_DB_TYPE", "DEFAULT_ENV", "ENV_FILE_VARIABLE", "ENV_VARIABLE", "WAREHOUSE_SLUGS", "EnvNames",
+    "current_env", "deployment_settings", "env_file", "env_name", "heartbeat_seconds", "load_settings",
+    "names_for", "release_version", "zombie_window_seconds",
+]
+
 ENV_FILE_VARIABLE = "DATAWIZ_ENV_FILE"
-DEFAULT_ENV = "dev"
-_ENV_NAME = re.compile(r"^[a-z][a-z0-9]{0,15}$")
-# DB_TYPE -> the slug of the warehouse block type it is saved as.
-WAREHOUSE_SLUGS = {"starrocks": "starrocks-connector", "mysql": "datawiz-mysql-warehouse"}
-DEFAULT_DB_TYPE = "starrocks"
-
-
-def current_env(explicit: str | None = None) -> str:
-    """The environment name: explicit, else $DATAWIZ_ENV, else dev; lowercase letters and digits only."""
-    env = explicit or os.environ.get(ENV_VARIABLE) or DEFAULT_ENV
-    if not _ENV_NAME.match(env):
-        raise ValueError(f"environment {env!r}: use 1-16 lowercase letters and digits, e.g. dev or prod")
-    return env
-
-
-def env_name(kind: str, env: str | None = None) -> str:
-    """`datawiz-<env>-<kind>`: the name of every block, automation, Variable and artifact key of an environment.
-
-    `env` defaults to the environment of this process ($DATAWIZ_ENV, which every deployment sets through
-    its job variables; else dev). Artifact keys allow lowercase letters, digits and dashes only: the
-    environment name is checked to be such, and every `kind` is a constant of the code.
-    """
-    return f"datawiz-{current_env(env)}-{kind}"
 
 
 def env_file(env: str, explicit: str | Path | None = None) -> Path:
@@ -62,47 +54,6 @@ def load_settings(env: str, path: str | Path | None = None) -> dict[str, str]:
     elif path is not None or os.environ.get(ENV_FILE_VARIABLE):
         raise FileNotFoundError(f"settings file {file} does not exist")
     return values
-
-
-@dataclass(frozen=True)
-class EnvNames:
-    """The names of one environment's blocks, tag, deployments and automations."""
-
-    env: str
-    db_type: str = DEFAULT_DB_TYPE
-
-    def __post_init__(self) -> None:
-        if self.db_type not in WAREHOUSE_SLUGS:
-            raise ValueError(f"DB_TYPE {self.db_type!r}: choose one of {', '.join(WAREHOUSE_SLUGS)}")
-
-    def block(self, role: str) -> str:
-        """`datawiz-<env>-<role>`: the name of every block of this environment."""
-        return env_name(role, self.env)
-
-    @property
-    def tag(self) -> str:
-        """The tag of every pipeline run of this environment (what the automations match)."""
-        return f"datawiz-{self.env}"
-
-    @property
-    def source_ref(self) -> str:
-        return f"azure-blob-storage-container/{self.block('landing')}"
-
-    @property
-    def warehouse_ref(self) -> str:
-        return f"{WAREHOUSE_SLUGS[self.db_type]}/{self.block('warehouse')}"
-
-    @property
-    def email_ref(self) -> str:
-        return f"datawiz-email/{self.block('email')}"
-
-    @property
-    def alert_deployment(self) -> str:
-        """`flow/deployment` of the alert flow the failure automations run."""
-        return f"alert/{self.env}"
-
-    def automation(self, kind: str) -> str:
-        return env_name(kind, self.env)
 
 
 # Flow-run heartbeats (Prefect emits `prefect.flow-run.heartbeat` from every deployment run; its own default

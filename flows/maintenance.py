@@ -10,7 +10,6 @@ import datetime as dt
 from prefect import flow
 
 from blocks.warehouse import resolve_warehouse
-from tasks.extract import data_dir
 from tasks.maintenance import (
     MaintenanceReport,
     analyse_tables,
@@ -22,6 +21,7 @@ from tasks.maintenance import (
     purge_quarantine_rows,
 )
 from tasks.notify import email_settings, run_link, send_email
+from tasks.paths import data_dir
 from tasks.run import flow_retry_delay, flow_timeout, run_from_command_line, secret_free_parameters
 from tasks.runlog import IST, current_run_id, run_name
 

@@ -185,7 +185,7 @@ def quarantine_rows(warehouse: Warehouse, run_id: str, limit: int = CSV_ROW_LIMI
     """The run's rows in etl_quarantine (at most `limit`), by file and row number."""
     # `SELECT *`: `row_number` is a reserved word in MySQL 8 and each backend quotes it differently.
     rows = warehouse.query(f"SELECT * FROM etl_quarantine WHERE run_id = :r LIMIT {int(limit)}", {"r": run_id})
-    return sorted(rows.to_pylist(), key=lambda r: (str(r["source_file"]), int(r["row_number"])))  # type: ignore[call-overload]
+    return sorted(rows.to_pylist(), key=lambda r: (str(r["source_file"]), int(r["row_number"])))
 
 
 def _rules_text(rules_json: object) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from typing import cast
 from uuid import UUID
 
 from prefect import get_run_logger, task
@@ -22,9 +23,9 @@ from blocks.types import FileStats, LedgerEntry
 from blocks.warehouse.base import AlreadyLoaded, Warehouse
 from blocks.warehouse.files_load import AzureFiles
 from blocks.warehouse.starrocks import StarRocksConnector
+from datawiz.core.environment import env_name
 from datawiz.core.errors import ConfigError, transient_retries
 from datawiz.core.registry import Origin
-from deployments.settings import env_name
 from tasks.extract import Plan, PlannedFile
 from tasks.load import FileReport
 from tasks.report import RunSummary
@@ -162,10 +163,11 @@ class Progress:
         self.months = months
         self.done = 0
         files = sum(months.values())
-        self.artifact: UUID | None = create_progress_artifact(
+        # Prefect types it `UUID | coroutine` (it dispatches on the caller's context); a task is sync here.
+        self.artifact: UUID | None = cast(UUID, create_progress_artifact(
             progress=0.0 if months else 100.0, key=env_name(PROGRESS_KIND),
             description=f"backfill: {len(months)} month(s), {files} new file version(s)",
-        )
+        ))
         print(f"backfill: {len(months)} month(s) with {files} new file version(s)"
               + (f", {min(months)} .. {max(months)}" if months else "; nothing to do"))
 

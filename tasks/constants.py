@@ -10,7 +10,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.variables import Variable
 
 from blocks.warehouse.base import Warehouse
-from deployments.settings import env_name
+from datawiz.core.environment import env_name
 
 VARIABLE_KIND = "business-constants"
 

@@ -23,8 +23,8 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from blocks.warehouse.base import Warehouse
+from datawiz.core.environment import env_name
 from datawiz.core.registry import CONTRACTS, FACTS
-from deployments.settings import env_name
 from tasks.notify import Email, format_ist, render
 from tasks.runlog import IST, reconcile_run_log
 

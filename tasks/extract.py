@@ -29,15 +29,11 @@ from blocks.source import Source
 from blocks.types import SourceFile
 from blocks.warehouse.base import Warehouse
 from blocks.warehouse.batches import rebatch
+from datawiz.core.environment import env_name
 from datawiz.core.errors import FileRejected, transient_retries
 from datawiz.core.registry import PREFIXES, REQUIRED_CONSTANTS, FileRef, Origin, owning_contract, resolve_path
-from deployments.settings import env_name
+from tasks.paths import data_dir
 from tasks.telemetry import stage
-
-
-def data_dir() -> Path:
-    """Local working area (raw backups, quarantine copies): $DATAWIZ_DATA_DIR or ./data."""
-    return Path(os.environ.get("DATAWIZ_DATA_DIR", "./data"))
 
 
 def raw_root() -> Path:
@@ -73,7 +69,7 @@ class Plan:
         return sorted(picked, key=_load_order) + unparseable
 
 
-def _load_order(p: PlannedFile) -> tuple[str, Any, str]:
+def _load_order(p: PlannedFile) -> tuple[str, dt.date | str, str]:
     # Snapshots are applied in date order, facts by day then part: deterministic, oldest first.
     assert p.ref is not None
     return (p.ref.contract.name, p.ref.business_date or "", p.file.path)

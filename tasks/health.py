@@ -13,6 +13,7 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from prefect import task
 from prefect.artifacts import create_markdown_artifact
@@ -25,12 +26,12 @@ from blocks.warehouse import resolve_warehouse
 from blocks.warehouse.base import Warehouse
 from blocks.warehouse.mysql import PyMySQLBlock
 from blocks.warehouse.starrocks import StarRocksConnector
-from datawiz.core.errors import describe_error
+from datawiz.core.environment import env_name
+from datawiz.core.errors import TerminalError, describe_error
 from datawiz.core.redact import redact
 from datawiz.core.registry import CONTRACTS, FACTS
-from deployments.settings import env_name
-from tasks.extract import data_dir
 from tasks.notify import Email, email_settings, open_smtp, render
+from tasks.paths import data_dir
 from tasks.starrocks_grants import short_version, starrocks_grant_report
 
 # The smallest prefix every landing area has: listing it proves the container (or folder) and credentials.
@@ -50,8 +51,10 @@ class CheckResult:
         return f"{'OK' if self.ok else 'FAIL':<4} {self.target:<9} {self.detail}"
 
 
-class CheckFailed(RuntimeError):
-    """A check's own verdict: its message is the whole FAIL detail (no exception type in front)."""
+class CheckFailed(TerminalError, RuntimeError):
+    """A check's own verdict: its message is the whole FAIL detail (no exception type in front).
+
+    Terminal: the check has looked and answered. Still a RuntimeError, as callers knew it."""
 
 
 def _run_check(target: str, probe: Callable[[], str]) -> CheckResult:
@@ -316,7 +319,8 @@ def alert_due(now_failing: list[str], previous: dict[str, object] | None, now: d
 
     An hourly flow must not send the same alert every hour through a night-long outage.
     """
-    before = list(previous.get("failing", [])) if previous else []  # type: ignore[call-overload]
+    # The Variable holds what this flow stored last time (`failing`: a list of check names).
+    before = list(cast("list[str]", previous.get("failing", []))) if previous else []
     if now_failing != before:
         return bool(now_failing or before)
     if not now_failing or not previous:

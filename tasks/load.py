@@ -14,7 +14,6 @@ import json
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +28,7 @@ from datawiz.core.errors import FileRejected, ReconciliationError, transient_ret
 from datawiz.core.registry import FileRef, LoadMode
 from tasks.clean import ROW_NUMBER, Cleaned, check_columns, clean_table, coerce_column
 from tasks.extract import PlannedFile, RawFile, batch_rows, read_constants
+from tasks.file_report import FileReport
 from tasks.lineage import with_lineage
 from tasks.quarantine import write_quarantine_copy
 from tasks.telemetry import record_file_metrics, stage
@@ -41,26 +41,6 @@ from tasks.validate import (
     key_hashes,
     repeated_keys,
 )
-
-
-@dataclass
-class FileReport:
-    """What happened to one file version (the quality report and the summary are built from these)."""
-
-    path: str
-    version: str
-    table: str
-    status: str  # loaded | rejected | superseded | skipped (another run loaded it first)
-    stats: FileStats
-    business_date: dt.date | None = None
-    reason: str | None = None
-    drift_columns: list[str] = field(default_factory=list)
-    top_rules: list[tuple[str, int]] = field(default_factory=list)
-    examples: list[dict[str, object]] = field(default_factory=list)  # a few bad rows: number + rules
-    seconds: float = 0.0
-
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
 
 
 @task(

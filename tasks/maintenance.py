@@ -19,8 +19,8 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from blocks.warehouse.base import Warehouse, split_statements, sql_file
+from datawiz.core.environment import env_name
 from datawiz.logs import log_dir as log_dir  # the JSON log files' folder, $DATAWIZ_LOG_DIR (flows/maintenance.py)
-from deployments.settings import env_name
 from tasks.notify import Email, render
 
 
@@ -101,7 +101,7 @@ def purge_quarantine_rows(warehouse: Warehouse, older_than_days: int, now: dt.da
     n = int(warehouse.query("SELECT count(*) AS n FROM etl_quarantine WHERE quarantined_at < :c", params)["n"][0]
             .as_py())
     if n:
-        warehouse.execute("DELETE FROM etl_quarantine WHERE quarantined_at < :c", params)  # type: ignore[attr-defined]
+        warehouse.execute("DELETE FROM etl_quarantine WHERE quarantined_at < :c", params)
     return n
 
 
@@ -111,9 +111,9 @@ def analyse_tables(warehouse: Warehouse) -> list[str]:
 
     One at a time, outside a transaction: ANALYZE and CHECKPOINT refuse to run inside one.
     """
-    statements = split_statements(sql_file(warehouse.dialect, "maintenance"))  # type: ignore[attr-defined]
+    statements = split_statements(sql_file(warehouse.dialect, "maintenance"))
     for statement in statements:
-        warehouse.execute(statement)  # type: ignore[attr-defined]
+        warehouse.execute(statement)
     return [" ".join(s.split()[:3]) + (" …" if len(s.split()) > 3 else "") for s in statements]
 
 

@@ -18,7 +18,7 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import formatdate, make_msgid
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from prefect import get_run_logger, task
@@ -29,9 +29,9 @@ from prefect_email.credentials import SMTPServer, SMTPType
 
 from blocks.email import EMAIL_BLOCK_SLUG, DataWizEmail
 from blocks.transport import InsecureTransport, require_encryption
+from datawiz.core.environment import current_env
 from datawiz.core.errors import ConfigError, TransientError, retry_transient
 from datawiz.core.redact import redact
-from deployments.settings import current_env
 from tasks.runlog import IST
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -112,7 +112,8 @@ def email_settings(spec: str | None) -> DataWizEmail | None:
     if slug != EMAIL_BLOCK_SLUG or not name:
         raise ConfigError(f"email {ref!r}: expected {EMAIL_BLOCK_SLUG}/NAME")
     try:
-        return DataWizEmail.load(name)
+        # Prefect types load() as `block | coroutine` (it dispatches on the caller's context); here it is sync.
+        return cast(DataWizEmail, DataWizEmail.load(name))
     except ValueError as exc:
         raise ConfigError(f"cannot load block {ref}: {redact(exc)}") from None
 

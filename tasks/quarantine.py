@@ -24,8 +24,8 @@ from blocks.warehouse.sql_builders import TRUNCATED_KEY
 from datawiz.core.errors import ConfigError
 from datawiz.core.registry import resolve_path
 from tasks.clean import ROW_NUMBER, clean_table
-from tasks.extract import data_dir
 from tasks.lineage import with_lineage
+from tasks.paths import data_dir
 from tasks.validate import validate_rows
 
 

@@ -13,7 +13,7 @@ from prefect.cache_policies import NO_CACHE
 
 from blocks.email import DataWizEmail
 from blocks.warehouse.base import Warehouse
-from deployments.settings import env_name
+from datawiz.core.environment import env_name
 from tasks.load import FileReport
 from tasks.notify import Email, render, run_link, send_run_email
 
@@ -84,7 +84,7 @@ def quality_markdown(summary: RunSummary) -> str:
     if examples:
         lines += ["", "Example quarantined rows (all of them: table `etl_quarantine`, files under data/quarantine/):"]
         for path, e in examples[:20]:
-            rules = "; ".join(f"{r['column'] or 'row'}: {r['rule']}" for r in e["rules"])  # type: ignore[union-attr]
+            rules = "; ".join(f"{r['column'] or 'row'}: {r['rule']}" for r in e["rules"])
             lines.append(f"- `{path}` row {e['row_number']}: {rules}")
     if summary.unrecognised:
         lines += ["", "Unrecognised paths (ignored):", *[f"- {md_text(p)}" for p in summary.unrecognised]]

@@ -14,12 +14,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from prefect import Flow, get_client, get_run_logger
 from prefect.context import FlowRunContext
+from prefect.futures import PrefectFuture
 from prefect.settings import get_current_settings
-from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
 from blocks.source import Source, SourceChanged, resolve_source
@@ -40,6 +41,9 @@ from tasks.telemetry import annotate_run, record_freshness, record_job
 # errors with tracebacks although every run is complete; only its critical messages are shown.
 # (A real server is its own process with its own settings: this changes nothing there.)
 os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "CRITICAL")
+
+# What `get_run_logger()` returns: a plain logger outside a run, Prefect's adapter inside one.
+RunLogger = logging.Logger | logging.LoggerAdapter[logging.Logger]
 
 
 @dataclass
@@ -123,7 +127,7 @@ def _bracketed_run(
     wh.close()
 
 
-def _reconcile_run_log(wh: Warehouse, logger: Any) -> None:
+def _reconcile_run_log(wh: Warehouse, logger: RunLogger) -> None:
     """Runs that died without writing their end get it from Prefect; a failure here must not stop this run."""
     try:
         for run_id, status in reconcile_run_log(wh):
@@ -143,7 +147,8 @@ def load_files(ctx: RunContext, planned: list[PlannedFile]) -> list[FileReport]:
         local, item = fetched
         # quote(): Prefect would otherwise walk both objects (the contract inside the plan is a deep
         # tree) twice per task run to look for futures; they never hold any. The task gets them as is.
-        report = ingest_file(quote(ctx.warehouse), quote(item), local, ctx.run_id)
+        # (Prefect's Task.__call__ overloads do not accept its own `quote` wrapper for a typed parameter.)
+        report = ingest_file(quote(ctx.warehouse), quote(item), local, ctx.run_id)  # type: ignore[call-overload]
         _log_report(logger, report)
         reports.append(report)
     ctx.summary.files.extend(reports)
@@ -201,7 +206,7 @@ def _relist(ctx: RunContext, item: PlannedFile) -> PlannedFile | None:
     return replace(item, file=now[0])
 
 
-F = TypeVar("F", bound=Flow)  # type: ignore[type-arg]
+F = TypeVar("F", bound=Flow[..., Any])
 
 
 def secret_free_parameters(flow: F) -> F:
@@ -216,7 +221,7 @@ def secret_free_parameters(flow: F) -> F:
     def scrubbed(parameters: dict[str, Any]) -> dict[str, Any]:
         return {k: _scrub(v) for k, v in serialize(parameters).items()}
 
-    flow.serialize_parameters = scrubbed  # type: ignore[method-assign]
+    flow.serialize_parameters = scrubbed  # type: ignore[method-assign]  # replacing the bound method is the point
     return flow
 
 
@@ -269,9 +274,11 @@ def download_concurrency() -> int:
     return max(1, int(os.environ.get("DATAWIZ_DOWNLOAD_CONCURRENCY", "4")))
 
 
-def download_runner() -> ThreadPoolTaskRunner:
+def download_runner() -> TaskRunner[PrefectFuture[Any]]:
     """The task runner of flows that back up files: Prefect's default thread pool is unbounded."""
-    return ThreadPoolTaskRunner(max_workers=download_concurrency())
+    # `@flow(task_runner=...)` is typed TaskRunner[PrefectFuture[Any]] and TaskRunner is invariant in its future
+    # type, so a ThreadPoolTaskRunner (of PrefectConcurrentFuture) needs the same cast Prefect applies itself.
+    return cast(TaskRunner[PrefectFuture[Any]], ThreadPoolTaskRunner(max_workers=download_concurrency()))
 
 
 def backup_files(ctx: RunContext, planned: list[PlannedFile]) -> list[str]:
@@ -329,7 +336,7 @@ def start_local_server() -> str | None:
     return server.api_url
 
 
-def run_from_command_line(flow: Flow, steps: dict[str, str] | None = None,  # type: ignore[type-arg]
+def run_from_command_line(flow: Flow[..., Any], steps: dict[str, str] | None = None,
                           show: Callable[[Any], str] | None = None) -> Any:
     """`python flows/<name>.py [options]`: parse the options (`flow_cli`), start the temporary server patiently
     (`start_local_server`), run the flow, print `show(result)`, and exit quietly."""
@@ -354,7 +361,7 @@ def quiet_server_shutdown() -> None:
     logging.getLogger("prefect.server").setLevel(logging.CRITICAL)
 
 
-def _log_report(logger: object, r: FileReport) -> None:
+def _log_report(logger: RunLogger, r: FileReport) -> None:
     s = r.stats
     msg = (
         f"{r.status:<10} {r.path}: in {s.rows_in}, loaded {s.rows_loaded}, quarantined {s.rows_quarantined}, "
@@ -362,7 +369,7 @@ def _log_report(logger: object, r: FileReport) -> None:
     )
     if r.reason:
         msg += f" — {r.reason}"
-    (logger.warning if r.status == "rejected" else logger.info)(msg)  # type: ignore[attr-defined]
+    (logger.warning if r.status == "rejected" else logger.info)(msg)
 
 
 def select_steps(requested: list[str] | str | None, available: dict[str, str]) -> list[str]:
@@ -376,7 +383,7 @@ def select_steps(requested: list[str] | str | None, available: dict[str, str]) -
     return [s for s in available if s in names]
 
 
-def doc_summary(flow: Flow) -> str:  # type: ignore[type-arg]
+def doc_summary(flow: Flow[..., Any]) -> str:
     """The first paragraph of a flow's docstring (the rest documents its parameters)."""
     return (flow.description or "").split("\n\n")[0].strip()
 
@@ -396,7 +403,7 @@ def _schema_type(schema: dict[str, Any]) -> str:
     return "string"
 
 
-def flow_cli(flow: Flow, steps: dict[str, str] | None = None) -> argparse.ArgumentParser:  # type: ignore[type-arg]
+def flow_cli(flow: Flow[..., Any], steps: dict[str, str] | None = None) -> argparse.ArgumentParser:
     """`python flows/<name>.py`'s arguments: one option per flow parameter (`business_date` -> `--business-date`).
 
     The help of each option is the parameter's description from the flow's docstring (its `Args:` section,

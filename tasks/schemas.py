@@ -8,6 +8,7 @@ and the table-level sign / arithmetic / date rules of DATA-CONTRACT.md §2.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from functools import lru_cache
 
 import numpy as np
@@ -75,7 +76,7 @@ def _arithmetic_rule(df: pd.DataFrame) -> pd.Series:
     return diff.isna() | (diff <= 0.01 + 1e-9)
 
 
-def _date_rule(column: str, start: dt.date, end: dt.date):  # noqa: ANN202 - pandera check fn
+def _date_rule(column: str, start: dt.date, end: dt.date) -> Callable[[pd.DataFrame], pd.Series]:
     lo, hi = pd.Timestamp(start), pd.Timestamp(end)
 
     def rule(df: pd.DataFrame) -> pd.Series:

@@ -8,7 +8,7 @@ name exactly what is missing, on what. Pure parsing and evaluation here; the two
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from blocks.warehouse.starrocks import StarRocksConnector
@@ -196,18 +196,22 @@ def parse_grant(text: str, catalog: str | None = None) -> list[PrivilegeGrant] |
     return None
 
 
-def _row_parts(row: object) -> tuple[str | None, str]:
+# One SHOW GRANTS row: (UserIdentity, Catalog, Grants), or just the Grants text.
+ShowGrantsRow = str | Sequence[object]
+
+
+def _row_parts(row: ShowGrantsRow) -> tuple[str | None, str]:
     """(Catalog, Grants) of one SHOW GRANTS row (a 3-column row, or just the Grants text)."""
     if isinstance(row, str):
         return None, row
-    values = list(row)  # type: ignore[call-overload]
+    values = list(row)
     if not values:
         return None, ""
     catalog = values[1] if len(values) >= 3 else None
     return (None if catalog is None else str(catalog)), str(values[-1] if values[-1] is not None else "")
 
 
-def parse_show_grants(rows: list[object]) -> tuple[list[PrivilegeGrant], list[str]]:
+def parse_show_grants(rows: Sequence[ShowGrantsRow]) -> tuple[list[PrivilegeGrant], list[str]]:
     """The privilege grants and the assigned roles (in order, without repeats) of SHOW GRANTS rows."""
     grants: list[PrivilegeGrant] = []
     roles: list[str] = []
@@ -244,7 +248,7 @@ class RoleGraph:
         return seen
 
 
-def follow_roles(user_rows: list[object], fetch_role: Callable[[str], list[object]]) -> RoleGraph:
+def follow_roles(user_rows: Sequence[ShowGrantsRow], fetch_role: Callable[[str], Sequence[ShowGrantsRow]]) -> RoleGraph:
     """Read SHOW GRANTS, then SHOW GRANTS FOR ROLE of every role reached (roles granted to roles too).
 
     `fetch_role(name)` returns that role's SHOW GRANTS rows; an error is kept as the role's reason
@@ -377,8 +381,8 @@ def _missing(grants: list[PrivilegeGrant], database: str, needs: StarRocksNeeds)
     for p, ts in lacking.items():
         if p not in on_all:
             partial.setdefault(tuple(ts), []).append(p)
-    for ts, privileges in partial.items():
-        shown = ", ".join(f"{database}.{t}" for t in ts[:5]) + (f" and {len(ts) - 5} more" if len(ts) > 5 else "")
+    for tbls, privileges in partial.items():
+        shown = ", ".join(f"{database}.{t}" for t in tbls[:5]) + (f" and {len(tbls) - 5} more" if len(tbls) > 5 else "")
         out.append((f"tables {shown}", tuple(sorted(privileges))))
     on_db = privileges_on(grants, "DATABASE", database)
     if missing_db := sorted(p for p in needs.on_database if p not in on_db):

@@ -28,10 +28,11 @@ from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.trace import Span, Status, StatusCode
 
 from datawiz.core.redact import redact
+from tasks.paths import data_dir
 
 if TYPE_CHECKING:
     from blocks.warehouse.base import Warehouse
-    from tasks.load import FileReport
+    from tasks.file_report import FileReport
 
 AttrValue = str | int | float | bool
 LOAD_STAGE = "load"
@@ -198,8 +199,6 @@ def _observe_freshness(_: CallbackOptions) -> Iterable[Observation]:
 
 
 def _observe_disk_free(_: CallbackOptions) -> Iterable[Observation]:
-    from tasks.extract import data_dir  # late: extract imports this module
-
     folder = _existing(data_dir())
     return [Observation(psutil.disk_usage(str(folder)).free, {"folder": "data"})]
 

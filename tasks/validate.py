@@ -28,7 +28,7 @@ import pandera.pandas as pa
 import pyarrow as pa_arrow
 import pyarrow.compute as pc
 
-from blocks.types import FileStats
+from blocks.types import FileStats, QuarantineExample
 from datawiz.core.errors import FileRejected
 from datawiz.core.registry import FileRef
 from tasks.clean import ROW_NUMBER, Cleaned, Failure, arrow_type
@@ -53,12 +53,12 @@ class Split:
     stats: FileStats
     rule_counts: Counter[str] = field(default_factory=Counter)
 
-    def examples(self, limit: int = 3) -> list[dict[str, object]]:
+    def examples(self, limit: int = 3) -> list[QuarantineExample]:
         """A few quarantined rows (row number, rules) for reports; never the whole row."""
         return examples(self.quarantine, limit)
 
 
-def examples(quarantine: pa_arrow.Table, limit: int = 3) -> list[dict[str, object]]:
+def examples(quarantine: pa_arrow.Table, limit: int = 3) -> list[QuarantineExample]:
     """The first quarantined rows (row number, rules) of a QUARANTINE_SCHEMA table."""
     rows = quarantine.slice(0, limit).select(["row_number", "rules"]).to_pylist()
     return [{"row_number": r["row_number"], "rules": json.loads(r["rules"])} for r in rows]

@@ -51,8 +51,8 @@ from prefect.exceptions import ObjectNotFound
 from prefect.variables import Variable
 
 from blocks.email import DataWizEmail
+from datawiz.core.environment import EnvNames
 from datawiz.core.errors import describe_error
-from deployments.settings import EnvNames
 from tasks.alerts import RERUN_MARKER, business_date_of
 from tasks.notify import Email, deliver, format_ist, render, run_link
 
@@ -292,7 +292,8 @@ def read_snapshot(client: SyncPrefectClient, names: EnvNames, now: dt.datetime |
                                             state=late_state))
         alert_runs = _runs(client, FlowRunFilter(
             deployment_id=FlowRunFilterDeploymentId(any_=[alert_id]),
-            expected_start_time=FlowRunFilterExpectedStartTime(after_=now - LOOKBACK)))
+            # Prefect types the bound as its own DateTime; pydantic validates a stdlib datetime into one.
+            expected_start_time=FlowRunFilterExpectedStartTime(after_=now - LOOKBACK)))  # type: ignore[arg-type]
     flow_ids = {r.flow_id for r in crashed + late + alert_runs}
     flows = client.read_flows(flow_filter=FlowFilter(id=FlowFilterId(any_=list(flow_ids)))) if flow_ids else []
     rerun = {r.id for r in crashed if now - _state_time(r) <= LOOKBACK

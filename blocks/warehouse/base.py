@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import pyarrow as pa
 from opentelemetry import metrics
@@ -23,9 +23,8 @@ from blocks.types import LedgerEntry
 from blocks.warehouse import sql_templates
 from blocks.warehouse.batches import Batches
 from blocks.warehouse.sql_builders import LATEST_SNAPSHOT_SQL, LEDGER_VERSIONS_SQL
-
-if TYPE_CHECKING:  # contracts live in tasks/; blocks only duck-type them
-    from datawiz.core.registry import TableContract
+from datawiz.core.contract import TableContract
+from datawiz.core.errors import TerminalError
 
 SQL_ROOT = sql_templates.SQL_ROOT
 _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
@@ -59,9 +58,13 @@ class Migration:
 class Warehouse(Protocol):
     """The methods the pipeline uses on any backend."""
 
-    dialect: str
+    @property
+    def dialect(self) -> str:
+        """`duckdb`, `mysql` or `starrocks`: picks sql/<dialect>/ (backends hold it as a ClassVar)."""
+        ...
 
     def describe(self) -> str: ...
+    def execute(self, sql: str, params: dict[str, Any] | None = None, /) -> None: ...  # names differ per backend
     def migrate(self) -> list[str]: ...
     def ledger_versions(self) -> set[tuple[str, str]]: ...
     def latest_snapshot_date(self, table_name: str) -> dt.date | None: ...
@@ -77,8 +80,10 @@ class Warehouse(Protocol):
     def close(self) -> None: ...
 
 
-class AlreadyLoaded(Exception):
-    """Another run committed this file version first; nothing was written by this one."""
+class AlreadyLoaded(TerminalError):
+    """Another run committed this file version first; nothing was written by this one.
+
+    Callers catch it as an outcome (`skipped`); should one escape, retrying the same version cannot help."""
 
 
 class LedgerQueries:

@@ -17,12 +17,14 @@ import queue
 import tempfile
 import threading
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, TypeAlias
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-Batches = pa.Table | Iterable[pa.Table]
+from datawiz.core.contract import TableContract
+
+Batches: TypeAlias = pa.Table | Iterable[pa.Table]
 LINEAGE_COLUMNS = ("_source_file", "_source_version", "_loaded_at", "_run_id")
 
 
@@ -33,7 +35,7 @@ def as_batches(data: Batches) -> Iterator[pa.Table]:
     return iter(data)
 
 
-def loaded_columns(contract: Any) -> list[str]:
+def loaded_columns(contract: TableContract) -> list[str]:
     """The columns of a load: the contract's, then the lineage columns (`tasks.lineage.with_lineage`)."""
     return [*contract.column_names, *LINEAGE_COLUMNS]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -24,6 +24,8 @@ from blocks.warehouse import base, ddl
 from blocks.warehouse import sql_builders as sb
 from blocks.warehouse.base import AlreadyLoaded, LedgerQueries
 from blocks.warehouse.batches import Batches, as_batches, loaded_columns, prefetched
+from datawiz.core.contract import TableContract
+from datawiz.core.errors import TransientError
 
 DEFAULT_PATH = "./data/warehouse.duckdb"
 # DuckDB's own default is 80% of RAM: on a 5M-row file its buffer pool, not our batches, set the
@@ -46,8 +48,8 @@ class DuckDBWarehouse(Block, LedgerQueries):
     )
 
     dialect: ClassVar[str] = "duckdb"
-    _con: Any = PrivateAttr(default=None)
-    _lock: Any = PrivateAttr(default_factory=threading.Lock)
+    _con: duckdb.DuckDBPyConnection | None = PrivateAttr(default=None)
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     # ------------------------------------------------------------------ connection
     def describe(self) -> str:
@@ -58,12 +60,15 @@ class DuckDBWarehouse(Block, LedgerQueries):
             if self._con is None:
                 if self.path != ":memory:":
                     Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-                self._con = duckdb.connect(self.path, config={"memory_limit": self.memory_limit})
+                try:
+                    self._con = duckdb.connect(self.path, config={"memory_limit": self.memory_limit})
+                except duckdb.IOException as exc:
+                    raise WarehouseBusy(f"duckdb:///{self.path}: {exc}") from exc
             return self._con
 
-    def _cursor(self) -> duckdb.DuckDBPyConnection:
+    def _cursor(self) -> _TimedCursor:
         # A cursor is DuckDB's per-thread connection to the same database instance.
-        return _TimedCursor(self._connection().cursor())  # type: ignore[return-value]
+        return _TimedCursor(self._connection().cursor())
 
     def close(self) -> None:
         with self._lock:
@@ -144,7 +149,7 @@ class DuckDBWarehouse(Block, LedgerQueries):
             cur.close()
 
     @contextlib.contextmanager
-    def _transaction(self, **tables: pa.Table) -> Iterator[duckdb.DuckDBPyConnection]:
+    def _transaction(self, **tables: pa.Table) -> Iterator[_TimedCursor]:
         """A cursor inside BEGIN ... COMMIT (ROLLBACK on error), with Arrow tables registered by name."""
         cur = self._cursor()
         try:
@@ -172,7 +177,7 @@ class DuckDBWarehouse(Block, LedgerQueries):
 
     # ------------------------------------------------------------------ load
     def load_file(
-        self, contract: Any, entry: LedgerEntry, data: Batches, quarantine: Batches
+        self, contract: TableContract, entry: LedgerEntry, data: Batches, quarantine: Batches
     ) -> LedgerEntry:
         """Load one file version's good rows, quarantine and ledger row atomically.
 
@@ -200,7 +205,7 @@ class DuckDBWarehouse(Block, LedgerQueries):
             _run(cur, sb.ledger_statements(entry, style))
         return entry
 
-    def replay_rows(self, contract: Any, entry: LedgerEntry, data: pa.Table, fixed_rows: list[int]) -> None:
+    def replay_rows(self, contract: TableContract, entry: LedgerEntry, data: pa.Table, fixed_rows: list[int]) -> None:
         """Upsert quarantined rows that now pass, forget them in etl_quarantine, fix the ledger counts.
 
         One transaction; a snapshot table's history copy of that snapshot date gets the rows too.
@@ -215,6 +220,14 @@ class DuckDBWarehouse(Block, LedgerQueries):
                 cur.execute(f"INSERT INTO {hist} (snapshot_date, {cols}) SELECT ?, {cols} FROM _incoming",
                             [entry.business_date])
             _run(cur, sb.replay_statements(entry, fixed_rows, data.num_rows, sb.DUCKDB))
+
+
+class WarehouseBusy(TransientError, duckdb.IOException):
+    """The DuckDB file could not be opened, typically because another process holds its lock: retry later.
+
+    Translated where the connection is opened so the retry policy needs no name guessing; still a
+    duckdb.IOException, which callers caught before (and which is_transient counts transient when raw)."""
+
 
 class _TimedCursor:
     """A DuckDB cursor whose `execute` records its latency (`datawiz.warehouse.statement.duration`).
@@ -233,20 +246,20 @@ class _TimedCursor:
         return getattr(self._cursor, name)
 
 
-def _run(cur: duckdb.DuckDBPyConnection, statements: list[sb.Stmt | None]) -> None:
+def _run(cur: _TimedCursor, statements: Sequence[sb.Stmt | None]) -> None:
     for st in statements:
         if st is not None:
             cur.execute(st.sql, list(st.params))
 
 
-def _refuse_if_known(cur: duckdb.DuckDBPyConnection, entry: LedgerEntry) -> None:
+def _refuse_if_known(cur: _TimedCursor, entry: LedgerEntry) -> None:
     # Checked inside the transaction: two runs racing for the same version cannot both commit.
     known = sb.ledger_known(entry, sb.DUCKDB)
     if cur.execute(known.sql, list(known.params)).fetchall()[0][0]:
         raise AlreadyLoaded(f"{entry.source_file} version {entry.source_version} is already in the ledger")
 
 
-def _upsert_incoming(cur: duckdb.DuckDBPyConnection, contract: Any, columns: list[str]) -> None:
+def _upsert_incoming(cur: _TimedCursor, contract: TableContract, columns: list[str]) -> None:
     """Delete-by-key then insert `_incoming` (DuckDB's bulk path: straight from Arrow).
 
     Table and column names come from the contract registry, never from data.
@@ -257,7 +270,7 @@ def _upsert_incoming(cur: duckdb.DuckDBPyConnection, contract: Any, columns: lis
     cur.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _incoming")
 
 
-def _write_quarantine(cur: duckdb.DuckDBPyConnection, entry: LedgerEntry, quarantine: Batches) -> None:
+def _write_quarantine(cur: _TimedCursor, entry: LedgerEntry, quarantine: Batches) -> None:
     """The file version's quarantine records (one batch at a time), after any left by an earlier attempt."""
     cols = ", ".join(sb.DUCKDB.q(c) for c in sb.QUARANTINE_COLUMNS)
     deleted = False

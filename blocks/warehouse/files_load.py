@@ -30,12 +30,13 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
-from typing import Any
 
 from pydantic import SecretStr
 
 from blocks.types import LedgerEntry
 from blocks.warehouse import sql_builders as sb
+from datawiz.core.contract import Column, TableContract
+from datawiz.core.errors import TerminalError
 from datawiz.core.redact import MASK, redact
 
 _PATH = re.compile(r"[A-Za-z0-9][A-Za-z0-9_./=-]{0,500}\.parquet")
@@ -51,8 +52,10 @@ _TYPES = {"str": "VARCHAR(65533)", "int": "BIGINT", "date": "DATE", "ts": "DATET
 LINEAGE = ("_source_file", "_source_version", "_loaded_at", "_run_id")
 
 
-class PushdownRefused(ValueError):
-    """A value that cannot be placed in a FILES() statement safely, or a table pushdown cannot load."""
+class PushdownRefused(TerminalError, ValueError):
+    """A value that cannot be placed in a FILES() statement safely, or a table pushdown cannot load.
+
+    Terminal; still a ValueError, which callers outside DataWiz caught it as."""
 
 
 @dataclass(frozen=True)
@@ -112,7 +115,7 @@ def _check(value: str, pattern: re.Pattern[str], what: str) -> str:
     return value
 
 
-def _cast(column: Any, s: sb.Style) -> str:
+def _cast(column: Column, s: sb.Style) -> str:
     typ = f"DECIMAL({column.precision},{column.scale})" if column.type == "dec" else _TYPES[column.type]
     expr = s.q(column.name)
     if column.type == "str":
@@ -120,7 +123,7 @@ def _cast(column: Any, s: sb.Style) -> str:
     return f"CAST({expr} AS {typ})"
 
 
-def insert_from_files(contract: Any, entry: LedgerEntry, files: AzureFiles, label: str) -> sb.Stmt:
+def insert_from_files(contract: TableContract, entry: LedgerEntry, files: AzureFiles, label: str) -> sb.Stmt:
     """The labelled INSERT ... SELECT ... FROM FILES() of one file version (lineage values bound).
 
     `_loaded_at` is bound too (UTC, `sb.now()`, as on the Stream Load path): StarRocks' now() reads the
@@ -142,7 +145,7 @@ def insert_from_files(contract: Any, entry: LedgerEntry, files: AzureFiles, labe
     return sb.Stmt(sql, (entry.source_file, entry.source_version, sb.now().replace(microsecond=0), entry.run_id))
 
 
-def rows_of_file(contract: Any, entry: LedgerEntry) -> sb.Stmt:
+def rows_of_file(contract: TableContract, entry: LedgerEntry) -> sb.Stmt:
     """Rows of this file version in the target (what an earlier attempt under the same label loaded)."""
     return sb.Stmt(
         f"SELECT count(*) FROM {contract.target_table} WHERE _source_file = %s AND _source_version = %s",

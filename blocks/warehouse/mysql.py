@@ -28,8 +28,8 @@ import re
 import ssl
 import tempfile
 import threading
-from collections.abc import Iterable, Iterator
-from typing import Any, ClassVar
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, BinaryIO, ClassVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -45,6 +45,8 @@ from blocks.warehouse import base, ddl
 from blocks.warehouse import sql_builders as sb
 from blocks.warehouse.base import AlreadyLoaded, LedgerQueries
 from blocks.warehouse.batches import Batches, as_batches, loaded_columns, prefetched
+from datawiz.core.contract import TableContract
+from datawiz.core.errors import TransientError
 
 # pymysql error codes that mean "the connection is gone": the thread's connection is dropped so the
 # next call opens a fresh one (CR_SERVER_GONE_ERROR, CR_SERVER_LOST, ER_CONNECTION_KILLED, ...).
@@ -83,7 +85,7 @@ class PyMySQLBlock(DatabaseBlock, LedgerQueries):
     _local_infile: ClassVar[bool] = False
     _tls: threading.local = PrivateAttr(default_factory=threading.local)
     _opened: list[pymysql.connections.Connection] = PrivateAttr(default_factory=list)
-    _lock: Any = PrivateAttr(default_factory=threading.Lock)
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     # ------------------------------------------------------------------ connection
     def describe(self) -> str:
@@ -190,7 +192,7 @@ class PyMySQLBlock(DatabaseBlock, LedgerQueries):
                 if not isinstance(exc, pymysql.err.Error):
                     # pymysql can mask a lost connection (e.g. AttributeError after a failed LOAD DATA
                     # upload); surface it as what it is, so the retry policy sees a transient error.
-                    raise pymysql.err.OperationalError(2013, "Lost connection to the server mid-statement") from exc
+                    raise ConnectionLost(2013, "Lost connection to the server mid-statement") from exc
             raise
 
     def close(self) -> None:
@@ -217,6 +219,8 @@ class PyMySQLBlock(DatabaseBlock, LedgerQueries):
             names = [d[0] for d in cur.description or ()]
         return _to_arrow(names, rows)
 
+    # execute/execute_many/fetch_*: Prefect's DatabaseBlock declares them async; DataWiz's flows and blocks are
+    # sync, so these sync overrides are deliberate (hence `ignore[override]`), same names and parameters.
     def execute(self, operation: str, parameters: dict[str, Any] | None = None, **_: Any) -> None:  # type: ignore[override]
         """Run one statement with `:name` parameters (committed on return)."""
         with self._cursor() as cur:
@@ -305,13 +309,13 @@ class PyMySQLBlock(DatabaseBlock, LedgerQueries):
                 cur.execute("SELECT RELEASE_LOCK(%s)", (f"datawiz_migrate_{self.database}",))
 
     # ------------------------------------------------------------------ ledger and load steps
-    def _start_load(self, cur: pymysql.cursors.Cursor, contract: Any, entry: LedgerEntry) -> None:
+    def _start_load(self, cur: pymysql.cursors.Cursor, contract: TableContract, entry: LedgerEntry) -> None:
         """Before the bulk upsert: refuse a known version, clear what the load mode replaces."""
         _refuse_if_known(cur, entry)
         _run(cur, [sb.clear_previous(contract, entry, sb.PYMYSQL)])
 
     def _finish_load(
-        self, cur: pymysql.cursors.Cursor, contract: Any, entry: LedgerEntry, columns: list[str],
+        self, cur: pymysql.cursors.Cursor, contract: TableContract, entry: LedgerEntry, columns: list[str],
         quarantine: Batches, orphans: int | None = None,
     ) -> None:
         """After the bulk upsert: history and deactivation, orphan count (in SQL unless counted on the way),
@@ -321,7 +325,7 @@ class PyMySQLBlock(DatabaseBlock, LedgerQueries):
         self._write_quarantine(cur, entry, quarantine)
         self._write_ledger(cur, entry)
 
-    def _count_orphans(self, cur: pymysql.cursors.Cursor, contract: Any, entry: LedgerEntry) -> int:
+    def _count_orphans(self, cur: pymysql.cursors.Cursor, contract: TableContract, entry: LedgerEntry) -> int:
         """Loaded rows with a code the referenced dimension lacks, counted by the warehouse."""
         orphans = sb.orphan_count(contract, entry, sb.PYMYSQL)
         if orphans is None:
@@ -357,7 +361,7 @@ class MySQLWarehouse(PyMySQLBlock):
     _local_infile: ClassVar[bool] = True
 
     def load_file(
-        self, contract: Any, entry: LedgerEntry, data: Batches, quarantine: Batches
+        self, contract: TableContract, entry: LedgerEntry, data: Batches, quarantine: Batches
     ) -> LedgerEntry:
         """Load one file version's good rows, quarantined rows and ledger row in one transaction.
 
@@ -377,7 +381,7 @@ class MySQLWarehouse(PyMySQLBlock):
             crash_point("ledger")
         return entry
 
-    def replay_rows(self, contract: Any, entry: LedgerEntry, data: pa.Table, fixed_rows: list[int]) -> None:
+    def replay_rows(self, contract: TableContract, entry: LedgerEntry, data: pa.Table, fixed_rows: list[int]) -> None:
         """Upsert quarantined rows that now pass, forget them in etl_quarantine, fix the ledger (one transaction)."""
         with self._cursor(transaction=True) as cur:
             load_batches(cur, contract.target_table, [data])
@@ -398,7 +402,7 @@ class _OrphanCount:
             yield batch
 
 
-def _dimension_keys(cur: pymysql.cursors.Cursor, contract: Any) -> dict[str, pa.Array]:
+def _dimension_keys(cur: pymysql.cursors.Cursor, contract: TableContract) -> dict[str, pa.Array]:
     """Referencing column -> the keys its dimension holds (read inside the load's transaction)."""
     keys = {}
     for col, (dim, dim_key) in contract.references.items():
@@ -408,6 +412,12 @@ def _dimension_keys(cur: pymysql.cursors.Cursor, contract: Any) -> dict[str, pa.
 
 
 # ---------------------------------------------------------------------------------------- helpers
+class ConnectionLost(TransientError, pymysql.err.OperationalError):
+    """The connection went away mid-statement although pymysql raised something else (it can mask it).
+
+    Transient by class; still a pymysql OperationalError with code 2013, as callers and tests know it."""
+
+
 class _TimedCursor(pymysql.cursors.Cursor):
     """The cursor of every statement of this backend (and StarRocks'): records each one's latency.
 
@@ -435,7 +445,7 @@ def _exec(cur: pymysql.cursors.Cursor, sql: str, params: dict[str, Any] | None) 
     cur.execute(text, {n: (params or {})[n] for n in names})
 
 
-def _run(cur: pymysql.cursors.Cursor, statements: list[sb.Stmt | None]) -> None:
+def _run(cur: pymysql.cursors.Cursor, statements: Sequence[sb.Stmt | None]) -> None:
     for st in statements:
         if st is not None:
             cur.execute(st.sql, st.params)
@@ -550,7 +560,7 @@ def _fill_pipe(
             close()  # a generator left early: stops the producer behind it
 
 
-def _write_batches(batches: Iterator[pa.Table], out: Any, stop: threading.Event, count: list[int]) -> None:
+def _write_batches(batches: Iterator[pa.Table], out: BinaryIO, stop: threading.Event, count: list[int]) -> None:
     for batch in batches:
         if stop.is_set():
             return
@@ -575,7 +585,7 @@ def _drain(path: str, writer: threading.Thread) -> None:
     writer.join()
 
 
-def write_load_csv(data: pa.Table, path: str | Any) -> None:
+def write_load_csv(data: pa.Table, path: str | BinaryIO) -> None:
     """Write Arrow rows as the CSV that `_load_data` reads back exactly.
 
     Every non-null value is quoted ("all_valid") and null is the bare word NULL, which MySQL reads

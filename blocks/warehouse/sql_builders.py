@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 
 from blocks.types import LedgerEntry
 from blocks.warehouse.batches import as_batches
+from datawiz.core.contract import TableContract
 
 
 @dataclass(frozen=True)
@@ -215,7 +216,7 @@ def replay_statements(entry: LedgerEntry, fixed_rows: list[int], loaded: int, s:
     return out
 
 
-def replay_history(contract: Any, entry: LedgerEntry, data: pa.Table, s: Style, verb: str) -> Stmt | None:
+def replay_history(contract: TableContract, entry: LedgerEntry, data: pa.Table, s: Style, verb: str) -> Stmt | None:
     """Copy replayed snapshot rows into the history table (`verb`: an upserting INSERT of the backend)."""
     if not contract.history_table or not data.num_rows:
         return None
@@ -238,7 +239,7 @@ def _of_file(s: Style, alias: str = "") -> str:
     return f"{prefix}_source_file = {s.placeholder} AND {prefix}_source_version = {s.placeholder}"
 
 
-def clear_previous(contract: Any, entry: LedgerEntry, s: Style) -> Stmt | None:
+def clear_previous(contract: TableContract, entry: LedgerEntry, s: Style) -> Stmt | None:
     """Before loading: fact re-delivery drops the path's older versions' rows; constants drop every other row.
 
     `_source_version <> this version` keeps what an interrupted attempt of *this* version already
@@ -256,7 +257,7 @@ def clear_previous(contract: Any, entry: LedgerEntry, s: Style) -> Stmt | None:
 
 
 def after_upsert(
-    contract: Any, entry: LedgerEntry, columns: list[str], skip_keys: list[str], s: Style
+    contract: TableContract, entry: LedgerEntry, columns: list[str], skip_keys: list[str], s: Style
 ) -> list[Stmt]:
     """Statements that follow the bulk upsert: history snapshot first, then deactivation of absent keys.
 
@@ -297,7 +298,7 @@ def deactivate_absent(table: str, key: str, entry: LedgerEntry, skip_keys: list[
     return Stmt(sql, params)
 
 
-def orphan_count(contract: Any, entry: LedgerEntry, s: Style) -> Stmt | None:
+def orphan_count(contract: TableContract, entry: LedgerEntry, s: Style) -> Stmt | None:
     """Loaded rows of this file version with at least one code the referenced dimension lacks."""
     if not contract.references:
         return None

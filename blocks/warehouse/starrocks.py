@@ -37,7 +37,7 @@ import contextlib
 import hashlib
 import logging
 from collections.abc import Iterator
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
 import pyarrow as pa
 import pymysql
@@ -57,6 +57,7 @@ from blocks.warehouse.stream_load import (
     StreamLoadUnavailable,
     label_for,
 )
+from datawiz.core.contract import TableContract
 
 # STRING is VARCHAR(65533) (docs sql-reference/data-types/string-type/STRING); with enable_insert_strict on
 # (the default) a longer value fails the INSERT — after the file's batches committed, on every retry.
@@ -219,7 +220,7 @@ class StarRocksConnector(PyMySQLBlock):
 
     # ------------------------------------------------------------------ loads
     def load_file(
-        self, contract: Any, entry: LedgerEntry, data: Batches, quarantine: Batches
+        self, contract: TableContract, entry: LedgerEntry, data: Batches, quarantine: Batches
     ) -> LedgerEntry:
         """Stream-load one file version in labelled batches; the ledger row is written last.
 
@@ -241,7 +242,7 @@ class StarRocksConnector(PyMySQLBlock):
             self._finish_load(cur, contract, entry, columns, quarantine)
         return entry
 
-    def load_from_files(self, contract: Any, entry: LedgerEntry, files: fl.AzureFiles) -> LedgerEntry:
+    def load_from_files(self, contract: TableContract, entry: LedgerEntry, files: fl.AzureFiles) -> LedgerEntry:
         """Pushdown: StarRocks reads the Parquet version from Azure itself (`INSERT ... WITH LABEL ... FROM FILES()`).
 
         Steps: refuse a version the ledger holds; delete the path's other versions' rows (re-delivery);
@@ -275,7 +276,7 @@ class StarRocksConnector(PyMySQLBlock):
             raise type(exc)(*args) from None
         return entry
 
-    def replay_rows(self, contract: Any, entry: LedgerEntry, data: pa.Table, fixed_rows: list[int]) -> None:
+    def replay_rows(self, contract: TableContract, entry: LedgerEntry, data: pa.Table, fixed_rows: list[int]) -> None:
         """Stream-load quarantined rows that now pass (labels tied to the fixed row numbers), then fix
         the history copy, etl_quarantine and the ledger counts."""
         tag = hashlib.sha256(",".join(map(str, fixed_rows)).encode()).hexdigest()[:16]

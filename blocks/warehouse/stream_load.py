@@ -55,7 +55,7 @@ import socket
 import ssl
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import quote, urljoin, urlsplit
 
 import numpy as np
@@ -63,6 +63,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from blocks.transport import is_loopback, require_encryption, url_is_encrypted
+from datawiz.core.errors import TerminalError, TransientError
 
 COLUMN_SEPARATOR = "\x01"
 ROW_DELIMITER = "\x02"
@@ -79,13 +80,13 @@ LOAD_HOP_SETTING = (
 )
 
 
-# Built on standard exceptions so that datawiz/core/errors.py classifies them without blocks/ importing tasks/:
-# a ConnectionError is transient, anything else not named there is terminal.
-class StreamLoadFailed(RuntimeError):
+# Terminal or transient through datawiz.core.errors; the standard bases (RuntimeError, ConnectionError) stay
+# because callers outside DataWiz caught these as such.
+class StreamLoadFailed(TerminalError, RuntimeError):
     """StarRocks refused the data (Status Fail, HTTP 4xx): retrying the same rows cannot help."""
 
 
-class StreamLoadUnavailable(ConnectionError):
+class StreamLoadUnavailable(TransientError, ConnectionError):
     """Network trouble, 5xx, a load still unsettled after waiting, or a `Fail` the BE says is temporary
     (timeout, too many versions, memory, busy): a retry may succeed."""
 
@@ -204,7 +205,7 @@ class _Reply:
         return data if isinstance(data, dict) else {}
 
 
-def _read_head(reader: Any) -> tuple[int, dict[str, str]]:
+def _read_head(reader: BinaryIO) -> tuple[int, dict[str, str]]:
     line = reader.readline(65537)
     if not line:
         raise StreamLoadUnavailable("the server closed the connection without answering")
@@ -218,7 +219,7 @@ def _read_head(reader: Any) -> tuple[int, dict[str, str]]:
     return int(parts[1]), headers
 
 
-def _read_body(reader: Any, headers: dict[str, str]) -> bytes:
+def _read_body(reader: BinaryIO, headers: dict[str, str]) -> bytes:
     if headers.get("transfer-encoding", "").lower() == "chunked":
         chunks = []
         while (size := int(reader.readline().split(b";")[0].strip() or b"0", 16)) > 0:

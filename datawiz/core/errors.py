@@ -2,15 +2,25 @@
 
 Prefect's `retry_condition_fn` is driven from this split, so a contract violation is
 reported once with its file, row and column instead of being retried three times.
+
+Every DataWiz exception class, in blocks/ as in tasks/, derives from `TransientError` or
+`TerminalError` (a few also from the standard class callers caught before, e.g. ValueError).
+Backends translate their driver's errors at their boundary where they can; `is_transient`
+still classifies what arrives raw (Prefect, libraries) by type, MySQL code and HTTP status.
 """
 
 from __future__ import annotations
 
 import socket
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 # Re-exported: tasks take the secret scrubber from here, next to the error families.
 from datawiz.core.redact import redact as redact
+
+if TYPE_CHECKING:  # annotations only: importing this module must not import Prefect
+    from prefect import Task
+    from prefect.cache_policies import CachePolicy
+    from prefect.client.schemas.objects import State, TaskRun
 
 
 class DataWizError(Exception):
@@ -75,9 +85,8 @@ def _mysql_code(exc: BaseException) -> int | None:
 def is_transient(exc: BaseException) -> bool:
     """True when a retry can reasonably succeed.
 
-    Besides the two families, an exception may say so itself with a boolean `transient`
-    attribute (blocks.source errors do: blocks cannot import this module), or carry an HTTP
-    `status_code` (azure-core): 5xx, 408 and 429 (throttling) are transient, other codes are not.
+    Besides the two families, a raw library exception is transient when it carries an HTTP
+    `status_code` (azure-core) of 5xx, 408 or 429 (throttling), or is one of `_TRANSIENT_NAMES`.
     A MySQL/MariaDB error is transient only for the codes in `TRANSIENT_MYSQL_CODES`.
     """
     if isinstance(exc, TerminalError):
@@ -87,9 +96,6 @@ def is_transient(exc: BaseException) -> bool:
         return code in TRANSIENT_MYSQL_CODES
     if isinstance(exc, TransientError | TimeoutError | ConnectionError | socket.timeout):
         return True
-    declared = getattr(exc, "transient", None)
-    if isinstance(declared, bool):
-        return declared
     status = getattr(exc, "status_code", None)
     if isinstance(status, int) and (status >= 500 or status in (408, 429)):
         return True
@@ -101,13 +107,15 @@ def describe_error(exc: BaseException) -> str:
     return redact(f"{type(exc).__name__}: {exc}")
 
 
-def retry_transient(task: Any, task_run: Any, state: Any) -> bool:
+def retry_transient(task: Task[..., Any], task_run: TaskRun, state: State) -> bool:
     """Prefect `retry_condition_fn`: retry only transient failures."""
     exc = state.result(raise_on_failure=False)
     return isinstance(exc, BaseException) and is_transient(exc)
 
 
-def transient_retries(attempts: int = 3, backoff_s: float = 2, cache_policy: Any = None) -> dict[str, Any]:
+def transient_retries(
+    attempts: int = 3, backoff_s: float = 2, cache_policy: CachePolicy | None = None
+) -> dict[str, Any]:
     """Prefect task options: retry transient failures only, exponential backoff with jitter.
 
     No caching unless a policy is given: most tasks take live connections that cannot be hashed.
