@@ -23,14 +23,16 @@ from blocks.warehouse.base import AlreadyLoaded, Warehouse
 from blocks.warehouse.files_load import AzureFiles
 from blocks.warehouse.starrocks import StarRocksConnector
 from datawiz.core.errors import ConfigError, transient_retries
-from datawiz.core.registry import Origin
+from datawiz.core.registry import BACKFILLABLE, CONTRACTS, Origin
 from deployments.settings import env_name
 from tasks.extract import Plan, PlannedFile
 from tasks.load import FileReport
 from tasks.report import RunSummary
 from tasks.transform import month_end, month_start
 
-BACKFILL_TABLES = ("fis", "fid")
+# The flow's default `tables`: every table with a historical/ stream when the registry was imported (a
+# parameter default must be a plain value). check_tables() accepts any table registered since, too.
+BACKFILL_TABLES = tuple(BACKFILLABLE)
 PROGRESS_KIND = "backfill-progress"  # artifact key datawiz-<env>-backfill-progress
 
 
@@ -76,11 +78,11 @@ def parse_days(spec: str | None) -> Period | None:
 
 
 def check_tables(tables: Iterable[str]) -> list[str]:
-    """The requested fact tables, validated (the backfill knows fis and fid)."""
+    """The requested fact tables, validated (the backfill knows the registry's tables with a history)."""
     names = list(tables)
-    unknown = [t for t in names if t not in BACKFILL_TABLES]
+    unknown = [t for t in names if t not in BACKFILLABLE]
     if unknown or not names:
-        raise ValueError(f"tables {names}: choose from {', '.join(BACKFILL_TABLES)}")
+        raise ValueError(f"tables {names}: choose from {', '.join(BACKFILLABLE)}")
     return names
 
 
@@ -152,7 +154,8 @@ def month_first_day(month: str) -> dt.date:
 
 def touched_fis(summary: RunSummary) -> bool:
     """Did the run load secondary sales (so DD and reports need recomputing)?"""
-    return any(f.status == "loaded" and f.table == "fact_secondary_sales" for f in summary.files)
+    sales = CONTRACTS["fis"].target_table  # DD and reports are computed from secondary sales only
+    return any(f.status == "loaded" and f.table == sales for f in summary.files)
 
 
 class Progress:

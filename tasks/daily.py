@@ -23,14 +23,22 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from blocks.warehouse.base import Warehouse
-from datawiz.core.registry import CONTRACTS, FACTS
+from datawiz.core.registry import CONTRACTS, FACTS, target_tables
 from deployments.settings import env_name
 from tasks.notify import Email, format_ist, render
 from tasks.runlog import IST, reconcile_run_log
 
-FACT_TABLES = tuple(CONTRACTS[name].target_table for name in FACTS)
-# Facts first (what the business reads), then the other tables in the registry's order.
-TABLE_ORDER = FACT_TABLES + tuple(c.target_table for c in CONTRACTS.values() if c.target_table not in FACT_TABLES)
+
+def fact_tables() -> tuple[str, ...]:
+    """The registry's fact tables (read at each report: a table registered since is reported too)."""
+    return target_tables(FACTS)
+
+
+def table_order() -> tuple[str, ...]:
+    """Facts first (what the business reads), then the other tables in the registry's order."""
+    facts = fact_tables()
+    return facts + tuple(c.target_table for c in CONTRACTS.values() if c.target_table not in facts)
+
 TREND_DAYS = 14
 
 
@@ -158,7 +166,7 @@ def latest_fact_dates(warehouse: Warehouse, before: dt.datetime | None = None) -
         sql += " AND finished_at < :b"
     rows = warehouse.query(sql + " GROUP BY table_name", {"b": before} if before is not None else None).to_pylist()
     found = {r["table_name"]: r["latest"] for r in rows}
-    return {t: found.get(t) for t in FACT_TABLES}
+    return {t: found.get(t) for t in fact_tables()}
 
 
 def _freshness_trend(warehouse: Warehouse, start: dt.datetime, end: dt.datetime,
@@ -175,7 +183,7 @@ def _freshness_trend(warehouse: Warehouse, start: dt.datetime, end: dt.datetime,
         key = (r["table_name"], ist_day(r["finished_at"]))
         by_day[key] = max(by_day.get(key, r["business_date"]), r["business_date"])
     trend: dict[str, list[Freshness]] = {}
-    for table in FACT_TABLES:
+    for table in fact_tables():
         newest, points = latest[table], []
         for d in days:
             loaded = by_day.get((table, d))
@@ -199,7 +207,8 @@ def collect_daily_report(warehouse: Warehouse, day: dt.date, trend_days: int = T
     expected = day - dt.timedelta(days=1)  # the morning run of `day` loads the facts of the day before
     freshness = [Freshness(t, latest, expected) for t, latest in latest_fact_dates(warehouse).items()]
     seen = {table for table, _ in lines}
-    names = [t for t in TABLE_ORDER if t in seen or t in FACT_TABLES] + sorted(seen - set(TABLE_ORDER))
+    facts, order = fact_tables(), table_order()
+    names = [t for t in order if t in seen or t in facts] + sorted(seen - set(order))
     trend = {t: [lines.get((t, d)) or TableLine(t) for d in days] for t in names}
     today = [lines[(t, day)] for t in names if (t, day) in lines]
     return DailyReport(day, _runs(warehouse, start, end), today, freshness, days, trend,
@@ -278,11 +287,12 @@ def _scaled(values: list[int], colour: str, label: Callable[[int], str] = compac
 def trend_charts(report: DailyReport) -> list[Chart]:
     """Rows loaded, rows quarantined and files rejected per table and day, then the fact tables' freshness."""
     charts = []
+    facts = fact_tables()
     for title, attr, colour in TREND_METRICS:
         rows = []
         for table, lines in report.trend.items():
             values = [getattr(line, attr) for line in lines]
-            if not any(values) and table not in FACT_TABLES:
+            if not any(values) and table not in facts:
                 continue  # a dimension with nothing in two weeks: no row of empty bars
             rows.append(ChartRow(table, _scaled(values, colour), spark(values), f"{values[-1]:,}",
                                  f"max {max(values):,}"))

@@ -78,6 +78,22 @@ class TableContract:
     history_table: str | None = None
     # Fact code columns and the dimension table+key they refer to (orphans are counted, not rejected).
     references: dict[str, tuple[str, str]] = field(default_factory=dict, hash=False, compare=False)
+    # --- what the rest of the pipeline derives from the contract (issue 16; kept together for merges) ---
+    # Human name of the feed ("secondary-sales"): flow step descriptions, reports.
+    label: str = ""
+    # Table-level (row-wise) rules by name, checked in this order; the names are registered in
+    # tasks/schemas.py RULES (an unknown name fails at import there, and in the unit tests).
+    rules: tuple[str, ...] = ()
+
+    @property
+    def schedule(self) -> Literal["evening", "morning"]:
+        """The flow that loads its new files: facts in the morning, snapshots and constants in the evening."""
+        return "morning" if self.load_mode is LoadMode.FACT_UPSERT else "evening"
+
+    @property
+    def backfillable(self) -> bool:
+        """Whether the backfill flow can load it: it has a `historical/` delivery stream."""
+        return any(p.origin is Origin.HISTORICAL for p in self.paths)
 
     @property
     def key(self) -> tuple[str, ...]:
