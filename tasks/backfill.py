@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from typing import cast
 from uuid import UUID
 
 from prefect import get_run_logger, task
@@ -187,7 +188,7 @@ class Progress:
 # ------------------------------------------------------------------------------------ pushdown (StarRocks)
 def require_pushdown(source: Source, warehouse: Warehouse) -> AzureFiles:
     """What `pushdown=True` needs: a StarRocks warehouse and an Azure source with a shared key; else ConfigError."""
-    if not isinstance(warehouse, StarRocksConnector):
+    if not warehouse.capabilities.pushdown_files:
         raise ConfigError(f"pushdown needs a StarRocks warehouse (a starrocks-connector), not {warehouse.describe()}")
     if not isinstance(source, AzureBlobSource):
         raise ConfigError(f"pushdown needs an Azure Blob source (StarRocks reads wasbs://), not {source.describe()}")
@@ -204,16 +205,16 @@ def load_pushdown(
 ) -> list[PlannedFile]:
     """Load the historical Parquet files with StarRocks reading them; returns the files left for download+validate."""
     files = require_pushdown(source, warehouse)
-    assert isinstance(warehouse, StarRocksConnector)
+    starrocks = cast(StarRocksConnector, warehouse)  # the one backend with pushdown_files
     rest, logger = [], get_run_logger()
     for item in planned:
         if not pushdownable(item):
             rest.append(item)
             continue
-        current = _current(source, warehouse, item)
+        current = _current(source, starrocks, item)
         if current is None:
             continue
-        report = pushdown_file(warehouse, files, current, run_id)
+        report = pushdown_file(starrocks, files, current, run_id)
         logger.info("%-10s %s: loaded %s rows (pushdown: read by StarRocks, not validated)", report.status,
                     report.path, report.stats.rows_loaded)
         summary.files.append(report)

@@ -13,6 +13,7 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from prefect import task
 from prefect.artifacts import create_markdown_artifact
@@ -177,11 +178,13 @@ def check_load_privileges(spec: str | None) -> list[CheckResult]:
     except Exception:  # check_warehouse reports why
         return []
     try:
-        if isinstance(wh, StarRocksConnector):
-            return [_run_check("stream load", wh.load_route), _run_check("load", lambda: _starrocks_load(wh))]
-        if isinstance(wh, PyMySQLBlock):
-            return [_run_check("load", lambda: _mysql_load(wh))]
-        return []
+        if wh.capabilities.stream_load:
+            starrocks = cast(StarRocksConnector, wh)
+            return [_run_check("stream load", starrocks.load_route),
+                    _run_check("load", lambda: _starrocks_load(starrocks))]
+        if wh.capabilities.dialect == "mysql":
+            return [_run_check("load", lambda: _mysql_load(cast(PyMySQLBlock, wh)))]
+        return []  # DuckDB: a local file, no users or grants
     finally:
         wh.close()
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import pyarrow as pa
 from opentelemetry import metrics
@@ -50,10 +50,22 @@ class Migration:
     path: Path
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What a backend can do: tasks choose a path by these, never by the backend's class."""
+
+    dialect: Literal["duckdb", "mysql", "starrocks"]  # which sql/<dialect>/ files it runs
+    # Loads go over StarRocks' HTTP Stream Load (its route and the load user's grants are checked apart).
+    stream_load: bool = False
+    # The server reads landing files itself (StarRocks INSERT ... FROM FILES() on Azure): backfill pushdown.
+    pushdown_files: bool = False
+
+
 class Warehouse(Protocol):
     """The methods the pipeline uses on any backend."""
 
     dialect: str
+    capabilities: Capabilities
 
     def describe(self) -> str: ...
     def migrate(self) -> list[str]: ...

@@ -46,6 +46,7 @@ class DuckDBWarehouse(Block, LedgerQueries):
     )
 
     dialect: ClassVar[str] = "duckdb"
+    capabilities: ClassVar[base.Capabilities] = base.Capabilities("duckdb")
     _con: Any = PrivateAttr(default=None)
     _lock: Any = PrivateAttr(default_factory=threading.Lock)
 

@@ -77,6 +77,7 @@ class PyMySQLBlock(DatabaseBlock, LedgerQueries):
     write_timeout: int = Field(default=60, description="Seconds one send may block before the connection is lost.")
 
     dialect: ClassVar[str] = "mysql"
+    capabilities: ClassVar[base.Capabilities] = base.Capabilities("mysql")
     scheme: ClassVar[str] = "mysql"
     # False on StarRocks: no multi-statement DML transactions there, each statement commits alone.
     transactional: ClassVar[bool] = True
