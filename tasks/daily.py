@@ -120,11 +120,7 @@ def utc_window(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
 
 
 def _runs(warehouse: Warehouse, start: dt.datetime, end: dt.datetime) -> list[RunLine]:
-    rows = warehouse.query(
-        "SELECT flow, business_date, status, started_at, finished_at, message FROM etl_run_log "
-        "WHERE started_at >= :a AND started_at < :b ORDER BY started_at",
-        {"a": start, "b": end},
-    ).to_pylist()
+    rows = warehouse.run_log_runs(start, end)
     return [RunLine(r["flow"], r["business_date"], r["status"], r["started_at"], r["finished_at"], r["message"])
             for r in rows]
 
@@ -140,11 +136,7 @@ def _ledger_days(warehouse: Warehouse, start: dt.datetime, end: dt.datetime) -> 
     Bucketed here rather than in SQL: the IST day of a timestamp is spelled differently by DuckDB, MySQL
     and StarRocks, and two weeks of ledger rows are a few thousand at most.
     """
-    rows = warehouse.query(
-        "SELECT table_name, status, finished_at, rows_in, rows_loaded, rows_quarantined, orphans "
-        "FROM etl_file_ledger WHERE finished_at >= :a AND finished_at < :b",
-        {"a": start, "b": end},
-    ).to_pylist()
+    rows = warehouse.ledger_files(start, end)
     lines: dict[tuple[str, dt.date], TableLine] = {}
     for r in rows:
         line = lines.setdefault((r["table_name"], ist_day(r["finished_at"])), TableLine(r["table_name"]))
@@ -161,11 +153,7 @@ def _ledger_days(warehouse: Warehouse, start: dt.datetime, end: dt.datetime) -> 
 
 def latest_fact_dates(warehouse: Warehouse, before: dt.datetime | None = None) -> dict[str, dt.date | None]:
     """The newest business date with a loaded file, per fact table (of files finished before `before`, if given)."""
-    sql = "SELECT table_name, max(business_date) AS latest FROM etl_file_ledger WHERE status = 'loaded'"
-    if before is not None:
-        sql += " AND finished_at < :b"
-    rows = warehouse.query(sql + " GROUP BY table_name", {"b": before} if before is not None else None).to_pylist()
-    found = {r["table_name"]: r["latest"] for r in rows}
+    found = warehouse.ledger_newest_dates(finished_before=before)
     return {t: found.get(t) for t in fact_tables()}
 
 
@@ -173,11 +161,7 @@ def _freshness_trend(warehouse: Warehouse, start: dt.datetime, end: dt.datetime,
                      days: list[dt.date]) -> dict[str, list[Freshness]]:
     """Each fact table's freshness as it stood at the end of each day: newest business date loaded by then."""
     latest = latest_fact_dates(warehouse, before=start)
-    rows = warehouse.query(
-        "SELECT table_name, business_date, finished_at FROM etl_file_ledger "
-        "WHERE status = 'loaded' AND finished_at >= :a AND finished_at < :b AND business_date IS NOT NULL",
-        {"a": start, "b": end},
-    ).to_pylist()
+    rows = warehouse.ledger_loads(start, end)
     by_day: dict[tuple[str, dt.date], dt.date] = {}
     for r in rows:
         key = (r["table_name"], ist_day(r["finished_at"]))

@@ -97,12 +97,7 @@ def purge_files(folder: Path, older_than_days: int, now: dt.datetime) -> int:
 def purge_quarantine_rows(warehouse: Warehouse, older_than_days: int, now: dt.datetime) -> int:
     """Delete etl_quarantine rows older than the retention (the ledger keeps the counts); returns how many."""
     cutoff = (now - dt.timedelta(days=older_than_days)).astimezone(dt.UTC).replace(tzinfo=None)
-    params = {"c": cutoff}
-    n = int(warehouse.query("SELECT count(*) AS n FROM etl_quarantine WHERE quarantined_at < :c", params)["n"][0]
-            .as_py())
-    if n:
-        warehouse.execute("DELETE FROM etl_quarantine WHERE quarantined_at < :c", params)  # type: ignore[attr-defined]
-    return n
+    return warehouse.quarantine_purge(cutoff)
 
 
 @task(name="analyse-tables", cache_policy=NO_CACHE)
@@ -113,7 +108,7 @@ def analyse_tables(warehouse: Warehouse) -> list[str]:
     """
     statements = split_statements(sql_file(warehouse.dialect, "maintenance"))  # type: ignore[attr-defined]
     for statement in statements:
-        warehouse.execute(statement)  # type: ignore[attr-defined]
+        warehouse.execute(statement)
     return [" ".join(s.split()[:3]) + (" …" if len(s.split()) > 3 else "") for s in statements]
 
 

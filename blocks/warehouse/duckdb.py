@@ -22,8 +22,9 @@ from pydantic import Field, PrivateAttr
 from blocks.types import LedgerEntry
 from blocks.warehouse import base
 from blocks.warehouse import sql_builders as sb
-from blocks.warehouse.base import AlreadyLoaded, LedgerQueries
+from blocks.warehouse.base import AlreadyLoaded
 from blocks.warehouse.batches import Batches, as_batches, loaded_columns, prefetched
+from blocks.warehouse.etl_tables import EtlTables
 
 DEFAULT_PATH = "./data/warehouse.duckdb"
 # DuckDB's own default is 80% of RAM: on a 5M-row file its buffer pool, not our batches, set the
@@ -31,7 +32,7 @@ DEFAULT_PATH = "./data/warehouse.duckdb"
 DEFAULT_MEMORY_LIMIT = "1GB"
 
 
-class DuckDBWarehouse(Block, LedgerQueries):
+class DuckDBWarehouse(Block, EtlTables):
     """An embedded DuckDB database file used as the warehouse."""
 
     _block_type_name = "DataWiz DuckDB Warehouse"

@@ -43,8 +43,9 @@ from blocks.transport import require_encryption
 from blocks.types import LedgerEntry
 from blocks.warehouse import base
 from blocks.warehouse import sql_builders as sb
-from blocks.warehouse.base import AlreadyLoaded, LedgerQueries
+from blocks.warehouse.base import AlreadyLoaded
 from blocks.warehouse.batches import Batches, as_batches, loaded_columns, prefetched
+from blocks.warehouse.etl_tables import EtlTables
 
 # pymysql error codes that mean "the connection is gone": the thread's connection is dropped so the
 # next call opens a fresh one (CR_SERVER_GONE_ERROR, CR_SERVER_LOST, ER_CONNECTION_KILLED, ...).
@@ -53,7 +54,7 @@ _DUPLICATE_KEY = 1062
 _LOAD_INFO = re.compile(r"(\w+): (\d+)")
 
 
-class PyMySQLBlock(DatabaseBlock, LedgerQueries):
+class PyMySQLBlock(DatabaseBlock, EtlTables):
     """Connection settings and SQL over pymysql (MySQL, MariaDB, StarRocks' MySQL port)."""
 
     host: str = Field(default="127.0.0.1", description="Server host name or address.")
