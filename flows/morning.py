@@ -9,7 +9,7 @@ import datetime as dt
 
 from prefect import flow, get_run_logger
 
-from datawiz.core.registry import CONTRACTS, Origin, scheduled
+from datawiz.core.registry import CONTRACTS, SALES, Origin, scheduled
 from tasks.extract import list_and_plan
 from tasks.load import FileReport
 from tasks.report import RunSummary, summary_text
@@ -120,8 +120,7 @@ def warn_if_wait_outlasts_timeout(max_wait_minutes: float) -> None:
 
 def touched_sales_days(reports: list[FileReport]) -> list[dt.date]:
     """Business dates of the secondary-sales files this run loaded (their rows' invoice dates)."""
-    # DD and rpt_sales_daily are computed from secondary sales only: other facts move no sales day.
-    sales = CONTRACTS["fis"].target_table
+    sales = CONTRACTS[SALES].target_table  # DD and rpt_sales_daily read it alone: other facts move no sales day
     return sorted({r.business_date for r in reports if r.status == "loaded" and r.table == sales and r.business_date})
 
 

@@ -24,7 +24,7 @@ from blocks.warehouse.base import AlreadyLoaded, Warehouse
 from blocks.warehouse.files_load import AzureFiles
 from blocks.warehouse.starrocks import StarRocksConnector
 from datawiz.core.errors import ConfigError, transient_retries
-from datawiz.core.registry import BACKFILLABLE, CONTRACTS, Origin
+from datawiz.core.registry import BACKFILLABLE, CONTRACTS, SALES, Origin
 from deployments.settings import env_name
 from tasks.extract import Plan, PlannedFile
 from tasks.load import FileReport
@@ -155,7 +155,7 @@ def month_first_day(month: str) -> dt.date:
 
 def touched_fis(summary: RunSummary) -> bool:
     """Did the run load secondary sales (so DD and reports need recomputing)?"""
-    sales = CONTRACTS["fis"].target_table  # DD and reports are computed from secondary sales only
+    sales = CONTRACTS[SALES].target_table  # DD and reports are computed from secondary sales only
     return any(f.status == "loaded" and f.table == sales for f in summary.files)
 
 

@@ -15,7 +15,7 @@ from prefect import task
 from blocks.faults import crash_point
 from blocks.warehouse.base import Warehouse
 from datawiz.core.errors import ConfigError, transient_retries
-from datawiz.core.registry import CONTRACTS, REQUIRED_CONSTANTS
+from datawiz.core.registry import CONTRACTS, REQUIRED_CONSTANTS, SALES
 
 _RETRY = transient_retries(attempts=2, backoff_s=5)
 HIERARCHY_WATERMARK = "tsr_hierarchy"
@@ -132,7 +132,7 @@ def pending_post_load(warehouse: Warehouse, touched: Iterable[dt.date]) -> PostL
     as_of = _now()
     mark = warehouse.watermark_get(POST_LOAD_WATERMARK)
     since = mark.updated_at if mark else dt.datetime(1900, 1, 1)  # never: every day
-    days = warehouse.ledger_loaded_days(CONTRACTS["fis"].target_table, since)  # DD/reports read secondary sales
+    days = warehouse.ledger_loaded_days(CONTRACTS[SALES].target_table, since)  # what DD and reports read
     return PostLoadWork(sorted(set(touched) | set(days)), as_of)
 
 

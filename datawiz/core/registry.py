@@ -245,6 +245,12 @@ class _Names(Sequence[str]):
     def __len__(self) -> int:
         return len(self._names())
 
+    def __iter__(self) -> Iterator[str]:  # one read of the registry per iteration
+        return iter(self._names())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names()
+
     def __repr__(self) -> str:
         return repr(self._names())
 
@@ -253,6 +259,9 @@ DIMENSIONS: Sequence[str] = _Names(lambda c: c.load_mode is LoadMode.SNAPSHOT_UP
 FACTS: Sequence[str] = _Names(lambda c: c.load_mode is LoadMode.FACT_UPSERT)
 CONSTANTS: Sequence[str] = _Names(lambda c: c.load_mode is LoadMode.CONSTANTS)
 BACKFILLABLE: Sequence[str] = _Names(lambda c: c.backfillable)
+
+# The fact table the DD metrics and rpt_sales_daily are computed from: a load into it makes its days stale.
+SALES = "fis"
 
 # Tables the pipeline builds from the loaded ones (sql/): no file feeds them, so they have no contract.
 DERIVED_DIMENSIONS = ("dim_sales_hierarchy", "dim_date")
