@@ -106,7 +106,7 @@ def analyse_tables(warehouse: Warehouse) -> list[str]:
 
     One at a time, outside a transaction: ANALYZE and CHECKPOINT refuse to run inside one.
     """
-    statements = split_statements(sql_file(warehouse.dialect, "maintenance"))  # type: ignore[attr-defined]
+    statements = split_statements(sql_file(warehouse.dialect, "maintenance"))
     for statement in statements:
         warehouse.execute(statement)
     return [" ".join(s.split()[:3]) + (" …" if len(s.split()) > 3 else "") for s in statements]

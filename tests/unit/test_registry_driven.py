@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -188,3 +189,17 @@ def test_empty_ledger_and_quarantine(duck: DuckDBWarehouse) -> None:
     assert duck.ledger_loaded_days("fact_secondary_sales", now) == []
     assert duck.quarantined_rows("f", "v").num_rows == 0 and duck.quarantined_rows_of_run("r", 10) == []
     assert duck.quarantine_purge(now) == 0
+
+
+def test_tasks_hold_no_sql_for_the_bookkeeping_tables() -> None:
+    """Run log, watermark, ledger and quarantine SQL lives in blocks/warehouse/etl_tables.py, not in tasks/."""
+    import ast
+
+    tables = re.compile(r"\b(FROM|INTO|UPDATE|JOIN)\s+(etl_run_log|etl_watermark|etl_file_ledger|etl_quarantine)\b",
+                        re.IGNORECASE)
+    found = []
+    for path in sorted((Path(__file__).resolve().parents[2] / "tasks").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and tables.search(node.value):
+                found.append(f"{path.name}:{node.lineno}")
+    assert found == []
