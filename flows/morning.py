@@ -31,7 +31,7 @@ from tasks.transform import compute_dd, pending_post_load, post_load_done, refre
 
 def _steps() -> dict[str, str]:
     """The morning steps: one load step per fact table of the registry (scheduled "morning"), in its order."""
-    loads = {c.name: f"load new {c.label or c.name} files ({c.paths[0].regex.split('/(')[0]}), whatever their date"
+    loads = {c.name: f"load new {c.label or c.name} files ({c.folder(Origin.INCREMENTAL)}), whatever their date"
              for c in scheduled("morning")}
     return {
         "wait_for_evening": "wait (bounded) until the evening run for the business date completed",

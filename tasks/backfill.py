@@ -93,18 +93,23 @@ def origins(facts: Period | None) -> set[Origin]:
 
 def all_prefixes(tables: list[str], facts: Period | None) -> tuple[str, ...]:
     """What the planning listing covers: each table's historical/ folder, and facts/ months in range."""
-    prefixes = [f"historical/{t}/" for t in tables]
+    prefixes = [f"{_folder(t, Origin.HISTORICAL)}/" for t in tables]
     if facts:
-        prefixes += [f"facts/{t}/{m:%Y/%m}/" for m in months_between(facts) for t in tables]
+        prefixes += [f"{_folder(t, Origin.INCREMENTAL)}/{m:%Y/%m}/" for m in months_between(facts) for t in tables]
     return tuple(prefixes)
 
 
 def month_prefixes(tables: list[str], month: dt.date, facts: Period | None) -> tuple[str, ...]:
     """One month's listing: historical/<t>/YYYY/MM/ and, when in the facts range, facts/<t>/YYYY/MM/."""
-    prefixes = [f"historical/{t}/{month:%Y/%m}/" for t in tables]
+    prefixes = [f"{_folder(t, Origin.HISTORICAL)}/{month:%Y/%m}/" for t in tables]
     if facts and facts.overlaps_month(month):
-        prefixes += [f"facts/{t}/{month:%Y/%m}/" for t in tables]
+        prefixes += [f"{_folder(t, Origin.INCREMENTAL)}/{month:%Y/%m}/" for t in tables]
     return tuple(prefixes)
+
+
+def _folder(table: str, origin: Origin) -> str:
+    """The contract's landing folder for that stream (`historical/fis`), from its path pattern."""
+    return CONTRACTS[table].folder(origin)
 
 
 def months_between(period: Period) -> list[dt.date]:

@@ -62,6 +62,19 @@ class PathPattern:
     def match(self, path: str) -> re.Match[str] | None:
         return re.fullmatch(self.regex, path)
 
+    @property
+    def folder(self) -> str:
+        """The literal folders the pattern starts with, e.g. `facts/fis`: where its files land."""
+        literal = []
+        for part in self.regex.split("/")[:-1]:  # the last part is the file name
+            if _REGEX_SYNTAX.search(part):
+                break
+            literal.append(part)
+        return "/".join(literal)
+
+
+_REGEX_SYNTAX = re.compile(r"[\\()\[\]{}.*+?^$|]")
+
 
 @dataclass(frozen=True)
 class TableContract:
@@ -94,6 +107,10 @@ class TableContract:
     def backfillable(self) -> bool:
         """Whether the backfill flow can load it: it has a `historical/` delivery stream."""
         return any(p.origin is Origin.HISTORICAL for p in self.paths)
+
+    def folder(self, origin: Origin) -> str:
+        """Where the files of one delivery stream land, e.g. `facts/fis` or `historical/fis`."""
+        return next(p.folder for p in self.paths if p.origin is origin)
 
     @property
     def key(self) -> tuple[str, ...]:
