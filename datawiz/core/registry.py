@@ -298,6 +298,9 @@ def register(contract: TableContract) -> None:
                          f"{taken.get(contract.target_table, 'a derived table')}")
     if not contract.paths:
         raise ValueError(f"contract {contract.name!r} has no landing path")
+    unlisted = [p.regex for p in contract.paths if f"{p.folder.split('/')[0]}/" not in PREFIXES]
+    if unlisted:  # the planner lists PREFIXES only: such files would never be seen
+        raise ValueError(f"contract {contract.name!r}: {unlisted[0]} is outside the listed prefixes {PREFIXES}")
     missing = {contract.date_column, *contract.references} - {None, *contract.column_names}
     if missing:
         raise ValueError(f"contract {contract.name!r} names columns it does not have: {sorted(map(str, missing))}")
@@ -322,8 +325,9 @@ def registered(*contracts: TableContract) -> Iterator[tuple[TableContract, ...]]
         for name in reversed(added):
             unregister(name)
 
-# Landing prefixes the source lists: one listing call per prefix.
-PREFIXES = ("dimensions/", "facts/", "historical/", "config/")
+# Landing prefixes the source lists, one listing call per prefix: the top folders of every path pattern
+# (dimensions/, facts/, historical/, config/). A plain tuple, as of import (it is a task parameter's default).
+PREFIXES = tuple(dict.fromkeys(f"{p.folder.split('/')[0]}/" for c in CONTRACTS.values() for p in c.paths))
 
 # Lineage columns every loaded table carries.
 LINEAGE_COLUMNS = ("_source_file", "_source_version", "_loaded_at", "_run_id")

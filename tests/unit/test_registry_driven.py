@@ -27,6 +27,8 @@ from datawiz.core.registry import (
     TSR,
     Column,
     LoadMode,
+    Origin,
+    PathPattern,
     TableContract,
     dimension_paths,
     fact_paths,
@@ -91,6 +93,8 @@ def test_registered_removes_its_tables_when_the_block_fails() -> None:
     (dataclasses.replace(NEW_FACT, target_table="fact_secondary_sales"), "belongs to fis"),
     (dataclasses.replace(NEW_FACT, target_table="rpt_sales_daily"), "belongs to a derived table"),
     (dataclasses.replace(NEW_FACT, paths=()), "no landing path"),
+    (dataclasses.replace(NEW_FACT, paths=(PathPattern(r"returns/(?P<date>\d{8})\.csv", Origin.INCREMENTAL),)),
+     "outside the listed prefixes"),
     (dataclasses.replace(NEW_FACT, date_column="returned_on"), "returned_on"),
 ])
 def test_register_refuses_a_contract_that_clashes(contract: TableContract, message: str) -> None:
