@@ -19,12 +19,11 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import pyarrow as pa
 from opentelemetry import metrics
 
-from blocks.types import LedgerEntry
+from blocks.types import LedgerEntry, Watermark
 from blocks.warehouse.batches import Batches
 from blocks.warehouse.sql_builders import LATEST_SNAPSHOT_SQL, LEDGER_VERSIONS_SQL
 
 if TYPE_CHECKING:  # contracts live in tasks/; blocks only duck-type them
-    from blocks.warehouse.etl_tables import Watermark
     from datawiz.core.registry import TableContract
 
 SQL_ROOT = Path(__file__).resolve().parents[2] / "sql"

@@ -10,11 +10,11 @@ warehouse stores them.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
 
+from blocks.types import Watermark
 from blocks.warehouse.base import LedgerQueries
 
 # ------------------------------------------------------------------------------------------------- run log
@@ -69,14 +69,6 @@ QUARANTINE_OF_FILE_SQL = (
 QUARANTINE_OF_RUN_SQL = "SELECT * FROM etl_quarantine WHERE run_id = :r LIMIT {limit}"
 QUARANTINE_COUNT_BEFORE_SQL = "SELECT count(*) AS n FROM etl_quarantine WHERE quarantined_at < :c"
 QUARANTINE_DELETE_BEFORE_SQL = "DELETE FROM etl_quarantine WHERE quarantined_at < :c"
-
-
-@dataclass(frozen=True)
-class Watermark:
-    """A named mark in etl_watermark: a date and when it was set."""
-
-    value: dt.date
-    updated_at: dt.datetime
 
 
 class EtlTables(LedgerQueries):
