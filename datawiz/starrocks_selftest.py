@@ -489,7 +489,7 @@ def migration_summary() -> MigrationSummary:
     """Tables, views and index kinds of sql/starrocks/migrations (schema_migrations included; tables a later
     statement drops again, like V003's swap tables, left out)."""
 
-    text = "\n".join(m.path.read_text() for m in migrations("starrocks"))
+    text = "\n".join(m.text() for m in migrations("starrocks"))
     body = "\n".join(ln for ln in text.splitlines() if not ln.lstrip().startswith("--"))
     needs = starrocks_needs()
     views = re.findall(r"(?i)CREATE\s+VIEW\s+(?:IF\s+NOT\s+EXISTS\s+)?`?(\w+)", body)

@@ -1,5 +1,10 @@
--- Reporting table for the touched dates (:start .. :end), shared by DuckDB and MySQL/MariaDB.
--- On StarRocks rpt_sales_daily is an async materialized view (sql/starrocks/rpt_sales_daily.sql refreshes it).
+{% if dialect == "starrocks" %}
+-- rpt_sales_daily is a materialized view on StarRocks (migrations/V001__core.sql, REFRESH MANUAL; V003
+-- sets it on older warehouses): a run asks for a synchronous refresh so its summary counts what the run
+-- loaded. :start/:end are not needed (the view refreshes the partitions whose base data changed).
+REFRESH MATERIALIZED VIEW rpt_sales_daily WITH SYNC MODE
+{% else %}
+-- Reporting table for the touched dates (:start .. :end), on DuckDB and MySQL/MariaDB.
 DELETE FROM rpt_sales_daily WHERE invoice_date BETWEEN :start AND :end;
 
 INSERT INTO rpt_sales_daily (invoice_date, region, brand, quantity, net_amount, billed_outlets, _loaded_at, _run_id)
@@ -12,3 +17,4 @@ LEFT JOIN dim_distributor d ON d.distributor_code = f.distributor_code
 LEFT JOIN dim_product p ON p.sku_code = f.sku_code
 WHERE f.invoice_date BETWEEN :start AND :end
 GROUP BY f.invoice_date, coalesce(d.region, 'Unknown'), coalesce(p.brand, 'Unknown')
+{% endif %}

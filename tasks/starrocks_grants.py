@@ -47,7 +47,7 @@ from blocks.warehouse.starrocks import StarRocksConnector
 #   granted-but-inactive roles are named in the result with the fix. When the server does not answer
 #   current_role() (NULL, an error), every granted role is counted and the line says so.
 # * What the pipeline needs (read from blocks/warehouse/starrocks.py, mysql.py, sql_builders.py,
-#   files_load.py, sql/starrocks/**/*.sql, tasks/*.py), privilege names as in
+#   files_load.py, sql/**/*.sql rendered for starrocks, tasks/*.py), privilege names as in
 #   administration/user_privs/privilege_item.md:
 #   - every table: SELECT, INSERT (Stream Load and INSERT ... FROM FILES() need INSERT on the target table:
 #     docs sql-statements/loading_unloading/STREAM_LOAD.md and loading/azure.md "Check privileges"; FILES()
@@ -61,7 +61,7 @@ from blocks.warehouse.starrocks import StarRocksConnector
 #     CreateTableStmt and is checked as CREATE TABLE plus SELECT on what it reads: AuthorizerStmtVisitor.
 #     visitCreateTableAsSelectStatement), CREATE VIEW (V002's v_secondary_sales_secure), CREATE MATERIALIZED
 #     VIEW (rpt_sales_daily).
-#   - the materialized view rpt_sales_daily: REFRESH (sql/starrocks/rpt_sales_daily.sql) and SELECT
+#   - the materialized view rpt_sales_daily: REFRESH (sql/rpt_sales_daily.sql) and SELECT
 #     (tasks/transform.refresh_reports counts its rows). Table privileges do not cover materialized views:
 #     they are a separate object type (privilege_item.md, "MATERIALIZED VIEW").
 #   - what the migrations' statements need on top (`starrocks_needs` reads sql/starrocks/migrations): ALTER on
@@ -430,7 +430,7 @@ def starrocks_needs() -> StarRocksNeeds:
     """
     from blocks.warehouse.base import migrations
 
-    text = "\n".join(ln for m in migrations("starrocks") for ln in m.path.read_text().splitlines()
+    text = "\n".join(ln for m in migrations("starrocks") for ln in m.text().splitlines()
                      if not ln.lstrip().startswith("--"))
     on_tables = SR_TABLE_NEEDS + tuple(p for p in ("ALTER", "DROP") if re.search(rf"(?i)\b{p}\s+TABLE\b", text))
     on_mvs = SR_MV_NEEDS + tuple(p for p in ("ALTER", "DROP")

@@ -20,13 +20,14 @@ import pyarrow as pa
 from opentelemetry import metrics
 
 from blocks.types import LedgerEntry, Watermark
+from blocks.warehouse import sql_templates
 from blocks.warehouse.batches import Batches
 from blocks.warehouse.sql_builders import LATEST_SNAPSHOT_SQL, LEDGER_VERSIONS_SQL
 
 if TYPE_CHECKING:  # contracts live in tasks/; blocks only duck-type them
     from datawiz.core.registry import TableContract
 
-SQL_ROOT = Path(__file__).resolve().parents[2] / "sql"
+SQL_ROOT = sql_templates.SQL_ROOT
 _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 # The first word of a statement, as the `operation` of its latency sample (anything else is "other").
 _OPERATIONS = frozenset({
@@ -43,11 +44,16 @@ _statement_seconds = metrics.get_meter("datawiz").create_histogram(
 
 @dataclass(frozen=True)
 class Migration:
-    """One versioned DDL file: sql/<dialect>/migrations/V<NNN>__<name>.sql."""
+    """One versioned DDL file: sql/<dialect>/migrations/V<NNN>__<name>.sql (a Jinja template)."""
 
     version: int
     name: str
     path: Path
+    dialect: str
+
+    def text(self) -> str:
+        """The migration's SQL for its dialect (contract tables generated from the registry)."""
+        return sql_templates.render(self.dialect, self.path)
 
 
 @dataclass(frozen=True)
@@ -152,16 +158,26 @@ def migrations(dialect: str) -> list[Migration]:
     found = []
     for path in sorted((SQL_ROOT / dialect / "migrations").glob("V*__*.sql")):
         version, _, name = path.stem[1:].partition("__")
-        found.append(Migration(int(version), name, path))
+        found.append(Migration(int(version), name, path, dialect))
     return found
 
 
 def sql_file(dialect: str, name: str) -> str:
-    """Text of sql/<dialect>/<name>.sql, falling back to the shared sql/<name>.sql."""
+    """sql/<dialect>/<name>.sql, falling back to the shared sql/<name>.sql, rendered for `dialect`."""
     for candidate in (SQL_ROOT / dialect / f"{name}.sql", SQL_ROOT / f"{name}.sql"):
         if candidate.exists():
-            return candidate.read_text()
+            return sql_templates.render(dialect, candidate)
     raise FileNotFoundError(f"no SQL file {name}.sql for {dialect} under {SQL_ROOT}")
+
+
+# The post-load SQL files (sql/<name>.sql templates) the transforms and maintenance run.
+POST_LOAD = ("sales_hierarchy", "dim_date", "dd_month", "rpt_sales_daily", "maintenance")
+
+
+def dialect_sql(dialect: str) -> dict[str, str]:
+    """Every SQL file `dialect` runs, rendered, by file name: its migrations, then the post-load files."""
+    rendered = {m.path.name: m.text() for m in migrations(dialect)}
+    return rendered | {f"{name}.sql": sql_file(dialect, name) for name in POST_LOAD}
 
 
 def split_statements(sql: str) -> list[str]:

@@ -20,7 +20,7 @@ from prefect.blocks.core import Block
 from pydantic import Field, PrivateAttr
 
 from blocks.types import LedgerEntry
-from blocks.warehouse import base
+from blocks.warehouse import base, ddl
 from blocks.warehouse import sql_builders as sb
 from blocks.warehouse.base import AlreadyLoaded
 from blocks.warehouse.batches import Batches, as_batches, loaded_columns, prefetched
@@ -100,7 +100,7 @@ class DuckDBWarehouse(Block, EtlTables):
             cur.close()
 
     def run_sql_file(self, name: str, params: dict[str, Any]) -> None:
-        """Run every statement of sql/duckdb/<name>.sql (or sql/<name>.sql) in one transaction."""
+        """Run every statement of sql/duckdb/<name>.sql or sql/<name>.sql, rendered for DuckDB, in one transaction."""
         cur = self._cursor()
         try:
             cur.begin()
@@ -115,7 +115,8 @@ class DuckDBWarehouse(Block, EtlTables):
             cur.close()
 
     def migrate(self) -> list[str]:
-        """Apply the migrations not yet recorded in schema_migrations; returns what was applied."""
+        """Apply the migrations not yet recorded in schema_migrations, then create the registry tables no
+        migration declares (`Physical.since` None) that are missing; returns what was applied."""
         cur = self._cursor()
         try:
             cur.execute(
@@ -128,13 +129,18 @@ class DuckDBWarehouse(Block, EtlTables):
                 if mig.version in done:
                     continue
                 cur.begin()
-                for statement in base.split_statements(mig.path.read_text()):
+                for statement in base.split_statements(mig.text()):
                     cur.execute(statement)
                 cur.execute(
                     "INSERT INTO schema_migrations VALUES (?, ?, ?)", [mig.version, mig.name, sb.now()]
                 )
                 cur.commit()
                 applied.append(mig.path.name)
+            existing = cur.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()").fetchall()
+            for name, statement in ddl.undeclared_tables(self.dialect, [r[0] for r in existing]):
+                cur.execute(statement)
+                applied.append(f"contract table {name}")
             return applied
         finally:
             cur.close()

@@ -41,7 +41,7 @@ from pydantic import Field, PrivateAttr, SecretStr
 from blocks.faults import crash_point
 from blocks.transport import require_encryption
 from blocks.types import LedgerEntry
-from blocks.warehouse import base
+from blocks.warehouse import base, ddl
 from blocks.warehouse import sql_builders as sb
 from blocks.warehouse.base import AlreadyLoaded
 from blocks.warehouse.batches import Batches, as_batches, loaded_columns, prefetched
@@ -251,7 +251,7 @@ class PyMySQLBlock(DatabaseBlock, EtlTables):
             return list(cur.fetchall())
 
     def run_sql_file(self, name: str, params: dict[str, Any]) -> None:
-        """Run every statement of sql/<dialect>/<name>.sql (or sql/<name>.sql) in one transaction."""
+        """Run every statement of sql/<dialect>/<name>.sql or sql/<name>.sql, rendered, in one transaction."""
         with self._cursor(transaction=True) as cur:
             for statement in self._statements(base.sql_file(self.dialect, name)):
                 _exec(cur, statement, params)
@@ -265,7 +265,8 @@ class PyMySQLBlock(DatabaseBlock, EtlTables):
         """Apply the migrations not yet recorded in schema_migrations; returns what was applied.
 
         DDL commits implicitly here, so each migration is written to be re-runnable (IF NOT EXISTS)
-        and is recorded only after its last statement succeeded.
+        and is recorded only after its last statement succeeded. Then the registry tables no migration
+        declares (`Physical.since` None) are created if missing.
         """
         applied = []
         with self._migration_lock(), self._cursor() as cur:
@@ -275,13 +276,18 @@ class PyMySQLBlock(DatabaseBlock, EtlTables):
             for mig in base.migrations(self.dialect):
                 if mig.version in done:
                     continue
-                for statement in self._statements(mig.path.read_text()):
+                for statement in self._statements(mig.text()):
                     cur.execute(statement)
                 cur.execute(
                     "INSERT INTO schema_migrations (version, name, applied_at) VALUES (%s, %s, %s)",
                     (mig.version, mig.name, sb.now().replace(microsecond=0)),
                 )
                 applied.append(mig.path.name)
+            cur.execute("SHOW TABLES")
+            for name, create in ddl.undeclared_tables(self.dialect, [r[0] for r in cur.fetchall()]):
+                for statement in self._statements(create):
+                    cur.execute(statement)
+                applied.append(f"contract table {name}")
         return applied
 
     def _schema_migrations_ddl(self) -> str:

@@ -53,6 +53,36 @@ class Column:
 
 
 @dataclass(frozen=True)
+class Index:
+    """A secondary B-tree index on MySQL/MariaDB, named `ix_<Physical.short_name>_<suffix>`."""
+
+    suffix: str
+    columns: tuple[str, ...]  # "col", or "col(n)" for an index on the first n characters
+
+
+@dataclass(frozen=True)
+class Physical:
+    """How one contract's table is laid out in a warehouse, where that is a choice made per table.
+
+    Everything else (types, keys, engine, replicas) follows from the columns and the backend
+    (`blocks/warehouse/ddl.py`), so a new contract with the defaults needs no SQL at all.
+    """
+
+    # The migration version whose `{{ contract_tables(N) }}` creates the table; None (a table added to
+    # the registry later): `migrate()` creates it when it is missing, after the versioned migrations.
+    since: int | None = None
+    short_name: str | None = None  # stem of index names (ix_<stem>_...); default the table name
+    # VARCHAR byte widths that differ from the default: 64 for codes and listed values, max_length for text.
+    widths: dict[str, int] = field(default_factory=dict, hash=False, compare=False)
+    lineage_index: bool = True  # MySQL: index _source_file (re-delivery deletes a file's rows by path)
+    indexes: tuple[Index, ...] = ()  # MySQL/MariaDB secondary indexes besides the lineage one
+    bitmap_indexes: tuple[str, ...] = ()  # StarRocks: low-cardinality filter columns
+    bloom_filter: tuple[str, ...] = ()  # StarRocks: high-cardinality lookup/join columns, in this order
+    partition_by_month: bool = True  # StarRocks: a fact (date_column set) is partitioned by its month
+    buckets: int | None = None  # StarRocks: None lets StarRocks choose the bucket count
+
+
+@dataclass(frozen=True)
 class PathPattern:
     """A landing path regex with named groups `date` (YYYYMMDD or YYYYMM) and optional `part`."""
 
@@ -87,6 +117,7 @@ class TableContract:
     columns: tuple[Column, ...] = ()
     date_column: str | None = None  # fact column that must match the file's date
     max_reject_ratio: float = 0.05
+    physical: Physical = field(default_factory=Physical)  # warehouse layout hints (blocks/warehouse/ddl.py)
     # Snapshot tables whose every applied snapshot is also kept by date (the SCD2 input).
     history_table: str | None = None
     # Fact code columns and the dimension table+key they refer to (orphans are counted, not rejected).

@@ -24,6 +24,9 @@ from datawiz.core.contract import (
     FileRef as FileRef,
 )
 from datawiz.core.contract import (
+    Index as Index,
+)
+from datawiz.core.contract import (
     LoadMode as LoadMode,
 )
 from datawiz.core.contract import (
@@ -31,6 +34,9 @@ from datawiz.core.contract import (
 )
 from datawiz.core.contract import (
     PathPattern as PathPattern,
+)
+from datawiz.core.contract import (
+    Physical as Physical,
 )
 from datawiz.core.contract import (
     TableContract as TableContract,
@@ -88,6 +94,7 @@ PRODUCT = TableContract(
         _IS_ACTIVE,
         _UPDATED_AT,
     ),
+    physical=Physical(since=1, widths={"category": 255}, indexes=(Index("brand", ("brand(191)",)),)),
 )
 
 DISTRIBUTOR_CONTRACT = TableContract(
@@ -106,6 +113,7 @@ DISTRIBUTOR_CONTRACT = TableContract(
         _IS_ACTIVE,
         _UPDATED_AT,
     ),
+    physical=Physical(since=1, indexes=(Index("region", ("region",)),), bitmap_indexes=("region",)),
 )
 
 RETAILER_CONTRACT = TableContract(
@@ -124,6 +132,8 @@ RETAILER_CONTRACT = TableContract(
         _IS_ACTIVE,
         _UPDATED_AT,
     ),
+    physical=Physical(since=1, widths={"pin_code": 16}, indexes=(Index("distributor", ("distributor_code",)),),
+                      bloom_filter=("distributor_code",)),
 )
 
 TSR = TableContract(
@@ -144,6 +154,7 @@ TSR = TableContract(
         _IS_ACTIVE,
         _UPDATED_AT,
     ),
+    physical=Physical(since=1, widths={"role": 16}, bitmap_indexes=("role",)),
 )
 
 FIS = TableContract(
@@ -177,6 +188,10 @@ FIS = TableContract(
         "tsr_code": ("dim_employee", "employee_code"),
         "sku_code": ("dim_product", "sku_code"),
     },
+    # DD and reports read one month / a date range (ix_fis_date); point lookups and joins filter on the codes.
+    physical=Physical(since=1, short_name="fis", widths={"doc_type": 8},
+                      indexes=(Index("date", ("invoice_date", "tsr_code")),), bitmap_indexes=("doc_type",),
+                      bloom_filter=("retailer_code", "sku_code", "tsr_code", "distributor_code", "_source_file")),
 )
 
 FID = TableContract(
@@ -201,6 +216,9 @@ FID = TableContract(
         "distributor_code": ("dim_distributor", "distributor_code"),
         "sku_code": ("dim_product", "sku_code"),
     },
+    physical=Physical(since=1, short_name="fid", widths={"plant_code": 16},
+                      indexes=(Index("date", ("dispatch_date",)),),
+                      bloom_filter=("sku_code", "distributor_code", "_source_file")),
 )
 
 BUSINESS_CONSTANTS = TableContract(
@@ -213,6 +231,7 @@ BUSINESS_CONSTANTS = TableContract(
              Column("value", "str", max_length=65_533),  # TEXT on MySQL, STRING (65,533 bytes) on StarRocks
              Column("as_of", "date")),
     max_reject_ratio=0.0,
+    physical=Physical(since=1, lineage_index=False),  # replaced whole, never deleted by file
 )
 REQUIRED_CONSTANTS = ("min_productive_bill_value", "focus_brands", "target_lines_per_bill")
 

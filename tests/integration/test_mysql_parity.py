@@ -107,6 +107,6 @@ def test_db_migrate_command_applies_once(mysql_url: str, capsys: pytest.CaptureF
     finally:
         wh.close()
     duck_tables = {line.split("(")[0].split()[-1] for line in
-                   (Path(__file__).parents[2] / "sql/duckdb/migrations/V001__core.sql").read_text().splitlines()
+                   migrations("duckdb")[0].text().splitlines()
                    if line.startswith("CREATE TABLE")}
     assert duck_tables | {"schema_migrations", "sec_user_region"} <= tables

@@ -28,7 +28,7 @@ import pytest
 
 from blocks.types import SourceFile
 from blocks.warehouse import resolve_warehouse
-from blocks.warehouse.base import Warehouse
+from blocks.warehouse.base import Warehouse, migrations
 from blocks.warehouse.sql_builders import DRIFT_NAMES_KEPT
 from datawiz.core.registry import CONTRACTS, resolve_path
 from tasks.alerts import quarantine_csv, quarantine_rows
@@ -207,7 +207,7 @@ def test_csv_attachment_neutralises_formula_cells() -> None:
 def test_free_text_limit_fits_every_warehouse_column(dialect: str) -> None:
     """The max_length rule quarantines what the warehouse column could not hold (MySQL: characters, StarRocks:
     bytes — the rule counts UTF-8 bytes, so it fits both)."""
-    ddl = next((Path(__file__).resolve().parents[2] / "sql" / dialect / "migrations").glob("V001__*.sql")).read_text()
+    ddl = migrations(dialect)[0].text()
     checked = 0
     for contract in CONTRACTS.values():
         body = ddl.split(f"CREATE TABLE IF NOT EXISTS {contract.target_table} (", 1)[1].split(";", 1)[0]

@@ -18,8 +18,10 @@ is *built* — an f-string, `%` formatting, `str.format`, or `+` concatenation �
 6. a function parameter listed in IDENTIFIER_PARAMS, each with the reason its callers only pass (1)–(5).
 
 Anything else — a value of a row, a file path, a run id, a user-supplied name — must be a bound parameter
-(`:name`, `?`, `%s`). `sql/` files must contain no formatting markers at all (`{…}`, `%s`, `%(…)s`): their
-only parameters are `:name`, bound by the driver (blocks/warehouse/base.bind_style).
+(`:name`, `?`, `%s`). `sql/` files are Jinja templates rendered with the dialect and SQL-fragment helpers only
+(blocks/warehouse/sql_templates.py, never a value); rendered for each backend they must contain no formatting
+markers at all (`{…}`, `%s`, `%(…)s`): their only parameters are `:name`, bound by the driver
+(blocks/warehouse/base.bind_style).
 """
 
 from __future__ import annotations
@@ -60,6 +62,12 @@ ALLOWED_FRAGMENT_FUNCS = {
     "create_database_sql": "starrocks_selftest: CREATE DATABASE of a name checked against the scratch pattern",
     "drop_database_sql": "starrocks_selftest: DROP DATABASE of a name checked against the scratch pattern",
     "probe_sql": "starrocks_selftest: SELECT 1 FROM <a table or view name parsed from our migrations>",
+    "quote": "ddl.quote: backquotes a registry/template column name",
+    "column_type": "ddl.column_type: a type from the _TYPES map, DECIMAL(precision,scale) or VARCHAR(int width)",
+    "table_end": "ddl.table_end: key/index/partition clauses of registry or template identifiers",
+    "contract_layout": "ddl.contract_layout: key/index/partition names from a registry contract's Physical hints",
+    "table_columns": "ddl.table_columns: a registry contract's columns + LINEAGE",
+    "width": "ddl.width: an int VARCHAR width",
 }
 # (file, function, parameter) -> why every caller passes only registry identifiers / validated tokens.
 IDENTIFIER_PARAMS: dict[tuple[str, str, str], str] = {
@@ -85,6 +93,11 @@ IDENTIFIER_PARAMS: dict[tuple[str, str, str], str] = {
     ("blocks/warehouse/files_load.py", "insert_from_files", "clause"): "AzureFiles.files_clause (validated)",
     ("datawiz/starrocks_selftest.py", "files_count_sql", "clause"): "AzureFiles.files_clause (validated)",
     ("blocks/warehouse/files_load.py", "_cast", "column"): "a registry Column",
+    ("blocks/warehouse/ddl.py", "create_table", "dialect"): "a backend name (sql_templates.DIALECTS)",
+    ("blocks/warehouse/ddl.py", "create_table", "contract"): "a registry TableContract",
+    ("blocks/warehouse/ddl.py", "create_table", "history"): "a bool",
+    ("blocks/warehouse/sql_templates.py", "drop_temp", "name"): "temporary table names written in sql/*.sql",
+    ("blocks/warehouse/sql_templates.py", "temp_table", "name"): "temporary table names written in sql/*.sql",
 }
 # Values that StarRocks' grammar cannot bind (FILES() properties): inlined only after strict validation.
 VALIDATED_INLINE: dict[tuple[str, str, str], str] = {
@@ -327,13 +340,18 @@ _DDL_SETTING = '"replication_num" = "${replication_num}"'
 
 
 def scan_sql_files() -> list[str]:
-    """sql/ lines (comments aside) that carry a formatting marker instead of a `:name` parameter."""
+    """Lines of sql/ rendered for each backend (comments aside) that carry a formatting marker instead of a
+    `:name` parameter."""
+    from blocks.warehouse.base import dialect_sql
+    from blocks.warehouse.sql_templates import DIALECTS
+
     bad = []
-    for path in sorted((REPO / "sql").rglob("*.sql")):
-        for number, line in enumerate(path.read_text().splitlines(), start=1):
-            code = line.split("--", 1)[0].replace(_DDL_SETTING, "")
-            if _SQL_FORMAT_MARKERS.search(code):
-                bad.append(f"{path.relative_to(REPO)}:{number}: {line.strip()}")
+    for dialect in DIALECTS:
+        for name, text in dialect_sql(dialect).items():
+            for number, line in enumerate(text.splitlines(), start=1):
+                code = line.split("--", 1)[0].replace(_DDL_SETTING, "")
+                if _SQL_FORMAT_MARKERS.search(code):
+                    bad.append(f"{dialect}:{name}:{number}: {line.strip()}")
     return bad
 
 

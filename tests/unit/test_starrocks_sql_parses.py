@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import logging
 import re
-from pathlib import Path
 
 import pytest
 import sqlglot
 from sqlglot import exp
 
-from blocks.warehouse.base import SQL_ROOT, split_statements
+from blocks.warehouse.base import dialect_sql, migrations, split_statements
 
-STARROCKS = SQL_ROOT / "starrocks"
+STARROCKS = dialect_sql("starrocks")  # file name -> text rendered for StarRocks
 # Statements sqlglot (>= 25) is known not to parse, by the start of their text; none are used so far.
 # `INSERT INTO t WITH LABEL l SELECT ... FROM FILES(...)` (the Azure pushdown load) would go here.
 KNOWN_UNPARSEABLE: dict[str, str] = {
@@ -26,8 +25,8 @@ KNOWN_UNPARSEABLE: dict[str, str] = {
 _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 
 
-def _files() -> list[Path]:
-    return sorted(STARROCKS.rglob("*.sql"))
+def _files() -> list[str]:
+    return sorted(STARROCKS)
 
 
 def _known(statement: str) -> bool:
@@ -38,26 +37,26 @@ def _known(statement: str) -> bool:
 
 
 def test_there_is_starrocks_sql() -> None:
-    names = {p.name for p in _files()}
+    names = set(_files())
     assert {"V001__core.sql", "sales_hierarchy.sql", "dim_date.sql", "dd_month.sql", "rpt_sales_daily.sql"} <= names
 
 
-@pytest.mark.parametrize("path", _files(), ids=lambda p: str(p.relative_to(STARROCKS)))
-def test_every_statement_parses_with_the_starrocks_dialect(path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    for statement in split_statements(path.read_text()):
+@pytest.mark.parametrize("name", _files())
+def test_every_statement_parses_with_the_starrocks_dialect(name: str, caplog: pytest.LogCaptureFixture) -> None:
+    for statement in split_statements(STARROCKS[name]):
         if _known(statement):
             continue
         # Parameters are bound by the driver at run time; a literal stands in for them here.
         text = _PARAM.sub("'2025-11-01'", statement)
         with caplog.at_level(logging.WARNING, logger="sqlglot"):
             tree = sqlglot.parse_one(text, read="starrocks")
-        assert not isinstance(tree, exp.Command), f"{path.name}: sqlglot only saw a Command in: {statement[:120]}"
-        assert "unsupported syntax" not in caplog.text, f"{path.name}: {statement[:120]}"
+        assert not isinstance(tree, exp.Command), f"{name}: sqlglot only saw a Command in: {statement[:120]}"
+        assert "unsupported syntax" not in caplog.text, f"{name}: {statement[:120]}"
 
 
 def test_facts_are_partitioned_distributed_and_bloom_indexed() -> None:
     ddl = {}
-    for statement in split_statements((STARROCKS / "migrations" / "V001__core.sql").read_text()):
+    for statement in split_statements(STARROCKS["V001__core.sql"]):
         tree = sqlglot.parse_one(statement, read="starrocks")
         ddl[tree.this.this.name if isinstance(tree.this, exp.Schema) else tree.this.name] = statement
     for table, date_col in (("fact_secondary_sales", "invoice_date"), ("fact_primary_sales", "dispatch_date")):
@@ -65,8 +64,7 @@ def test_facts_are_partitioned_distributed_and_bloom_indexed() -> None:
         assert f"PARTITION BY date_trunc('month', {date_col})" in text
         assert "DISTRIBUTED BY HASH" in text and "bloom_filter_columns" in text and "PRIMARY KEY" in text
     assert "MATERIALIZED VIEW" in ddl["rpt_sales_daily"]
-    duck = {s.split("(")[0].split()[-1] for s in split_statements(
-        (SQL_ROOT / "duckdb" / "migrations" / "V001__core.sql").read_text())}
+    duck = {s.split("(")[0].split()[-1] for s in split_statements(migrations("duckdb")[0].text())}
     assert duck <= set(ddl), f"tables missing on StarRocks: {duck - set(ddl)}"
 
 
@@ -99,10 +97,10 @@ def test_every_function_called_is_one_starrocks_documents() -> None:
     from tests.integration.starrocks_standin.functions import STARROCKS_FUNCTIONS
 
     called: dict[str, str] = {}
-    for path in _files():
-        for statement in split_statements(path.read_text()):
+    for file_name, text in STARROCKS.items():
+        for statement in split_statements(text):
             for name in _calls(statement):
-                called.setdefault(name, path.name)
+                called.setdefault(name, file_name)
     undocumented = {n: f for n, f in called.items() if n not in STARROCKS_FUNCTIONS}
     assert not undocumented, f"functions StarRocks does not document: {undocumented}"
     assert set(called) <= USED_FUNCTIONS, f"new functions in sql/starrocks (list them): {set(called) - USED_FUNCTIONS}"
