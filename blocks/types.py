@@ -64,3 +64,11 @@ class LedgerEntry:
     load_label: str | None = None
     drift_columns: list[str] = field(default_factory=list)
     examples: list[QuarantineExample] = field(default_factory=list)  # report only, not stored
+
+
+@dataclass(frozen=True)
+class Watermark:
+    """A named mark in etl_watermark: a date and when it was set."""
+
+    value: dt.date
+    updated_at: dt.datetime

@@ -37,7 +37,7 @@ import sys
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import pyarrow as pa
 import pymysql
@@ -591,10 +591,11 @@ def selftest_command(warehouse: str | None, source: str | None, out: Any = None,
     except Exception as exc:  # noqa: BLE001
         print(f"datawiz starrocks selftest: {redact(f'{type(exc).__name__}: {exc}')}", file=err)
         return 2
-    if not isinstance(wh, StarRocksConnector):
+    if wh.capabilities.dialect != "starrocks":
         print(f"datawiz starrocks selftest: {redact(wh.describe())} is not a StarRocks warehouse "
               "(give --warehouse starrocks://USER@HOST:9030/DB or a starrocks-connector/NAME block)", file=err)
         wh.close()
         return 2
-    results = run_selftest(wh, source, on_result=lambda r: print(r.line(), file=out, flush=True))
+    results = run_selftest(cast(StarRocksConnector, wh), source,
+                           on_result=lambda r: print(r.line(), file=out, flush=True))
     return 1 if any(r.status == "FAIL" for r in results) else 0

@@ -9,11 +9,12 @@ import datetime as dt
 
 from prefect import flow
 
-from datawiz.core.registry import DIMENSIONS
+from datawiz.core.registry import CONSTANTS, DIMENSIONS
 from tasks.constants import publish_business_constants
 from tasks.extract import list_and_plan
 from tasks.report import RunSummary, summary_text
 from tasks.run import (
+    Steps,
     flow_retry_delay,
     flow_timeout,
     load_files,
@@ -25,13 +26,19 @@ from tasks.run import (
 from tasks.runlog import business_day, run_name
 from tasks.transform import build_dim_date, build_sales_hierarchy, refresh_reports
 
-STEPS = {
-    "dimension_sync": "apply new product/distributor/retailer/tsr snapshots in date order (absent => inactive)",
-    "tsr_hierarchy": "SCD2 update of dim_sales_hierarchy from every newly applied tsr snapshot",
-    "business_constants": "load config/business_constants.json; publish Variable datawiz-<env>-business-constants",
-    "dim_date": "extend the calendar (Indian fiscal year) through next year",
-    "reporting_views": "rebuild rpt_sales_daily (dimension changes can move any date)",
-}
+
+def _steps() -> dict[str, str]:
+    """The evening steps; dimension_sync and business_constants load the registry's evening tables."""
+    return {
+        "dimension_sync": f"apply new {'/'.join(DIMENSIONS)} snapshots in date order (absent => inactive)",
+        "tsr_hierarchy": "SCD2 update of dim_sales_hierarchy from every newly applied tsr snapshot",
+        "business_constants": "load config/business_constants.json; publish Variable datawiz-<env>-business-constants",
+        "dim_date": "extend the calendar (Indian fiscal year) through next year",
+        "reporting_views": "rebuild rpt_sales_daily (dimension changes can move any date)",
+    }
+
+
+STEPS = Steps(_steps)
 CALENDAR_START = dt.date(2015, 1, 1)
 
 
@@ -67,7 +74,7 @@ def evening(
         if "tsr_hierarchy" in chosen:
             run.summary.notes["hierarchy"] = build_sales_hierarchy(run.warehouse, run.run_id)
         if "business_constants" in chosen:
-            load_files(run, plan.for_tables({"business_constants"}))
+            load_files(run, plan.for_tables(set(CONSTANTS)))
             publish_business_constants(run.warehouse)
         if "dim_date" in chosen:
             build_dim_date(run.warehouse, CALENDAR_START, dt.date(day.year + 1, 12, 31))

@@ -9,11 +9,12 @@ import datetime as dt
 
 from prefect import flow, get_run_logger
 
-from datawiz.core.registry import Origin
+from datawiz.core.registry import CONTRACTS, SALES, Origin, scheduled
 from tasks.extract import list_and_plan
 from tasks.load import FileReport
 from tasks.report import RunSummary, summary_text
 from tasks.run import (
+    Steps,
     backup_files,
     download_runner,
     flow_retry_delay,
@@ -27,14 +28,21 @@ from tasks.run import (
 from tasks.runlog import business_day, run_name, wait_for_evening
 from tasks.transform import compute_dd, pending_post_load, post_load_done, refresh_reports
 
-STEPS = {
-    "wait_for_evening": "wait (bounded) until the evening run for the business date completed",
-    "blob_backup": "download every new file version into data/raw (kept per version, cached)",
-    "fis": "load new secondary-sales files (facts/fis), whatever their date",
-    "fid": "load new primary-dispatch files (facts/fid), whatever their date",
-    "dd": "recompute agg_dd_tsr_month / agg_dd_outlet_month for every month a load touched",
-    "reporting_views": "rebuild rpt_sales_daily for the dates a load touched",
-}
+
+def _steps() -> dict[str, str]:
+    """The morning steps: one load step per fact table of the registry (scheduled "morning"), in its order."""
+    loads = {c.name: f"load new {c.label or c.name} files ({c.folder(Origin.INCREMENTAL)}), whatever their date"
+             for c in scheduled("morning")}
+    return {
+        "wait_for_evening": "wait (bounded) until the evening run for the business date completed",
+        "blob_backup": "download every new file version into data/raw (kept per version, cached)",
+        **loads,
+        "dd": "recompute agg_dd_tsr_month / agg_dd_outlet_month for every month a load touched",
+        "reporting_views": "rebuild rpt_sales_daily for the dates a load touched",
+    }
+
+
+STEPS = Steps(_steps)
 INCREMENTAL = {Origin.INCREMENTAL}
 
 
@@ -60,8 +68,8 @@ def morning(
         warehouse: The warehouse: `duckdb:///PATH`, `mysql://USER@HOST:3306/DB`, `starrocks://USER@HOST:9030/DB`
             or a block `SLUG/NAME` (deployments pass their environment's block). Default: $DATAWIZ_WAREHOUSE,
             else ./data/warehouse.duckdb.
-        steps: Run only these steps, in their fixed order: wait_for_evening, blob_backup, fis, fid, dd,
-            reporting_views. Default: all of them.
+        steps: Run only these steps, in their fixed order: wait_for_evening, blob_backup, then one step per
+            fact table (fis, fid), dd, reporting_views. Default: all of them.
         skip_wait: Do not wait for the evening run of the business date (local debugging).
         max_wait_minutes: How long to wait for that evening run before failing.
     """
@@ -77,7 +85,7 @@ def morning(
         if "blob_backup" in chosen:
             backup_files(run, [p for p in plan.todo if p.ref is None or p.ref.origin is not Origin.HISTORICAL])
         loaded: list[FileReport] = []
-        for table in ("fis", "fid"):
+        for table in (c.name for c in scheduled("morning")):
             if table in chosen:
                 loaded += load_files(run, plan.for_tables({table}, INCREMENTAL))
         # Also the days of files a crashed or failed run loaded but never got to rebuild.
@@ -112,8 +120,8 @@ def warn_if_wait_outlasts_timeout(max_wait_minutes: float) -> None:
 
 def touched_sales_days(reports: list[FileReport]) -> list[dt.date]:
     """Business dates of the secondary-sales files this run loaded (their rows' invoice dates)."""
-    return sorted({r.business_date for r in reports
-                   if r.status == "loaded" and r.table == "fact_secondary_sales" and r.business_date})
+    sales = CONTRACTS[SALES].target_table  # DD and rpt_sales_daily read it alone: other facts move no sales day
+    return sorted({r.business_date for r in reports if r.status == "loaded" and r.table == sales and r.business_date})
 
 
 if __name__ == "__main__":

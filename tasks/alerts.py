@@ -183,9 +183,8 @@ def top_rules(summary: RunSummary, n: int = 10) -> list[tuple[str, int]]:
 
 def quarantine_rows(warehouse: Warehouse, run_id: str, limit: int = CSV_ROW_LIMIT) -> list[dict[str, object]]:
     """The run's rows in etl_quarantine (at most `limit`), by file and row number."""
-    # `SELECT *`: `row_number` is a reserved word in MySQL 8 and each backend quotes it differently.
-    rows = warehouse.query(f"SELECT * FROM etl_quarantine WHERE run_id = :r LIMIT {int(limit)}", {"r": run_id})
-    return sorted(rows.to_pylist(), key=lambda r: (str(r["source_file"]), int(r["row_number"])))
+    rows = warehouse.quarantined_rows_of_run(run_id, limit)
+    return sorted(rows, key=lambda r: (str(r["source_file"]), int(r["row_number"])))
 
 
 def _rules_text(rules_json: object) -> str:

@@ -25,13 +25,15 @@ from blocks.warehouse.files_load import AzureFiles
 from blocks.warehouse.starrocks import StarRocksConnector
 from datawiz.core.environment import env_name
 from datawiz.core.errors import ConfigError, transient_retries
-from datawiz.core.registry import Origin
+from datawiz.core.registry import BACKFILLABLE, CONTRACTS, SALES, Origin
 from tasks.extract import Plan, PlannedFile
 from tasks.load import FileReport
 from tasks.report import RunSummary
 from tasks.transform import month_end, month_start
 
-BACKFILL_TABLES = ("fis", "fid")
+# The flow's default `tables`: every table with a historical/ stream when the registry was imported (a
+# parameter default must be a plain value). check_tables() accepts any table registered since, too.
+BACKFILL_TABLES = tuple(BACKFILLABLE)
 PROGRESS_KIND = "backfill-progress"  # artifact key datawiz-<env>-backfill-progress
 
 
@@ -77,11 +79,11 @@ def parse_days(spec: str | None) -> Period | None:
 
 
 def check_tables(tables: Iterable[str]) -> list[str]:
-    """The requested fact tables, validated (the backfill knows fis and fid)."""
+    """The requested fact tables, validated (the backfill knows the registry's tables with a history)."""
     names = list(tables)
-    unknown = [t for t in names if t not in BACKFILL_TABLES]
+    unknown = [t for t in names if t not in BACKFILLABLE]
     if unknown or not names:
-        raise ValueError(f"tables {names}: choose from {', '.join(BACKFILL_TABLES)}")
+        raise ValueError(f"tables {names}: choose from {', '.join(BACKFILLABLE)}")
     return names
 
 
@@ -91,18 +93,23 @@ def origins(facts: Period | None) -> set[Origin]:
 
 def all_prefixes(tables: list[str], facts: Period | None) -> tuple[str, ...]:
     """What the planning listing covers: each table's historical/ folder, and facts/ months in range."""
-    prefixes = [f"historical/{t}/" for t in tables]
+    prefixes = [f"{_folder(t, Origin.HISTORICAL)}/" for t in tables]
     if facts:
-        prefixes += [f"facts/{t}/{m:%Y/%m}/" for m in months_between(facts) for t in tables]
+        prefixes += [f"{_folder(t, Origin.INCREMENTAL)}/{m:%Y/%m}/" for m in months_between(facts) for t in tables]
     return tuple(prefixes)
 
 
 def month_prefixes(tables: list[str], month: dt.date, facts: Period | None) -> tuple[str, ...]:
     """One month's listing: historical/<t>/YYYY/MM/ and, when in the facts range, facts/<t>/YYYY/MM/."""
-    prefixes = [f"historical/{t}/{month:%Y/%m}/" for t in tables]
+    prefixes = [f"{_folder(t, Origin.HISTORICAL)}/{month:%Y/%m}/" for t in tables]
     if facts and facts.overlaps_month(month):
-        prefixes += [f"facts/{t}/{month:%Y/%m}/" for t in tables]
+        prefixes += [f"{_folder(t, Origin.INCREMENTAL)}/{month:%Y/%m}/" for t in tables]
     return tuple(prefixes)
+
+
+def _folder(table: str, origin: Origin) -> str:
+    """The contract's landing folder for that stream (`historical/fis`), from its path pattern."""
+    return CONTRACTS[table].folder(origin)
 
 
 def months_between(period: Period) -> list[dt.date]:
@@ -153,7 +160,8 @@ def month_first_day(month: str) -> dt.date:
 
 def touched_fis(summary: RunSummary) -> bool:
     """Did the run load secondary sales (so DD and reports need recomputing)?"""
-    return any(f.status == "loaded" and f.table == "fact_secondary_sales" for f in summary.files)
+    sales = CONTRACTS[SALES].target_table  # DD and reports are computed from secondary sales only
+    return any(f.status == "loaded" and f.table == sales for f in summary.files)
 
 
 class Progress:
@@ -186,7 +194,7 @@ class Progress:
 # ------------------------------------------------------------------------------------ pushdown (StarRocks)
 def require_pushdown(source: Source, warehouse: Warehouse) -> AzureFiles:
     """What `pushdown=True` needs: a StarRocks warehouse and an Azure source with a shared key; else ConfigError."""
-    if not isinstance(warehouse, StarRocksConnector):
+    if not warehouse.capabilities.pushdown_files:
         raise ConfigError(f"pushdown needs a StarRocks warehouse (a starrocks-connector), not {warehouse.describe()}")
     if not isinstance(source, AzureBlobSource):
         raise ConfigError(f"pushdown needs an Azure Blob source (StarRocks reads wasbs://), not {source.describe()}")
@@ -203,16 +211,16 @@ def load_pushdown(
 ) -> list[PlannedFile]:
     """Load the historical Parquet files with StarRocks reading them; returns the files left for download+validate."""
     files = require_pushdown(source, warehouse)
-    assert isinstance(warehouse, StarRocksConnector)
+    starrocks = cast(StarRocksConnector, warehouse)  # the one backend with pushdown_files
     rest, logger = [], get_run_logger()
     for item in planned:
         if not pushdownable(item):
             rest.append(item)
             continue
-        current = _current(source, warehouse, item)
+        current = _current(source, starrocks, item)
         if current is None:
             continue
-        report = pushdown_file(warehouse, files, current, run_id)
+        report = pushdown_file(starrocks, files, current, run_id)
         logger.info("%-10s %s: loaded %s rows (pushdown: read by StarRocks, not validated)", report.status,
                     report.path, report.stats.rows_loaded)
         summary.files.append(report)

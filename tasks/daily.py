@@ -24,13 +24,21 @@ from prefect.cache_policies import NO_CACHE
 
 from blocks.warehouse.base import Warehouse
 from datawiz.core.environment import env_name
-from datawiz.core.registry import CONTRACTS, FACTS
+from datawiz.core.registry import CONTRACTS, FACTS, target_tables
 from tasks.notify import Email, format_ist, render
 from tasks.runlog import IST, reconcile_run_log
 
-FACT_TABLES = tuple(CONTRACTS[name].target_table for name in FACTS)
-# Facts first (what the business reads), then the other tables in the registry's order.
-TABLE_ORDER = FACT_TABLES + tuple(c.target_table for c in CONTRACTS.values() if c.target_table not in FACT_TABLES)
+
+def fact_tables() -> tuple[str, ...]:
+    """The registry's fact tables (read at each report: a table registered since is reported too)."""
+    return target_tables(FACTS)
+
+
+def table_order() -> tuple[str, ...]:
+    """Facts first (what the business reads), then the other tables in the registry's order."""
+    facts = fact_tables()
+    return facts + tuple(c.target_table for c in CONTRACTS.values() if c.target_table not in facts)
+
 TREND_DAYS = 14
 
 
@@ -112,11 +120,7 @@ def utc_window(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
 
 
 def _runs(warehouse: Warehouse, start: dt.datetime, end: dt.datetime) -> list[RunLine]:
-    rows = warehouse.query(
-        "SELECT flow, business_date, status, started_at, finished_at, message FROM etl_run_log "
-        "WHERE started_at >= :a AND started_at < :b ORDER BY started_at",
-        {"a": start, "b": end},
-    ).to_pylist()
+    rows = warehouse.run_log_runs(start, end)
     return [RunLine(r["flow"], r["business_date"], r["status"], r["started_at"], r["finished_at"], r["message"])
             for r in rows]
 
@@ -132,11 +136,7 @@ def _ledger_days(warehouse: Warehouse, start: dt.datetime, end: dt.datetime) -> 
     Bucketed here rather than in SQL: the IST day of a timestamp is spelled differently by DuckDB, MySQL
     and StarRocks, and two weeks of ledger rows are a few thousand at most.
     """
-    rows = warehouse.query(
-        "SELECT table_name, status, finished_at, rows_in, rows_loaded, rows_quarantined, orphans "
-        "FROM etl_file_ledger WHERE finished_at >= :a AND finished_at < :b",
-        {"a": start, "b": end},
-    ).to_pylist()
+    rows = warehouse.ledger_files(start, end)
     lines: dict[tuple[str, dt.date], TableLine] = {}
     for r in rows:
         line = lines.setdefault((r["table_name"], ist_day(r["finished_at"])), TableLine(r["table_name"]))
@@ -153,29 +153,21 @@ def _ledger_days(warehouse: Warehouse, start: dt.datetime, end: dt.datetime) -> 
 
 def latest_fact_dates(warehouse: Warehouse, before: dt.datetime | None = None) -> dict[str, dt.date | None]:
     """The newest business date with a loaded file, per fact table (of files finished before `before`, if given)."""
-    sql = "SELECT table_name, max(business_date) AS latest FROM etl_file_ledger WHERE status = 'loaded'"
-    if before is not None:
-        sql += " AND finished_at < :b"
-    rows = warehouse.query(sql + " GROUP BY table_name", {"b": before} if before is not None else None).to_pylist()
-    found = {r["table_name"]: r["latest"] for r in rows}
-    return {t: found.get(t) for t in FACT_TABLES}
+    found = warehouse.ledger_newest_dates(finished_before=before)
+    return {t: found.get(t) for t in fact_tables()}
 
 
 def _freshness_trend(warehouse: Warehouse, start: dt.datetime, end: dt.datetime,
                      days: list[dt.date]) -> dict[str, list[Freshness]]:
     """Each fact table's freshness as it stood at the end of each day: newest business date loaded by then."""
     latest = latest_fact_dates(warehouse, before=start)
-    rows = warehouse.query(
-        "SELECT table_name, business_date, finished_at FROM etl_file_ledger "
-        "WHERE status = 'loaded' AND finished_at >= :a AND finished_at < :b AND business_date IS NOT NULL",
-        {"a": start, "b": end},
-    ).to_pylist()
+    rows = warehouse.ledger_loads(start, end)
     by_day: dict[tuple[str, dt.date], dt.date] = {}
     for r in rows:
         key = (r["table_name"], ist_day(r["finished_at"]))
         by_day[key] = max(by_day.get(key, r["business_date"]), r["business_date"])
     trend: dict[str, list[Freshness]] = {}
-    for table in FACT_TABLES:
+    for table in fact_tables():
         newest, points = latest[table], []
         for d in days:
             loaded = by_day.get((table, d))
@@ -199,7 +191,8 @@ def collect_daily_report(warehouse: Warehouse, day: dt.date, trend_days: int = T
     expected = day - dt.timedelta(days=1)  # the morning run of `day` loads the facts of the day before
     freshness = [Freshness(t, latest, expected) for t, latest in latest_fact_dates(warehouse).items()]
     seen = {table for table, _ in lines}
-    names = [t for t in TABLE_ORDER if t in seen or t in FACT_TABLES] + sorted(seen - set(TABLE_ORDER))
+    facts, order = fact_tables(), table_order()
+    names = [t for t in order if t in seen or t in facts] + sorted(seen - set(order))
     trend = {t: [lines.get((t, d)) or TableLine(t) for d in days] for t in names}
     today = [lines[(t, day)] for t in names if (t, day) in lines]
     return DailyReport(day, _runs(warehouse, start, end), today, freshness, days, trend,
@@ -278,11 +271,12 @@ def _scaled(values: list[int], colour: str, label: Callable[[int], str] = compac
 def trend_charts(report: DailyReport) -> list[Chart]:
     """Rows loaded, rows quarantined and files rejected per table and day, then the fact tables' freshness."""
     charts = []
+    facts = fact_tables()
     for title, attr, colour in TREND_METRICS:
         rows = []
         for table, lines in report.trend.items():
             values = [getattr(line, attr) for line in lines]
-            if not any(values) and table not in FACT_TABLES:
+            if not any(values) and table not in facts:
                 continue  # a dimension with nothing in two weeks: no row of empty bars
             rows.append(ChartRow(table, _scaled(values, colour), spark(values), f"{values[-1]:,}",
                                  f"max {max(values):,}"))

@@ -180,11 +180,13 @@ def check_load_privileges(spec: str | None) -> list[CheckResult]:
     except Exception:  # check_warehouse reports why
         return []
     try:
-        if isinstance(wh, StarRocksConnector):
-            return [_run_check("stream load", wh.load_route), _run_check("load", lambda: _starrocks_load(wh))]
-        if isinstance(wh, PyMySQLBlock):
-            return [_run_check("load", lambda: _mysql_load(wh))]
-        return []
+        if wh.capabilities.stream_load:
+            starrocks = cast(StarRocksConnector, wh)
+            return [_run_check("stream load", starrocks.load_route),
+                    _run_check("load", lambda: _starrocks_load(starrocks))]
+        if wh.capabilities.dialect == "mysql":
+            return [_run_check("load", lambda: _mysql_load(cast(PyMySQLBlock, wh)))]
+        return []  # DuckDB: a local file, no users or grants
     finally:
         wh.close()
 
@@ -242,12 +244,7 @@ def check_facts_loaded(warehouse: Warehouse, expected: dt.date, tables: tuple[st
     """Every fact table has a loaded file for `expected` or later (the ledger says so)."""
 
     def probe() -> str:
-        rows = warehouse.query(
-            "SELECT table_name, max(business_date) AS latest FROM etl_file_ledger "
-            "WHERE status = 'loaded' AND business_date >= :d GROUP BY table_name",
-            {"d": expected},
-        ).to_pylist()
-        missing = sorted(set(tables) - {r["table_name"] for r in rows})
+        missing = sorted(set(tables) - set(warehouse.ledger_newest_dates(since=expected)))
         if missing:
             raise RuntimeError(f"no facts for {expected} or later in {', '.join(missing)}")
         return f"facts of {expected} loaded ({', '.join(tables)})"
@@ -259,11 +256,7 @@ def check_evening_done(warehouse: Warehouse, expected: dt.date) -> CheckResult:
     """A completed evening run for `expected` or later is in etl_run_log."""
 
     def probe() -> str:
-        done = warehouse.query(
-            "SELECT max(business_date) AS d FROM etl_run_log "
-            "WHERE flow = 'evening' AND status = 'completed' AND business_date >= :d",
-            {"d": expected},
-        )["d"][0].as_py()
+        done = warehouse.run_log_completed("evening", expected)
         if done is None:
             raise RuntimeError(f"no completed evening run for {expected} in etl_run_log")
         return f"evening run of {done} completed"

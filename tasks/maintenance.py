@@ -97,12 +97,7 @@ def purge_files(folder: Path, older_than_days: int, now: dt.datetime) -> int:
 def purge_quarantine_rows(warehouse: Warehouse, older_than_days: int, now: dt.datetime) -> int:
     """Delete etl_quarantine rows older than the retention (the ledger keeps the counts); returns how many."""
     cutoff = (now - dt.timedelta(days=older_than_days)).astimezone(dt.UTC).replace(tzinfo=None)
-    params = {"c": cutoff}
-    n = int(warehouse.query("SELECT count(*) AS n FROM etl_quarantine WHERE quarantined_at < :c", params)["n"][0]
-            .as_py())
-    if n:
-        warehouse.execute("DELETE FROM etl_quarantine WHERE quarantined_at < :c", params)
-    return n
+    return warehouse.quarantine_purge(cutoff)
 
 
 @task(name="analyse-tables", cache_policy=NO_CACHE)

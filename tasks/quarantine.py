@@ -81,21 +81,12 @@ def replay_file(warehouse: Warehouse, source_file: str, run_id: str) -> ReplayRe
     ref = resolve_path(source_file)
     if ref is None or ref.contract.load_mode.value == "constants":
         raise ConfigError(f"{source_file}: not a data file of any table contract")
-    current = warehouse.query(
-        "SELECT source_version FROM etl_file_ledger WHERE source_file = :f AND status = 'loaded'",
-        {"f": source_file},
-    )
-    if current.num_rows == 0:
+    version = warehouse.ledger_loaded_version(source_file)
+    if version is None:
         raise ConfigError(
             f"{source_file}: no loaded version in etl_file_ledger (rejected files are re-sent, not replayed)"
         )
-    version = current["source_version"][0].as_py()
-    rows = warehouse.query(
-        # Qualified: ROW_NUMBER is a keyword on MariaDB.
-        "SELECT q.row_number, q.row_json FROM etl_quarantine q WHERE q.source_file = :f AND q.source_version = :v "
-        "ORDER BY q.row_number",
-        {"f": source_file, "v": version},
-    ).to_pylist()
+    rows = warehouse.quarantined_rows(source_file, version).to_pylist()
     if not rows:
         return ReplayResult(source_file, version, 0, 0, 0)
     # A row too long for the warehouse's text column (StarRocks' STRING) is stored as a marker; its whole
@@ -120,11 +111,7 @@ def replay_file(warehouse: Warehouse, source_file: str, run_id: str) -> ReplayRe
 
 def _refresh_copy(warehouse: Warehouse, entry: LedgerEntry) -> None:
     """Rewrite the Parquet copy so it lists only the rows still quarantined."""
-    left = warehouse.query(
-        "SELECT q.row_number, NULL AS quarantined_key, q.row_json, q.rules FROM etl_quarantine q "
-        "WHERE q.source_file = :f AND q.source_version = :v ORDER BY q.row_number",
-        {"f": entry.source_file, "v": entry.source_version},
-    )
+    left = warehouse.quarantined_rows(entry.source_file, entry.source_version)
     path = quarantine_copy_path(entry.source_file, entry.source_version)
     if left.num_rows == 0:
         path.unlink(missing_ok=True)

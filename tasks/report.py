@@ -14,14 +14,13 @@ from prefect.cache_policies import NO_CACHE
 from blocks.email import DataWizEmail
 from blocks.warehouse.base import Warehouse
 from datawiz.core.environment import env_name
+from datawiz.core.registry import summary_tables
 from tasks.load import FileReport
 from tasks.notify import Email, render, run_link, send_run_email
 
-SUMMARY_TABLES = (
-    "dim_product", "dim_distributor", "dim_retailer", "dim_employee", "dim_sales_hierarchy", "dim_date",
-    "business_constants", "fact_secondary_sales", "fact_primary_sales", "agg_dd_tsr_month",
-    "agg_dd_outlet_month", "rpt_sales_daily",
-)
+# The tables a run summary counts, from the registry as imported (datawiz demo's table names).
+# table_counts() reads the registry again: a table registered since is counted too.
+SUMMARY_TABLES = summary_tables()
 
 
 @dataclass
@@ -50,9 +49,10 @@ class RunSummary:
         return out
 
 
-def table_counts(warehouse: Warehouse, tables: tuple[str, ...] = SUMMARY_TABLES) -> dict[str, int]:
-    """Row count of each warehouse table; only names of SUMMARY_TABLES are ever put into the SQL."""
-    picked = [t for t in SUMMARY_TABLES if t in tables]  # identifiers from this module, never from input
+def table_counts(warehouse: Warehouse, tables: tuple[str, ...] | None = None) -> dict[str, int]:
+    """Row count of each warehouse table (default: all of `summary_tables()`); only registry names reach the SQL."""
+    known = summary_tables()
+    picked = [t for t in known if tables is None or t in tables]  # identifiers from the registry, never from input
     # One query per table: the table name is an identifier; a label for it would be a value (bound, not formatted).
     return {t: int(warehouse.query(f"SELECT count(*) AS n FROM {t}")["n"][0].as_py()) for t in picked}
 

@@ -10,7 +10,7 @@ import datetime as dt
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -336,7 +336,7 @@ def start_local_server() -> str | None:
     return server.api_url
 
 
-def run_from_command_line(flow: Flow[..., Any], steps: dict[str, str] | None = None,
+def run_from_command_line(flow: Flow[..., Any], steps: Mapping[str, str] | None = None,
                           show: Callable[[Any], str] | None = None) -> Any:
     """`python flows/<name>.py [options]`: parse the options (`flow_cli`), start the temporary server patiently
     (`start_local_server`), run the flow, print `show(result)`, and exit quietly."""
@@ -372,7 +372,30 @@ def _log_report(logger: RunLogger, r: FileReport) -> None:
     (logger.warning if r.status == "rejected" else logger.info)(msg)
 
 
-def select_steps(requested: list[str] | str | None, available: dict[str, str]) -> list[str]:
+class Steps(Mapping[str, str]):
+    """A flow's steps (name -> description, in run order), rebuilt from the registry at every read.
+
+    Some steps are "load table X": built on each read, a table `register()`ed after the flow module was
+    imported is a step of its flow too.
+    """
+
+    def __init__(self, build: Callable[[], dict[str, str]]) -> None:
+        self._build = build
+
+    def __getitem__(self, name: str) -> str:
+        return self._build()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._build())
+
+    def __len__(self) -> int:
+        return len(self._build())
+
+    def __repr__(self) -> str:
+        return f"Steps({self._build()!r})"
+
+
+def select_steps(requested: list[str] | str | None, available: Mapping[str, str]) -> list[str]:
     """Validate a --steps / `steps` parameter against the flow's steps; None means all, in order."""
     if requested is None:
         return list(available)
@@ -403,7 +426,7 @@ def _schema_type(schema: dict[str, Any]) -> str:
     return "string"
 
 
-def flow_cli(flow: Flow[..., Any], steps: dict[str, str] | None = None) -> argparse.ArgumentParser:
+def flow_cli(flow: Flow[..., Any], steps: Mapping[str, str] | None = None) -> argparse.ArgumentParser:
     """`python flows/<name>.py`'s arguments: one option per flow parameter (`business_date` -> `--business-date`).
 
     The help of each option is the parameter's description from the flow's docstring (its `Args:` section,

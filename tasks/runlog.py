@@ -96,21 +96,13 @@ def _now() -> dt.datetime:
 @task(name="run-log-start", cache_policy=NO_CACHE)
 def start_run(warehouse: Warehouse, run_id: str, flow: str, business_date: dt.date) -> None:
     """Record that a run started (a retry of the same flow run reuses its row)."""
-    warehouse.execute("DELETE FROM etl_run_log WHERE run_id = :r", {"r": run_id})
-    warehouse.execute(
-        "INSERT INTO etl_run_log (run_id, flow, business_date, status, started_at) "
-        "VALUES (:r, :f, :d, 'running', :t)",
-        {"r": run_id, "f": flow, "d": business_date, "t": _now()},
-    )
+    warehouse.run_log_start(run_id, flow, business_date, _now())
 
 
 @task(name="run-log-finish", cache_policy=NO_CACHE)
 def finish_run(warehouse: Warehouse, run_id: str, status: str, message: str | None = None) -> None:
     """Record how a run ended: completed or failed."""
-    warehouse.execute(
-        "UPDATE etl_run_log SET status = :s, finished_at = :t, message = :m WHERE run_id = :r",
-        {"s": status, "t": _now(), "m": message, "r": run_id},
-    )
+    warehouse.run_log_finish(run_id, status, _now(), message)
 
 
 @task(name="wait-for-evening", cache_policy=NO_CACHE)
@@ -124,11 +116,7 @@ def wait_for_evening(
     logger = get_run_logger()
     deadline = time.monotonic() + max_wait_s
     while True:
-        done = warehouse.query(
-            "SELECT max(business_date) AS d FROM etl_run_log "
-            "WHERE flow = 'evening' AND status = 'completed' AND business_date >= :d",
-            {"d": business_date},
-        )["d"][0].as_py()
+        done = warehouse.run_log_completed("evening", business_date)
         if done is not None:
             return done
         if time.monotonic() >= deadline:
@@ -153,11 +141,10 @@ def reconcile_run_log(warehouse: Warehouse) -> list[tuple[str, str]]:
     a re-run of the same flow run that started meanwhile rewrote the row and keeps it. Rows of runs this
     Prefect server does not know (local runs, another server) are left alone.
     """
-    rows = warehouse.query("SELECT run_id, started_at FROM etl_run_log WHERE status = 'running'").to_pylist()
     started = {}
-    for r in rows:
+    for run_id, started_at in warehouse.run_log_running().items():
         try:
-            started[uuid.UUID(str(r["run_id"]))] = r["started_at"]
+            started[uuid.UUID(run_id)] = started_at
         except ValueError:  # `local-...`: a run without a Prefect server behind it
             continue
     if not started:
@@ -172,10 +159,6 @@ def reconcile_run_log(warehouse: Warehouse) -> list[tuple[str, str]]:
         status = FINAL_STATUS.get(state.name or "", state.type.value.lower())
         ended = state.timestamp.astimezone(dt.UTC).replace(tzinfo=None)
         message = redact(f"{state.name} in Prefect: {state.message or '(no message)'}")[:1000]
-        warehouse.execute(
-            "UPDATE etl_run_log SET status = :s, finished_at = :t, message = :m "
-            "WHERE run_id = :r AND status = 'running' AND started_at = :b",
-            {"s": status, "t": ended, "m": message, "r": str(run.id), "b": started[run.id]},
-        )
+        warehouse.run_log_end_running(str(run.id), started[run.id], status, ended, message)
         changed.append((str(run.id), status))
     return changed

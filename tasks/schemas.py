@@ -2,20 +2,22 @@
 
 Types are already enforced by cleaning (a value that cannot be coerced is a `coercion`
 failure there), so these models check the *rules*: nullability, patterns, enums, ranges,
-and the table-level sign / arithmetic / date rules of DATA-CONTRACT.md §2.
+and the table-level rules each contract names (RULES: sign, arithmetic, ...) and the file-date rule
+of DATA-CONTRACT.md §2.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from datawiz.core.registry import Column, TableContract
+from datawiz.core.registry import CONTRACTS, Column, TableContract
 
 
 def column_checks(column: Column) -> list[pa.Check]:
@@ -96,23 +98,55 @@ def file_date_range(period: str, business_date: dt.date | None) -> tuple[dt.date
     return business_date, nxt - dt.timedelta(days=1)
 
 
+@dataclass(frozen=True)
+class Rule:
+    """A table-level rule a contract names in `rules`: the columns it reads and its pandera check."""
+
+    columns: tuple[str, ...]
+    check: Callable[[pd.DataFrame], pd.Series]
+    name: str  # the name reports and etl_quarantine give a failing row
+
+
+# Contract rule name -> rule. A contract opts in by name (TableContract.rules); no rule is chosen by
+# spotting column names, so a new table with an `invoice_no` column gets no rule it did not ask for.
+RULES: dict[str, Rule] = {
+    "manager": Rule(("manager_code", "role"), _manager_rule, "manager_required_below_nsm"),
+    "doc_type": Rule(("invoice_no", "doc_type"), _doc_type_rule, "doc_type_matches_invoice_prefix"),
+    "sign": Rule(("doc_type", "quantity", "gross_amount", "tax_amount", "net_amount"), _sign_rule,
+                 "sign_matches_doc_type"),
+    "net_arithmetic": Rule(("gross_amount", "discount_amount", "tax_amount", "net_amount"), _arithmetic_rule,
+                           "net_equals_gross_minus_discount_plus_tax"),
+}
+
+
+def table_rules(contract: TableContract) -> list[Rule]:
+    """The rules a contract names, checked: an unknown name or a column the contract lacks is a ValueError."""
+    unknown = [r for r in contract.rules if r not in RULES]
+    if unknown:
+        raise ValueError(f"contract {contract.name!r}: unknown table rule(s) {', '.join(unknown)}; "
+                         f"known: {', '.join(RULES)}")
+    rules = [RULES[r] for r in contract.rules]
+    for name, rule in zip(contract.rules, rules, strict=True):
+        missing = [c for c in rule.columns if c not in contract.column_names]
+        if missing:
+            raise ValueError(f"contract {contract.name!r}: rule {name!r} needs column(s) {', '.join(missing)}")
+    return rules
+
+
 @lru_cache(maxsize=256)
 def schema_for(contract: TableContract, date_range: tuple[dt.date, dt.date] | None = None) -> pa.DataFrameSchema:
-    """The pandera model of a contract (and, for facts, the dates its file may hold)."""
+    """The pandera model of a contract: its column rules, its named table rules and (facts) its file's dates."""
     columns = {
         c.name: pa.Column(nullable=c.nullable, checks=column_checks(c), required=True)
         for c in contract.columns
     }
-    checks: list[pa.Check] = []
-    names = set(contract.column_names)
-    if "manager_code" in names:
-        checks.append(pa.Check(_manager_rule, name="manager_required_below_nsm"))
-    if {"invoice_no", "doc_type"} <= names:
-        checks.append(pa.Check(_doc_type_rule, name="doc_type_matches_invoice_prefix"))
-        checks.append(pa.Check(_sign_rule, name="sign_matches_doc_type"))
-    if {"gross_amount", "discount_amount", "tax_amount", "net_amount"} <= names:
-        checks.append(pa.Check(_arithmetic_rule, name="net_equals_gross_minus_discount_plus_tax"))
+    checks = [pa.Check(rule.check, name=rule.name) for rule in table_rules(contract)]
     if contract.date_column and date_range:
         rule = _date_rule(contract.date_column, *date_range)
         checks.append(pa.Check(rule, name=f"{contract.date_column}_matches_file_name"))
     return pa.DataFrameSchema(columns, checks=checks, name=contract.name, strict=False, coerce=False)
+
+
+# Every contract of the registry names only known rules over its own columns: fail at import, not mid-load.
+for _contract in CONTRACTS.values():
+    table_rules(_contract)

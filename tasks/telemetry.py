@@ -161,10 +161,6 @@ def annotate_run(**attributes: object) -> None:
 
 # ---------------------------------------------------------------- freshness and disk (observable gauges)
 
-_NEWEST_SQL = (
-    "SELECT table_name, max(business_date) AS newest FROM etl_file_ledger "
-    "WHERE status = 'loaded' AND business_date IS NOT NULL GROUP BY table_name"
-)
 _newest_loaded: dict[str, dt.date] = {}
 _IST = dt.timezone(dt.timedelta(hours=5, minutes=30), "IST")  # business dates are IST days
 
@@ -174,9 +170,9 @@ def record_freshness(warehouse: Warehouse) -> dict[str, dt.date]:
     from datawiz.core.registry import CONTRACTS, LoadMode
 
     facts = {c.target_table for c in CONTRACTS.values() if c.load_mode is LoadMode.FACT_UPSERT}
-    for row in warehouse.query(_NEWEST_SQL).to_pylist():
-        if row["table_name"] in facts and row["newest"] is not None:
-            _newest_loaded[row["table_name"]] = _as_date(row["newest"])
+    for table, newest in warehouse.ledger_newest_dates().items():
+        if table in facts and newest is not None:
+            _newest_loaded[table] = _as_date(newest)
     return dict(_newest_loaded)
 
 

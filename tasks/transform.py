@@ -15,7 +15,7 @@ from prefect import task
 from blocks.faults import crash_point
 from blocks.warehouse.base import Warehouse
 from datawiz.core.errors import ConfigError, transient_retries
-from datawiz.core.registry import REQUIRED_CONSTANTS
+from datawiz.core.registry import CONTRACTS, REQUIRED_CONSTANTS, SALES
 
 _RETRY = transient_retries(attempts=2, backoff_s=5)
 HIERARCHY_WATERMARK = "tsr_hierarchy"
@@ -85,16 +85,12 @@ def _broken_chains(warehouse: Warehouse) -> list[str]:
 
 
 def _watermark(warehouse: Warehouse, name: str) -> dt.date | None:
-    rows = warehouse.query("SELECT value FROM etl_watermark WHERE name = :n", {"n": name})
-    return rows["value"][0].as_py() if rows.num_rows else None
+    mark = warehouse.watermark_get(name)
+    return mark.value if mark else None
 
 
 def _set_watermark(warehouse: Warehouse, name: str, value: dt.date) -> None:
-    warehouse.execute("DELETE FROM etl_watermark WHERE name = :n", {"n": name})
-    warehouse.execute(
-        "INSERT INTO etl_watermark (name, value, updated_at) VALUES (:n, :v, :t)",
-        {"n": name, "v": value, "t": _now()},
-    )
+    warehouse.watermark_set(name, value, _now())
 
 
 @task(name="build-dim-date", **_RETRY)
@@ -134,24 +130,16 @@ def pending_post_load(warehouse: Warehouse, touched: Iterable[dt.date]) -> PostL
     ledger, not this run's load list, says which days are still waiting for their rebuild.
     """
     as_of = _now()
-    mark = warehouse.query("SELECT updated_at FROM etl_watermark WHERE name = :n", {"n": POST_LOAD_WATERMARK})
-    since = mark["updated_at"][0].as_py() if mark.num_rows else dt.datetime(1900, 1, 1)  # never: every day
-    rows = warehouse.query(
-        "SELECT DISTINCT business_date AS d FROM etl_file_ledger WHERE status = 'loaded' AND table_name = :t "
-        "AND business_date IS NOT NULL AND finished_at >= :s",
-        {"t": "fact_secondary_sales", "s": since},
-    )
-    return PostLoadWork(sorted(set(touched) | set(rows["d"].to_pylist())), as_of)
+    mark = warehouse.watermark_get(POST_LOAD_WATERMARK)
+    since = mark.updated_at if mark else dt.datetime(1900, 1, 1)  # never: every day
+    days = warehouse.ledger_loaded_days(CONTRACTS[SALES].target_table, since)  # what DD and reports read
+    return PostLoadWork(sorted(set(touched) | set(days)), as_of)
 
 
 @task(name="post-load-done", **_RETRY)
 def post_load_done(warehouse: Warehouse, work: PostLoadWork) -> None:
     """Record that DD and reports are rebuilt for every load that finished before `work.as_of`."""
-    warehouse.execute("DELETE FROM etl_watermark WHERE name = :n", {"n": POST_LOAD_WATERMARK})
-    warehouse.execute(
-        "INSERT INTO etl_watermark (name, value, updated_at) VALUES (:n, :v, :t)",
-        {"n": POST_LOAD_WATERMARK, "v": max(work.days, default=work.as_of.date()), "t": work.as_of},
-    )
+    warehouse.watermark_set(POST_LOAD_WATERMARK, max(work.days, default=work.as_of.date()), work.as_of)
 
 
 @task(name="refresh-reports", **_RETRY)

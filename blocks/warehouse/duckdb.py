@@ -22,8 +22,9 @@ from pydantic import Field, PrivateAttr
 from blocks.types import LedgerEntry
 from blocks.warehouse import base, ddl
 from blocks.warehouse import sql_builders as sb
-from blocks.warehouse.base import AlreadyLoaded, LedgerQueries
+from blocks.warehouse.base import AlreadyLoaded
 from blocks.warehouse.batches import Batches, as_batches, loaded_columns, prefetched
+from blocks.warehouse.etl_tables import EtlTables
 from datawiz.core.contract import TableContract
 from datawiz.core.errors import TransientError
 
@@ -33,7 +34,7 @@ DEFAULT_PATH = "./data/warehouse.duckdb"
 DEFAULT_MEMORY_LIMIT = "1GB"
 
 
-class DuckDBWarehouse(Block, LedgerQueries):
+class DuckDBWarehouse(Block, EtlTables):
     """An embedded DuckDB database file used as the warehouse."""
 
     _block_type_name = "DataWiz DuckDB Warehouse"
@@ -48,6 +49,7 @@ class DuckDBWarehouse(Block, LedgerQueries):
     )
 
     dialect: ClassVar[str] = "duckdb"
+    capabilities: ClassVar[base.Capabilities] = base.Capabilities("duckdb")
     _con: duckdb.DuckDBPyConnection | None = PrivateAttr(default=None)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 

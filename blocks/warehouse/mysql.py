@@ -43,8 +43,9 @@ from blocks.transport import require_encryption
 from blocks.types import LedgerEntry
 from blocks.warehouse import base, ddl
 from blocks.warehouse import sql_builders as sb
-from blocks.warehouse.base import AlreadyLoaded, LedgerQueries
+from blocks.warehouse.base import AlreadyLoaded
 from blocks.warehouse.batches import Batches, as_batches, loaded_columns, prefetched
+from blocks.warehouse.etl_tables import EtlTables
 from datawiz.core.contract import TableContract
 from datawiz.core.errors import TransientError
 
@@ -55,7 +56,7 @@ _DUPLICATE_KEY = 1062
 _LOAD_INFO = re.compile(r"(\w+): (\d+)")
 
 
-class PyMySQLBlock(DatabaseBlock, LedgerQueries):
+class PyMySQLBlock(DatabaseBlock, EtlTables):
     """Connection settings and SQL over pymysql (MySQL, MariaDB, StarRocks' MySQL port)."""
 
     host: str = Field(default="127.0.0.1", description="Server host name or address.")
@@ -79,6 +80,7 @@ class PyMySQLBlock(DatabaseBlock, LedgerQueries):
     write_timeout: int = Field(default=60, description="Seconds one send may block before the connection is lost.")
 
     dialect: ClassVar[str] = "mysql"
+    capabilities: ClassVar[base.Capabilities] = base.Capabilities("mysql")
     scheme: ClassVar[str] = "mysql"
     # False on StarRocks: no multi-statement DML transactions there, each statement commits alone.
     transactional: ClassVar[bool] = True

@@ -106,6 +106,7 @@ class StarRocksConnector(PyMySQLBlock):
     load_timeout: int = Field(default=600, description="Seconds one Stream Load request may take.")
 
     dialect: ClassVar[str] = "starrocks"
+    capabilities: ClassVar[base.Capabilities] = base.Capabilities("starrocks", stream_load=True, pushdown_files=True)
     scheme: ClassVar[str] = "starrocks"
     transactional: ClassVar[bool] = False
 

@@ -92,6 +92,19 @@ class PathPattern:
     def match(self, path: str) -> re.Match[str] | None:
         return re.fullmatch(self.regex, path)
 
+    @property
+    def folder(self) -> str:
+        """The literal folders the pattern starts with, e.g. `facts/fis`: where its files land."""
+        literal = []
+        for part in self.regex.split("/")[:-1]:  # the last part is the file name
+            if _REGEX_SYNTAX.search(part):
+                break
+            literal.append(part)
+        return "/".join(literal)
+
+
+_REGEX_SYNTAX = re.compile(r"[\\()\[\]{}.*+?^$|]")
+
 
 @dataclass(frozen=True)
 class TableContract:
@@ -109,6 +122,26 @@ class TableContract:
     history_table: str | None = None
     # Fact code columns and the dimension table+key they refer to (orphans are counted, not rejected).
     references: dict[str, tuple[str, str]] = field(default_factory=dict, hash=False, compare=False)
+    # --- what the rest of the pipeline derives from the contract (issue 16; kept together for merges) ---
+    # Human name of the feed ("secondary-sales"): flow step descriptions, reports.
+    label: str = ""
+    # Table-level (row-wise) rules by name, checked in this order; the names are registered in
+    # tasks/schemas.py RULES (an unknown name fails at import there, and in the unit tests).
+    rules: tuple[str, ...] = ()
+
+    @property
+    def schedule(self) -> Literal["evening", "morning"]:
+        """The flow that loads its new files: facts in the morning, snapshots and constants in the evening."""
+        return "morning" if self.load_mode is LoadMode.FACT_UPSERT else "evening"
+
+    @property
+    def backfillable(self) -> bool:
+        """Whether the backfill flow can load it: it has a `historical/` delivery stream."""
+        return any(p.origin is Origin.HISTORICAL for p in self.paths)
+
+    def folder(self, origin: Origin) -> str:
+        """Where the files of one delivery stream land, e.g. `facts/fis` or `historical/fis`."""
+        return next(p.folder for p in self.paths if p.origin is origin)
 
     @property
     def key(self) -> tuple[str, ...]:

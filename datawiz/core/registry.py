@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Literal
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Literal, overload
 
 from datawiz.core.contract import (
     Column as Column,
@@ -57,11 +59,11 @@ REGIONS = ("North", "South", "East", "West", "Central")
 ROLES = ("NSM", "ZSM", "RSM", "ASM", "SO", "TSR")  # top of the chain first
 
 
-def _dim_paths(name: str) -> tuple[PathPattern, ...]:
+def dimension_paths(name: str) -> tuple[PathPattern, ...]:
     return (PathPattern(rf"dimensions/{name}/{name}_(?P<date>\d{{8}}){_EXT}", Origin.SNAPSHOT),)
 
 
-def _fact_paths(name: str) -> tuple[PathPattern, ...]:
+def fact_paths(name: str) -> tuple[PathPattern, ...]:
     return (
         PathPattern(
             rf"facts/{name}/(?P<y>\d{{4}})/(?P<m>\d{{2}})/(?P<d>\d{{2}})/"
@@ -79,7 +81,7 @@ PRODUCT = TableContract(
     name="product",
     target_table="dim_product",
     load_mode=LoadMode.SNAPSHOT_UPSERT,
-    paths=_dim_paths("product"),
+    paths=dimension_paths("product"),
     columns=(
         Column("sku_code", "str", key=True, pattern=SKU, is_code=True),
         Column("sku_name", "str"),
@@ -99,7 +101,7 @@ DISTRIBUTOR_CONTRACT = TableContract(
     name="distributor",
     target_table="dim_distributor",
     load_mode=LoadMode.SNAPSHOT_UPSERT,
-    paths=_dim_paths("distributor"),
+    paths=dimension_paths("distributor"),
     columns=(
         Column("distributor_code", "str", key=True, pattern=DISTRIBUTOR, is_code=True),
         Column("distributor_name", "str"),
@@ -118,7 +120,7 @@ RETAILER_CONTRACT = TableContract(
     name="retailer",
     target_table="dim_retailer",
     load_mode=LoadMode.SNAPSHOT_UPSERT,
-    paths=_dim_paths("retailer"),
+    paths=dimension_paths("retailer"),
     columns=(
         Column("retailer_code", "str", key=True, pattern=RETAILER, is_code=True),
         Column("retailer_name", "str"),
@@ -138,8 +140,9 @@ TSR = TableContract(
     name="tsr",
     target_table="dim_employee",
     load_mode=LoadMode.SNAPSHOT_UPSERT,
-    paths=_dim_paths("tsr"),
+    paths=dimension_paths("tsr"),
     history_table="stg_tsr_snapshot",
+    rules=("manager",),
     columns=(
         Column("employee_code", "str", key=True, pattern=EMPLOYEE, is_code=True),
         Column("employee_name", "str"),
@@ -158,8 +161,10 @@ FIS = TableContract(
     name="fis",
     target_table="fact_secondary_sales",
     load_mode=LoadMode.FACT_UPSERT,
-    paths=_fact_paths("fis"),
+    paths=fact_paths("fis"),
     date_column="invoice_date",
+    label="secondary-sales",
+    rules=("doc_type", "sign", "net_arithmetic"),
     columns=(
         Column("invoice_no", "str", key=True, pattern=r"^(INV|CRN)\d{10}$", is_code=True),
         Column("line_no", "int", key=True, ge=1),
@@ -193,8 +198,9 @@ FID = TableContract(
     name="fid",
     target_table="fact_primary_sales",
     load_mode=LoadMode.FACT_UPSERT,
-    paths=_fact_paths("fid"),
+    paths=fact_paths("fid"),
     date_column="dispatch_date",
+    label="primary-dispatch",
     columns=(
         Column("dispatch_no", "str", key=True, pattern=r"^DSP\d{10}$", is_code=True),
         Column("line_no", "int", key=True, ge=1),
@@ -233,11 +239,114 @@ CONTRACTS: dict[str, TableContract] = {
     c.name: c
     for c in (PRODUCT, DISTRIBUTOR_CONTRACT, RETAILER_CONTRACT, TSR, FIS, FID, BUSINESS_CONSTANTS)
 }
-DIMENSIONS = ("product", "distributor", "retailer", "tsr")  # applied in this order
-FACTS = ("fis", "fid")
 
-# Landing prefixes the source lists: one listing call per prefix.
-PREFIXES = ("dimensions/", "facts/", "historical/", "config/")
+
+class _Names(Sequence[str]):
+    """Names of the registered contracts that pass a test, in registry order, read live from CONTRACTS.
+
+    Live so that a table added with `register()` is in every list at once (a tuple built at import
+    would miss it); it still iterates, indexes and answers `in` like the tuples it replaces.
+    """
+
+    def __init__(self, keep: Callable[[TableContract], bool]) -> None:
+        self._keep = keep
+
+    def _names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in CONTRACTS.values() if self._keep(c))
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[str]: ...
+    def __getitem__(self, index: int | slice) -> str | Sequence[str]:
+        return self._names()[index]
+
+    def __len__(self) -> int:
+        return len(self._names())
+
+    def __iter__(self) -> Iterator[str]:  # one read of the registry per iteration
+        return iter(self._names())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names()
+
+    def __repr__(self) -> str:
+        return repr(self._names())
+
+
+DIMENSIONS: Sequence[str] = _Names(lambda c: c.load_mode is LoadMode.SNAPSHOT_UPSERT)  # applied in this order
+FACTS: Sequence[str] = _Names(lambda c: c.load_mode is LoadMode.FACT_UPSERT)
+CONSTANTS: Sequence[str] = _Names(lambda c: c.load_mode is LoadMode.CONSTANTS)
+BACKFILLABLE: Sequence[str] = _Names(lambda c: c.backfillable)
+
+# The fact table the DD metrics and rpt_sales_daily are computed from: a load into it makes its days stale.
+SALES = "fis"
+
+# Tables the pipeline builds from the loaded ones (sql/): no file feeds them, so they have no contract.
+DERIVED_DIMENSIONS = ("dim_sales_hierarchy", "dim_date")
+DERIVED_FACTS = ("agg_dd_tsr_month", "agg_dd_outlet_month", "rpt_sales_daily")
+
+
+def scheduled(flow: Literal["evening", "morning"]) -> tuple[TableContract, ...]:
+    """The contracts whose new files `flow` loads, in registry order."""
+    return tuple(c for c in CONTRACTS.values() if c.schedule == flow)
+
+
+def target_tables(names: Sequence[str]) -> tuple[str, ...]:
+    """The warehouse tables of the named contracts, in the order given."""
+    return tuple(CONTRACTS[n].target_table for n in names)
+
+
+def summary_tables() -> tuple[str, ...]:
+    """Every warehouse table a run summary counts: dimensions, constants, facts and what is derived from them."""
+    return (*target_tables(DIMENSIONS), *DERIVED_DIMENSIONS, *target_tables(CONSTANTS), *target_tables(FACTS),
+            *DERIVED_FACTS)
+
+
+def register(contract: TableContract) -> None:
+    """Add a table to the registry: from here on every stage and every table list includes it.
+
+    Refuses a name, a warehouse table or a landing folder another contract already has, so two
+    contracts never claim the same file or the same table.
+    """
+    if contract.name in CONTRACTS:
+        raise ValueError(f"contract {contract.name!r} is already registered")
+    taken = {c.target_table: c.name for c in CONTRACTS.values()}
+    if contract.target_table in taken or contract.target_table in (*DERIVED_DIMENSIONS, *DERIVED_FACTS):
+        raise ValueError(f"contract {contract.name!r}: table {contract.target_table} belongs to "
+                         f"{taken.get(contract.target_table, 'a derived table')}")
+    if not contract.paths:
+        raise ValueError(f"contract {contract.name!r} has no landing path")
+    unlisted = [p.regex for p in contract.paths if f"{p.folder.split('/')[0]}/" not in PREFIXES]
+    if unlisted:  # the planner lists PREFIXES only: such files would never be seen
+        raise ValueError(f"contract {contract.name!r}: {unlisted[0]} is outside the listed prefixes {PREFIXES}")
+    missing = {contract.date_column, *contract.references} - {None, *contract.column_names}
+    if missing:
+        raise ValueError(f"contract {contract.name!r} names columns it does not have: {sorted(map(str, missing))}")
+    CONTRACTS[contract.name] = contract
+
+
+def unregister(name: str) -> TableContract:
+    """Remove a table that `register()` added; returns its contract."""
+    return CONTRACTS.pop(name)
+
+
+@contextmanager
+def registered(*contracts: TableContract) -> Iterator[tuple[TableContract, ...]]:
+    """The tables registered for the duration of a `with` block (tests, one-off loads), removed after."""
+    added: list[str] = []
+    try:
+        for contract in contracts:
+            register(contract)
+            added.append(contract.name)
+        yield contracts
+    finally:
+        for name in reversed(added):
+            unregister(name)
+
+# Landing prefixes the source lists, one listing call per prefix: the top folders of every path pattern
+# (dimensions/, facts/, historical/, config/). A plain tuple, as of import (it is a task parameter's default).
+PREFIXES = tuple(dict.fromkeys(f"{p.folder.split('/')[0]}/" for c in CONTRACTS.values() for p in c.paths))
 
 # Lineage columns every loaded table carries.
 LINEAGE_COLUMNS = ("_source_file", "_source_version", "_loaded_at", "_run_id")

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from datawiz.core import registry
+
 HERE = Path(__file__).resolve().parent
 METRIC_NAME_STYLE = "underscore"
 ENV_VARIABLE = "deployment.environment"
@@ -114,7 +116,8 @@ class Row:
     widgets: tuple[Widget, ...] = field(default_factory=tuple)
 
 
-FACTS = (("table", "IN", "fact_secondary_sales,fact_primary_sales"),)
+# The fact tables of the registry (freshness and throughput panels watch these).
+FACTS = (("table", "IN", ",".join(registry.target_tables(registry.FACTS))),)
 
 ROWS = (
     Row("Loads", (

@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 import pymysql
 
-from datawiz.core.registry import CONTRACTS
+from datawiz.core.registry import CONTRACTS, FACTS, target_tables
 from datawiz.sample_data import Manifest
 
 if TYPE_CHECKING:
     from tests.reliability.conftest import Tally
 
-FACT_TABLES = ("fact_secondary_sales", "fact_primary_sales")
+FACT_TABLES = target_tables(FACTS)
 # Keys of the tables the contract registry does not describe (derived by SQL).
 DERIVED_KEYS = {
     "dim_sales_hierarchy": ("tsr_code", "valid_from"),
