@@ -6,13 +6,14 @@ CHECKPOINT;
 {% elif dialect == "mysql" %}
 -- ANALYZE refreshes InnoDB's index statistics (cheap, no rebuild). OPTIMIZE only the quarantine
 -- table, which the same run may have purged: it rebuilds in place and gives the space back.
-ANALYZE TABLE fact_secondary_sales, fact_primary_sales, agg_dd_tsr_month, agg_dd_outlet_month, rpt_sales_daily,
-    dim_product, dim_distributor, dim_retailer, dim_employee, dim_sales_hierarchy, etl_file_ledger, etl_quarantine;
+-- The fact and dimension tables come from the registry (a table added there is analysed too).
+ANALYZE TABLE {{ (fact_tables + ("agg_dd_tsr_month", "agg_dd_outlet_month", "rpt_sales_daily") + dimension_tables
+    + ("dim_sales_hierarchy", "etl_file_ledger", "etl_quarantine")) | join(", ") }};
 OPTIMIZE TABLE etl_quarantine;
 {% else %}
 -- StarRocks compacts by itself; a full statistics refresh of the big tables helps the cost-based
 -- optimizer after a month of loads. ASYNC: the statement returns at once, the FE collects in the background.
-{% for table in ("fact_secondary_sales", "fact_primary_sales", "agg_dd_tsr_month", "agg_dd_outlet_month") %}
+{% for table in fact_tables + ("agg_dd_tsr_month", "agg_dd_outlet_month") %}
 ANALYZE FULL TABLE {{ table }} WITH ASYNC MODE;
 {% endfor %}
 {% endif %}

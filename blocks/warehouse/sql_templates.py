@@ -16,6 +16,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from blocks.warehouse import ddl
+from datawiz.core import registry
 
 SQL_ROOT = Path(__file__).resolve().parents[2] / "sql"
 DIALECTS = ("duckdb", "mysql", "starrocks")
@@ -102,11 +103,16 @@ def render(dialect: str, path: Path) -> str:
 
 
 def context(dialect: str) -> dict[str, Any]:
-    """What a template sees: `dialect`, the helpers bound to it, `ts` and `contract_tables(N)`."""
+    """What a template sees: `dialect`, the helpers bound to it, `ts`, `contract_tables(N)` and the registry's
+    fact and dimension tables."""
     bound: dict[str, Any] = {name: _bind(fn, dialect) for name, fn in _HELPERS.items()}
     bound["contract_tables"] = lambda since: ";\n\n".join(ddl.contract_tables(dialect, since))
     timestamp = ddl.column_type(dialect, ddl.Column("ts", "ts"), 0)
-    return {"dialect": dialect, "ts": timestamp, "LONG_TEXT": ddl.LONG_TEXT, "MEDIUM_TEXT": ddl.MEDIUM_TEXT, **bound}
+    # Read at every render, so a table `register()`ed after import is in maintenance's lists too.
+    tables = {"fact_tables": registry.target_tables(registry.FACTS),
+              "dimension_tables": registry.target_tables(registry.DIMENSIONS)}
+    return {"dialect": dialect, "ts": timestamp, "LONG_TEXT": ddl.LONG_TEXT, "MEDIUM_TEXT": ddl.MEDIUM_TEXT,
+            **tables, **bound}
 
 
 def _bind(fn: Callable[..., str], dialect: str) -> Callable[..., str]:

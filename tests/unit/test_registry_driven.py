@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from blocks.source import LocalFolderSource
+from blocks.warehouse.base import sql_file
 from blocks.warehouse.duckdb import DuckDBWarehouse
 from blocks.warehouse.mysql import MySQLWarehouse
 from blocks.warehouse.starrocks import StarRocksConnector
@@ -80,6 +81,15 @@ def test_a_registered_table_joins_every_list_and_leaves_them_after() -> None:
     assert "returns" not in CONTRACTS and "plant" not in DIMENSIONS
     with pytest.raises(ValueError, match="choose from fis, fid"):
         check_tables(["returns"])
+
+
+def test_maintenance_analyses_the_registered_tables() -> None:
+    """sql/maintenance.sql's table lists come from the registry: a registered fact table is analysed too."""
+    with registered(NEW_FACT, NEW_DIMENSION):
+        mysql, starrocks = sql_file("mysql", "maintenance"), sql_file("starrocks", "maintenance")
+        assert "fact_returns" in mysql and "dim_plant" in mysql
+        assert "ANALYZE FULL TABLE fact_returns WITH ASYNC MODE" in starrocks
+    assert "fact_returns" not in sql_file("mysql", "maintenance")
 
 
 def test_registered_removes_its_tables_when_the_block_fails() -> None:
