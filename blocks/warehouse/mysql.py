@@ -80,7 +80,8 @@ class PyMySQLBlock(DatabaseBlock, EtlTables):
     write_timeout: int = Field(default=60, description="Seconds one send may block before the connection is lost.")
 
     dialect: ClassVar[str] = "mysql"
-    capabilities: ClassVar[base.Capabilities] = base.Capabilities("mysql")
+    # Connections are per thread (`_connection`), so each concurrent file load has its own session.
+    capabilities: ClassVar[base.Capabilities] = base.Capabilities("mysql", parallel_loads=True)
     scheme: ClassVar[str] = "mysql"
     # False on StarRocks: no multi-statement DML transactions there, each statement commits alone.
     transactional: ClassVar[bool] = True
