@@ -143,6 +143,9 @@ NOTES = [
     "- to_sql runs on the first rows only (it is two orders of magnitude slower); its rows/s is what compares.",
     "- The many-small-files case reads from Azurite like the big-file cases, so its one-file baseline is the"
     " end-to-end DuckDB case on the same 1M rows.",
+    "- Files in parallel (bench/concurrency.py): the morning flow (backup + fis) over 8 Parquet files of 250,000"
+    " rows into MariaDB, DATAWIZ_LOAD_CONCURRENCY=1 and =2 alternating run by run, each into a fresh copy of the"
+    " dimensions database; with 2 cores, two loads compete with each other and with MariaDB for the CPU.",
 ]
 
 
