@@ -10,12 +10,18 @@ alike instead of one of them.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import resource
+import statistics
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+import psutil
 
 from bench.common import Result, fresh_mariadb
 from bench.data import Landing
@@ -46,17 +52,60 @@ def run(landing: Landing, source: str, runs: int, templates: Templates, settings
         ) -> list[Result]:
     """`runs` interleaved morning runs per setting of DATAWIZ_LOAD_CONCURRENCY; one Result per setting."""
     per_file = landing.fis_rows // landing.fis_files
+    cores: dict[int, list[tuple[float, float, float]]] = {n: [] for n in settings}
     results = {n: Result(CASE, f"{SETTING}={n}, {landing.fis_files} files x {per_file:,} rows", landing.fis_rows)
                for n in settings}
     for _ in range(runs):
         for n in settings:
             with _setting(n), fresh_mariadb() as (name, url), tempfile.TemporaryDirectory(prefix="dw-bench-") as work:
                 clone_mariadb(templates.mariadb, name, url)
+                cpu = _CpuMeter()
                 seconds, rss = flow_run(source, url, Path(work), landing.fis_rows)
+                cores[n].append(cpu.cores())
             results[n].seconds.append(seconds)
             results[n].rss_mb.append(rss)
-            print(f"  {SETTING}={n}: {seconds:.1f} s", flush=True)
+            print(f"  {SETTING}={n}: {seconds:.1f} s; {cores[n][-1][0]:.2f} cores DataWiz, "
+                  f"{cores[n][-1][1]:.2f} MariaDB, {cores[n][-1][2]:.2f} whole machine", flush=True)
+    for n, result in results.items():
+        mine, server, machine = (statistics.median(c[i] for c in cores[n]) for i in range(3))
+        result.note = (f"CPU in use (medians, of {psutil.cpu_count()} cores): DataWiz {mine:.2f}, "
+                       f"MariaDB {server:.2f}, whole machine {machine:.2f}")
     return list(results.values())
+
+
+class _CpuMeter:
+    """CPU used from now on, in cores (CPU seconds per wall second): the flow's child process tree (reaped
+    children, `RUSAGE_CHILDREN`), the MariaDB server (shared with anything else using it), the whole machine."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.children = _children_cpu()
+        self.server = _server_cpu()
+        self.machine = _machine_busy()
+
+    def cores(self) -> tuple[float, float, float]:
+        wall = time.perf_counter() - self.started
+        return ((_children_cpu() - self.children) / wall, (_server_cpu() - self.server) / wall,
+                (_machine_busy() - self.machine) / wall)
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _server_cpu() -> float:
+    for proc in psutil.process_iter(["name"]):
+        if proc.info["name"] in ("mariadbd", "mysqld"):
+            with contextlib.suppress(psutil.Error):
+                times = proc.cpu_times()
+                return float(times.user + times.system)
+    return 0.0
+
+
+def _machine_busy() -> float:
+    times = psutil.cpu_times()
+    return float(sum(times) - times.idle - getattr(times, "iowait", 0.0))
 
 
 def speedup(one: Result, two: Result) -> float:
