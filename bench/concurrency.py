@@ -23,6 +23,7 @@ from pathlib import Path
 
 import psutil
 
+from bench import common
 from bench.common import Result, fresh_mariadb
 from bench.data import Landing
 from bench.end_to_end import Templates, clone_mariadb, flow_run
@@ -95,9 +96,12 @@ def _children_cpu() -> float:
 
 
 def _server_cpu() -> float:
+    """CPU seconds of the MariaDB server the bench loads into (the one listening on its port)."""
     for proc in psutil.process_iter(["name"]):
-        if proc.info["name"] in ("mariadbd", "mysqld"):
-            with contextlib.suppress(psutil.Error):
+        if proc.info["name"] not in ("mariadbd", "mysqld"):
+            continue
+        with contextlib.suppress(psutil.Error):
+            if any(c.status == psutil.CONN_LISTEN and c.laddr.port == common.PORT for c in proc.net_connections("tcp")):
                 times = proc.cpu_times()
                 return float(times.user + times.system)
     return 0.0

@@ -121,3 +121,30 @@ def test_fact_files_load_side_by_side_but_one_path_and_all_snapshots_in_order() 
     assert serial_key(fis[0]) == serial_key(again)  # a re-delivery waits for the version before it
     assert all(p.ref is not None for p in snapshots)
     assert serial_key(snapshots[0]) == serial_key(snapshots[1])  # dimensions: one after another, date order
+
+
+def test_a_failing_file_stops_new_loads_and_the_next_run_loads_the_rest(
+    prefect_server: None, workdir: Path, mysql_url: str, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+) -> None:
+    landing = workdir / "landing"
+    manifest = generate(landing, days=3, fis_rows_per_day=500, defects=False, end_date=END)
+    monkeypatch.setenv("DATAWIZ_LOAD_CONCURRENCY", "2")
+    evening(business_date=END, source=str(landing), warehouse=mysql_url)
+    wh = resolve_warehouse(mysql_url)
+    try:
+        create = wh.query("SHOW CREATE TABLE fact_primary_sales").column(1)[0].as_py()
+        wh.execute("DROP TABLE fact_primary_sales")  # every fid load now fails (1146), after its retries
+        with pytest.raises(Exception, match="fact_primary_sales"):
+            morning.with_options(retries=0)(business_date=END, source=str(landing), warehouse=mysql_url,
+                                             skip_wait=True, steps=["fis", "fid"])
+        ledger = wh.query("SELECT table_name, status, count(*) AS n FROM etl_file_ledger "
+                          "WHERE table_name LIKE 'fact%' GROUP BY table_name, status").to_pylist()
+        fis_files = sum(1 for f in manifest.files if f.table == "fact_secondary_sales")
+        assert ledger == [{"table_name": "fact_secondary_sales", "status": "loaded", "n": fis_files}]
+        wh.execute(create)
+        morning(business_date=END, source=str(landing), warehouse=mysql_url, skip_wait=True)
+        for table in ("fact_secondary_sales", "fact_primary_sales"):
+            row = wh.query(f"SELECT count(*) AS n, sum(net_amount) AS s FROM {table}").to_pylist()[0]
+            assert (row["n"], str(row["s"])) == (manifest.tables[table].rows, str(manifest.tables[table].net_amount))
+    finally:
+        wh.close()
