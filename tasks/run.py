@@ -166,8 +166,8 @@ def _ingest_arguments(ctx: RunContext, item: PlannedFile, local: str) -> tuple[A
     """ingest_file's arguments (warehouse, planned, local path, run id).
 
     quote(): Prefect would otherwise walk both objects (the contract inside the plan is a deep tree) twice per
-    task run to look for futures; they never hold any. The task gets them as is. (Prefect's Task.__call__
-    overloads do not accept its own `quote` wrapper for a typed parameter, hence the callers' ignore.)
+    task run to look for futures; they never hold any. The task gets them as is. (Returned as Any: Prefect's
+    Task.__call__ overloads do not accept its own `quote` wrapper for a typed parameter.)
     """
     return quote(ctx.warehouse), quote(item), local, ctx.run_id
 
@@ -204,7 +204,7 @@ def _load_concurrently(ctx: RunContext, planned: list[PlannedFile], workers: int
     The flow's thread fetches (from the raw copy the backup step made, else the source) and submits in plan
     order; a file waits while one with its `serial_key` is loading. Each load thread opens its own warehouse
     connection (connections are per thread in the backends that take parallel loads), so every file is still
-    one transaction with its ledger row, and a version another load committed first still ends `skipped`
+    one transaction with its ledger row, and a version another run committed first still ends `skipped`
     (AlreadyLoaded). After a failure no further file starts; those already loading finish (each is one
     transaction: it commits or leaves nothing), then the first failure in plan order is raised — the next run
     plans the rest, as after a sequential run that stopped at that file.
@@ -213,10 +213,9 @@ def _load_concurrently(ctx: RunContext, planned: list[PlannedFile], workers: int
     failures: dict[int, BaseException] = {}
     running: dict[concurrent.futures.Future[Any], tuple[int, str, PrefectFuture[FileReport]]] = {}
 
-    def settle(block: bool) -> None:
-        """Collect finished loads (waiting for at least one when `block`)."""
-        finished, _ = concurrent.futures.wait(list(running), timeout=None if block else 0,
-                                              return_when=concurrent.futures.FIRST_COMPLETED)
+    def settle() -> None:
+        """Wait for at least one load to finish; collect every finished one's report (or failure)."""
+        finished, _ = concurrent.futures.wait(list(running), return_when=concurrent.futures.FIRST_COMPLETED)
         for done in finished:
             index, _, future = running.pop(done)
             try:
@@ -232,7 +231,7 @@ def _load_concurrently(ctx: RunContext, planned: list[PlannedFile], workers: int
             for index, planned_item in enumerate(planned):
                 key = serial_key(planned_item)
                 while running and (len(running) >= workers or any(k == key for _, k, _ in running.values())):
-                    settle(block=True)
+                    settle()
                 if failures:
                     break
                 fetched = fetch_current(ctx, planned_item)
@@ -245,7 +244,7 @@ def _load_concurrently(ctx: RunContext, planned: list[PlannedFile], workers: int
                 running[future.wrapped_future] = (index, key, future)
         finally:
             while running:  # never leave a load behind: the runner's exit would cancel it half way
-                settle(block=True)
+                settle()
     if failures:
         raise failures[min(failures)]
     return [reports[i] for i in sorted(reports)]
