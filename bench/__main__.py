@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import data, encoding, end_to_end, mariadb_load, small_files, validation
+from bench import concurrency, data, encoding, end_to_end, mariadb_load, small_files, validation
 from bench.common import Result, prefect_server
 from bench.report import Target, terminal, write_doc
 from blocks.azure import ENV_CONNECTION_STRING
@@ -37,10 +37,11 @@ class Plan:
     big_runs: int = 1  # 5M-row flows
     small_files_runs: int = 2
     profile_files: int = 50
+    parallel_rows: int = concurrency.FILES * concurrency.ROWS_PER_FILE  # 8 files x 250k
 
 
 QUICK = Plan(rows=100_000, big_rows=300_000, files=50, to_sql_rows=2_000, runs=1, flow_runs=1, big_runs=1,
-             small_files_runs=1, profile_files=20)
+             small_files_runs=1, profile_files=20, parallel_rows=concurrency.FILES * 25_000)
 
 
 def step(name: str) -> None:
@@ -53,6 +54,7 @@ def main(plan: Plan, write: bool) -> None:
     step("data (sample generator; reused from data/bench/ when present)")
     one, big, many = data.landing(plan.rows), data.landing(plan.big_rows), data.landing(plan.rows, plan.files)
     sample = data.landing(plan.profile_files * 2000, plan.profile_files)
+    parallel = data.landing(plan.parallel_rows, concurrency.FILES)
     results: list[Result] = []
     step("validation alone")
     results += validation.run(plan.rows, plan.runs)
@@ -65,7 +67,8 @@ def main(plan: Plan, write: bool) -> None:
             prefect_server():
         os.environ[ENV_CONNECTION_STRING] = conn
         step("upload to Azurite")
-        sources = {land: end_to_end.upload(land, conn, f"bench-{i}") for i, land in enumerate((one, big, many, sample))}
+        sources = {land: end_to_end.upload(land, conn, f"bench-{i}") for i, land in
+                   enumerate((one, big, many, sample, parallel))}
         step("dimensions (evening flow, once per backend)")
         with end_to_end.dimension_templates(sources[one]) as dims:
             step(f"end to end, MariaDB ({plan.rows:,} and {plan.big_rows:,} rows)")
@@ -78,11 +81,16 @@ def main(plan: Plan, write: bool) -> None:
             many_files = small_files.run(many, sources[many], plan.small_files_runs, dims)
             step(f"profile of {plan.profile_files} small files")
             profile = small_files.profiled(sample, sources[sample], dims, data.ROOT / "small-files.prof")
+            step(f"files in parallel ({concurrency.FILES} files, MariaDB, concurrency 1 vs 2 interleaved)")
+            in_parallel = concurrency.run(parallel, sources[parallel], plan.flow_runs, dims)
     native_one, native_big = end_to_end.duckdb_native(one, plan.runs), end_to_end.duckdb_native(big, plan.runs)
-    results += [maria_one, maria_big, duck_one, native_one, duck_big, native_big, many_files]
+    results += [maria_one, maria_big, duck_one, native_one, duck_big, native_big, many_files, *in_parallel]
     per_file = small_files.overhead_ms(many_files, duck_one, plan.files)
     many_files.note = f"overhead {per_file:.0f} ms/file vs one file of the same rows"
     ratios, targets = judge(raw, ours, pandas, maria_one, maria_big, duck_one, native_one, per_file)
+    parallel_ratio, parallel_target = concurrency.judged(*in_parallel)
+    ratios.append(parallel_ratio)
+    targets.append(parallel_target)
     ratios.append(f"Peak RSS into DuckDB (for information; the issue's memory targets are the MariaDB runs): "
                   f"{duck_big.rows:,}-row file {max(duck_big.rss_mb):,.0f} MB, {duck_one.rows:,}-row file "
                   f"{max(duck_one.rss_mb):,.0f} MB")
@@ -135,6 +143,9 @@ NOTES = [
     "- to_sql runs on the first rows only (it is two orders of magnitude slower); its rows/s is what compares.",
     "- The many-small-files case reads from Azurite like the big-file cases, so its one-file baseline is the"
     " end-to-end DuckDB case on the same 1M rows.",
+    "- Files in parallel (bench/concurrency.py): the morning flow (backup + fis) over 8 Parquet files of 250,000"
+    " rows into MariaDB, DATAWIZ_LOAD_CONCURRENCY=1 and =2 alternating run by run, each into a fresh copy of the"
+    " dimensions database; with 2 cores, two loads compete with each other and with MariaDB for the CPU.",
 ]
 
 

@@ -6,6 +6,7 @@ Kept out of the flow files so each flow reads like a table of contents.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import datetime as dt
 import logging
 import os
@@ -29,6 +30,7 @@ from blocks.warehouse.base import Warehouse
 from datawiz import LOCAL_SERVER_STARTUP_SECONDS
 from datawiz.core.errors import describe_error, is_transient
 from datawiz.core.redact import without_url_password
+from datawiz.core.registry import LoadMode
 from tasks.alerts import send_validation_alert
 from tasks.extract import PlannedFile, fetch_task, raw_path
 from tasks.load import FileReport, ingest_file
@@ -137,22 +139,115 @@ def _reconcile_run_log(wh: Warehouse, logger: RunLogger) -> None:
 
 
 def load_files(ctx: RunContext, planned: list[PlannedFile]) -> list[FileReport]:
-    """Fetch (cached by version) and ingest files one by one, in plan order; collect their reports."""
-    reports = []
+    """Fetch (cached by version) and ingest files in plan order, `load_concurrency()` at a time; their reports.
+
+    One at a time (DuckDB, or DATAWIZ_LOAD_CONCURRENCY=1), each file is fetched and loaded before the next.
+    Several at a time, see `_load_concurrently`. Either way the reports come back in plan order.
+    """
     logger = get_run_logger()
-    for planned_item in planned:
-        fetched = fetch_current(ctx, planned_item)
-        if fetched is None:
-            continue
-        local, item = fetched
-        # quote(): Prefect would otherwise walk both objects (the contract inside the plan is a deep
-        # tree) twice per task run to look for futures; they never hold any. The task gets them as is.
-        # (Prefect's Task.__call__ overloads do not accept its own `quote` wrapper for a typed parameter.)
-        report = ingest_file(quote(ctx.warehouse), quote(item), local, ctx.run_id)  # type: ignore[call-overload]
-        _log_report(logger, report)
-        reports.append(report)
+    workers = load_concurrency(ctx.warehouse)
+    if workers > 1 and len(planned) > 1:
+        reports = _load_concurrently(ctx, planned, workers, logger)
+    else:
+        reports = []
+        for planned_item in planned:
+            fetched = fetch_current(ctx, planned_item)
+            if fetched is None:
+                continue
+            local, item = fetched
+            report = ingest_file(*_ingest_arguments(ctx, item, local))
+            _log_report(logger, report)
+            reports.append(report)
     ctx.summary.files.extend(reports)
     return reports
+
+
+def _ingest_arguments(ctx: RunContext, item: PlannedFile, local: str) -> tuple[Any, Any, str, str]:
+    """ingest_file's arguments (warehouse, planned, local path, run id).
+
+    quote(): Prefect would otherwise walk both objects (the contract inside the plan is a deep tree) twice per
+    task run to look for futures; they never hold any. The task gets them as is. (Returned as Any: Prefect's
+    Task.__call__ overloads do not accept its own `quote` wrapper for a typed parameter.)
+    """
+    return quote(ctx.warehouse), quote(item), local, ctx.run_id
+
+
+DEFAULT_LOAD_CONCURRENCY = 2
+
+
+def load_concurrency(warehouse: Warehouse) -> int:
+    """Files loaded at once: $DATAWIZ_LOAD_CONCURRENCY (default 2, read per call) where the backend takes
+    parallel loads (`Capabilities.parallel_loads`: MySQL/MariaDB, StarRocks), else 1 (DuckDB: one writer)."""
+    value = int(os.environ.get("DATAWIZ_LOAD_CONCURRENCY") or DEFAULT_LOAD_CONCURRENCY)
+    if value < 1:
+        raise ValueError(f"DATAWIZ_LOAD_CONCURRENCY must be >= 1, not {value}")
+    return value if warehouse.capabilities.parallel_loads else 1
+
+
+def serial_key(item: PlannedFile) -> str:
+    """Files with the same key never load at the same time; they load one after another, in plan order.
+
+    A fact file's key is its path: two versions of one path (a re-delivery) apply in order, each deleting the
+    rows of the other, while different paths — disjoint rows — load side by side. Every other file (dimension
+    snapshots, applied in date order, an older one superseded by a newer one; the constants) shares one key:
+    the evening's loads stay sequential exactly as before.
+    """
+    if item.ref is None or item.ref.contract.load_mode is LoadMode.FACT_UPSERT:
+        return f"path:{item.file.path}"
+    return "in-order"
+
+
+def _load_concurrently(ctx: RunContext, planned: list[PlannedFile], workers: int,
+                       logger: RunLogger) -> list[FileReport]:
+    """Ingest up to `workers` files at once, each as its own `ingest_file` task run on a thread of its own.
+
+    The flow's thread fetches (from the raw copy the backup step made, else the source) and submits in plan
+    order; a file waits while one with its `serial_key` is loading. Each load thread opens its own warehouse
+    connection (connections are per thread in the backends that take parallel loads), so every file is still
+    one transaction with its ledger row, and a version another run committed first still ends `skipped`
+    (AlreadyLoaded). After a failure no further file starts; those already loading finish (each is one
+    transaction: it commits or leaves nothing), then the first failure in plan order is raised — the next run
+    plans the rest, as after a sequential run that stopped at that file.
+    """
+    reports: dict[int, FileReport] = {}
+    failures: dict[int, BaseException] = {}
+    running: dict[concurrent.futures.Future[Any], tuple[int, str, PrefectFuture[FileReport]]] = {}
+
+    def settle() -> None:
+        """Wait for at least one load to finish; collect every finished one's report (or failure)."""
+        finished, _ = concurrent.futures.wait(list(running), return_when=concurrent.futures.FIRST_COMPLETED)
+        for done in finished:
+            index, _, future = running.pop(done)
+            try:
+                reports[index] = future.result()
+            except Exception as exc:  # the task failed after its retries: reported below, in plan order
+                failures[index] = exc
+                continue
+            _log_report(logger, reports[index])
+
+    # A runner of its own: exactly `workers` threads whatever the flow's runner (downloads have their own bound).
+    with ThreadPoolTaskRunner[FileReport](max_workers=workers) as runner:
+        try:
+            for index, planned_item in enumerate(planned):
+                key = serial_key(planned_item)
+                while running and (len(running) >= workers or any(k == key for _, k, _ in running.values())):
+                    settle()
+                if failures:
+                    break
+                fetched = fetch_current(ctx, planned_item)
+                if fetched is None:
+                    continue
+                local, item = fetched
+                parameters = dict(zip(("warehouse", "planned", "local_path", "run_id"),
+                                      _ingest_arguments(ctx, item, local), strict=True))
+                future = runner.submit(ingest_file, parameters)
+                running[future.wrapped_future] = (index, key, future)
+        finally:
+            while running:  # never leave a load behind: the runner's exit would cancel it half way
+                settle()
+    if failures:
+        raise failures[min(failures)]
+    return [reports[i] for i in sorted(reports)]
 
 
 def fetch_current(ctx: RunContext, item: PlannedFile, attempts: int = 2) -> tuple[str, PlannedFile] | None:

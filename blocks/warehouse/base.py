@@ -64,6 +64,9 @@ class Capabilities:
     stream_load: bool = False
     # The server reads landing files itself (StarRocks INSERT ... FROM FILES() on Azure): backfill pushdown.
     pushdown_files: bool = False
+    # Several files may load at once, each on its own connection (DATAWIZ_LOAD_CONCURRENCY, tasks/run.py):
+    # a server with row-level locking (InnoDB, StarRocks); not an embedded single-writer file (DuckDB).
+    parallel_loads: bool = False
 
 
 class Warehouse(Protocol):

@@ -17,7 +17,7 @@ import queue
 import tempfile
 import threading
 from collections.abc import Iterable, Iterator
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeVar
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -57,9 +57,10 @@ def rebatch(batches: Iterable[pa.Table | pa.RecordBatch], size: int) -> Iterator
 
 
 _DONE = object()
+T = TypeVar("T")
 
 
-def prefetched(batches: Iterable[pa.Table], depth: int = 1) -> Iterator[pa.Table]:
+def prefetched(batches: Iterable[T], depth: int = 1) -> Iterator[T]:
     """Iterate `batches` with a thread producing up to `depth` batches ahead (errors re-raised here).
 
     The producer thread runs in a copy of the caller's context (tracing spans, Prefect's run

@@ -80,11 +80,14 @@ class PyMySQLBlock(DatabaseBlock, EtlTables):
     write_timeout: int = Field(default=60, description="Seconds one send may block before the connection is lost.")
 
     dialect: ClassVar[str] = "mysql"
-    capabilities: ClassVar[base.Capabilities] = base.Capabilities("mysql")
+    # Connections are per thread (`_connection`), so each concurrent file load has its own session.
+    capabilities: ClassVar[base.Capabilities] = base.Capabilities("mysql", parallel_loads=True)
     scheme: ClassVar[str] = "mysql"
     # False on StarRocks: no multi-statement DML transactions there, each statement commits alone.
     transactional: ClassVar[bool] = True
     _local_infile: ClassVar[bool] = False
+    # InnoDB sessions run READ COMMITTED (see `_read_committed`); StarRocks has no such setting to make.
+    _read_committed: ClassVar[bool] = False
     _tls: threading.local = PrivateAttr(default_factory=threading.local)
     _opened: list[pymysql.connections.Connection] = PrivateAttr(default_factory=list)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
@@ -133,7 +136,7 @@ class PyMySQLBlock(DatabaseBlock, EtlTables):
 
     def _connect(self) -> pymysql.connections.Connection:
         self.check_transport()
-        return pymysql.connect(
+        conn = pymysql.connect(
             host=self.host,
             port=self.port,
             user=self.user,
@@ -147,6 +150,9 @@ class PyMySQLBlock(DatabaseBlock, EtlTables):
             read_timeout=self.read_timeout,
             write_timeout=self.write_timeout,
         )
+        if self._read_committed:
+            _read_committed(conn)
+        return conn
 
     def _connection(self) -> pymysql.connections.Connection:
         """This thread's connection: reused while it lives, re-opened after a loss."""
@@ -361,6 +367,7 @@ class MySQLWarehouse(PyMySQLBlock):
 
     dialect: ClassVar[str] = "mysql"
     _local_infile: ClassVar[bool] = True
+    _read_committed: ClassVar[bool] = True
 
     def load_file(
         self, contract: TableContract, entry: LedgerEntry, data: Batches, quarantine: Batches
@@ -431,6 +438,27 @@ class _TimedCursor(pymysql.cursors.Cursor):
     def execute(self, query: str, args: Any = None) -> int:
         with base.timed_statement(self.backend, query):
             return super().execute(query, args)
+
+
+def _read_committed(conn: pymysql.connections.Connection) -> None:
+    """Run this session's transactions READ COMMITTED (InnoDB's default is REPEATABLE READ), so that concurrent
+    file loads (DATAWIZ_LOAD_CONCURRENCY) do not deadlock on gap locks.
+
+    Under REPEATABLE READ a DELETE that matches nothing — a new file's `clear_previous`, its etl_quarantine
+    clean-up — still next-key-locks the gap where its rows would go, and two loads whose paths sort next to
+    each other then each wait to insert into the other's locked gap: InnoDB kills one (1213, deadlock). Under
+    READ COMMITTED, InnoDB takes gap locks only for foreign-key and duplicate-key checks (MySQL manual,
+    "Transaction Isolation Levels", innodb-transaction-isolation-levels.html; MariaDB's InnoDB the same).
+    Nothing DataWiz does relies on a repeatable snapshot: a load reads the ledger and dimension keys once,
+    and a duplicate ledger row still fails on its primary key (AlreadyLoaded). Not on a server that logs
+    statement-based binlogs: READ COMMITTED needs row-based logging there ("Transaction Isolation Levels";
+    MIXED switches to rows by itself), so such a server keeps its default and concurrent loads retry deadlocks.
+    """
+    with conn.cursor() as cur:
+        cur.execute("SELECT @@log_bin, @@binlog_format")
+        log_bin, binlog_format = cur.fetchone()
+        if not (log_bin and str(binlog_format).upper() == "STATEMENT"):
+            cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
 
 
 def _is_lost(exc: BaseException) -> bool:

@@ -48,9 +48,10 @@ from blocks.warehouse import base
 from blocks.warehouse import files_load as fl
 from blocks.warehouse import sql_builders as sb
 from blocks.warehouse.base import AlreadyLoaded
-from blocks.warehouse.batches import Batches, ParquetSpool, as_batches, loaded_columns, rebatch
+from blocks.warehouse.batches import Batches, ParquetSpool, as_batches, loaded_columns, prefetched, rebatch
 from blocks.warehouse.mysql import PyMySQLBlock, _run
 from blocks.warehouse.stream_load import (
+    Encoded,
     HttpSettings,
     StreamLoadClient,
     StreamLoadFailed,
@@ -106,7 +107,8 @@ class StarRocksConnector(PyMySQLBlock):
     load_timeout: int = Field(default=600, description="Seconds one Stream Load request may take.")
 
     dialect: ClassVar[str] = "starrocks"
-    capabilities: ClassVar[base.Capabilities] = base.Capabilities("starrocks", stream_load=True, pushdown_files=True)
+    capabilities: ClassVar[base.Capabilities] = base.Capabilities("starrocks", stream_load=True, pushdown_files=True,
+                                                                  parallel_loads=True)
     scheme: ClassVar[str] = "starrocks"
     transactional: ClassVar[bool] = False
 
@@ -292,11 +294,18 @@ class StarRocksConnector(PyMySQLBlock):
         """Send every batch (exactly `batch_rows` rows each, so a retry's labels name the same rows);
         returns the label range for the ledger. Raises unless every row is visible."""
         client = self.stream_client()
+
+        def encoded() -> Iterator[tuple[int, str, list[tuple[str, Encoded]]]]:
+            for batch_no, batch in enumerate(rebatch(as_batches(data), self.batch_rows)):
+                label = label_for(table, entry.source_file, version or entry.source_version, batch_no)
+                yield batch_no, label, client.encode(batch, label)
+
         labels, loaded, sent = [], 0, 0
-        for batch_no, batch in enumerate(rebatch(as_batches(data), self.batch_rows)):
-            label = label_for(table, entry.source_file, version or entry.source_version, batch_no)
-            loaded += client.load(table, batch, label, batch_no).rows_loaded
-            sent += batch.num_rows
+        # Batch n+1 is read and encoded on a thread of its own while batch n is sent and awaited: the send
+        # waits on the network and the BE, the encoding is Arrow compute (no GIL), so they overlap.
+        for batch_no, label, pieces in prefetched(encoded()):
+            loaded += client.load_pieces(table, pieces, label, batch_no).rows_loaded
+            sent += sum(piece.rows for _, piece in pieces)
             labels.append(label)
         if loaded != sent:
             raise StreamLoadFailed(f"{table}: {loaded} rows acknowledged of {sent} ({entry.source_file})")

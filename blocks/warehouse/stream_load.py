@@ -320,7 +320,16 @@ class StreamLoadClient:
         A JSON batch too big for one request goes as pieces (`json_pieces`), each under its own
         label; the outcome then sums them.
         """
-        pieces = json_pieces(batch, label, self.json_max_bytes)
+        return self.load_pieces(table, self.encode(batch, label), label, batch_no)
+
+    def encode(self, batch: pa.Table | pa.RecordBatch, label: str) -> list[tuple[str, Encoded]]:
+        """One batch as the requests that carry it, `[(label, encoded)]` (`json_pieces`): the CPU-bound half of
+        `load`, separate so a caller can encode the next batch while this one is being sent."""
+        return json_pieces(batch, label, self.json_max_bytes)
+
+    def load_pieces(self, table: str, pieces: list[tuple[str, Encoded]], label: str, batch_no: int = 0
+                    ) -> LoadOutcome:
+        """Send one batch already `encode`d (under `label`); returns once its rows are visible (or were already)."""
         outcomes = [self._load_encoded(table, encoded, piece_label, batch_no) for piece_label, encoded in pieces]
         if len(outcomes) == 1:
             return outcomes[0]

@@ -27,7 +27,8 @@ from deployments.signoz.build import referenced_metrics
 from flows.evening import evening
 from flows.morning import morning
 from tasks.telemetry import freshness_age_seconds
-from tests.integration.mariadb import HOST, PORT, admin_connection  # noqa: F401 (fixture)
+from tests.integration.mariadb import HOST, PORT, USER, admin_connection, mariadb  # noqa: F401 (fixtures)
+from tests.integration.services import mariadb_connect
 from tests.integration.smtp import SMTP_USER, smtp_server
 from tests.otel_harness import Point, by_table, memory_telemetry
 
@@ -110,14 +111,45 @@ def duckdb_morning(tmp_path_factory: pytest.TempPathFactory, prefect_server: Non
         return observe_morning(root, f"duckdb:///{root / 'wh.duckdb'}")
 
 
-def test_span_tree_runs_flow_then_tasks_then_per_file_stages(duckdb_morning: Observed) -> None:
-    run = duckdb_morning
+@pytest.fixture(scope="module")
+def mariadb_morning(tmp_path_factory: pytest.TempPathFactory, prefect_server: None, mariadb: None,  # noqa: F811
+                    ) -> Iterator[Observed]:
+    """The same run into MariaDB, two files loading at once (DATAWIZ_LOAD_CONCURRENCY=2): spans, metrics and log
+    lines of concurrent loads must still land on their own file's task run."""
+    root, database = tmp_path_factory.mktemp("otel-mariadb"), f"dw_otel_{uuid.uuid4().hex[:10]}"
+    with mariadb_connect() as conn, conn.cursor() as cur:
+        cur.execute(f"CREATE DATABASE {database} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("DATAWIZ_DATA_DIR", str(root / "data"))
+            mp.setenv("DATAWIZ_LOAD_CONCURRENCY", "2")
+            mp.delenv("DATAWIZ_EMAIL", raising=False)
+            yield observe_morning(root, f"mysql://{USER}@{HOST}:{PORT}/{database}")
+    finally:
+        with mariadb_connect() as conn, conn.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS {database}")
+
+
+# (fixture, backend as the flow span names it, the load span's backend class, the statement metrics' backend)
+BACKENDS = {"duckdb": ("duckdb_morning", "duckdb", "DuckDBWarehouse", "duckdb"),
+            "mariadb-x2": ("mariadb_morning", "mysql", "MySQLWarehouse", "mysql")}
+
+
+@pytest.fixture(params=list(BACKENDS))
+def any_morning(request: pytest.FixtureRequest) -> tuple[Observed, tuple[str, str, str, str]]:
+    """A morning run into DuckDB (one file at a time) and into MariaDB (two at a time), with its backend names."""
+    names = BACKENDS[request.param]
+    return request.getfixturevalue(names[0]), names
+
+
+def test_span_tree_runs_flow_then_tasks_then_per_file_stages(any_morning: tuple[Observed, tuple[str, ...]]) -> None:
+    run, (_, backend, backend_class, _) = any_morning
     flows = [s for s in run.spans if s.attributes.get("prefect.run.type") == "flow"]
     assert len(flows) == 1 and flows[0].parent is None
     flow = flows[0]
     assert flow.attributes["datawiz.business_date"] == END.isoformat()
     assert flow.attributes["datawiz.run_id"] == run.run_id
-    assert flow.attributes["datawiz.backend"] == "duckdb"
+    assert flow.attributes["datawiz.backend"] == backend
     assert flow.status.status_code is StatusCode.OK
     assert {s.context.trace_id for s in run.spans} == {flow.context.trace_id}  # one trace per run
 
@@ -152,7 +184,7 @@ def test_span_tree_runs_flow_then_tasks_then_per_file_stages(duckdb_morning: Obs
             assert sum(s.attributes.get("rows_quarantined", 0) for s in named["validate"]) == row["rows_quarantined"]
             (load,) = named["load"]
             assert load.attributes["rows"] == row["rows_loaded"]
-            assert load.attributes["backend"] == "DuckDBWarehouse"
+            assert load.attributes["backend"] == backend_class
 
     assert failed, "the rejected files' errors are recorded on their stage spans"
 
@@ -166,8 +198,9 @@ def test_span_tree_runs_flow_then_tasks_then_per_file_stages(duckdb_morning: Obs
         assert d.attributes["bytes"] == (run.landing / str(d.attributes["file"])).stat().st_size
 
 
-def test_counters_equal_the_ledgers_counts_for_the_run(duckdb_morning: Observed) -> None:
-    run, points = duckdb_morning, duckdb_morning.points
+def test_counters_equal_the_ledgers_counts_for_the_run(any_morning: tuple[Observed, tuple[str, ...]]) -> None:
+    run, (*_, statement_backend) = any_morning
+    points = run.points
     expected: dict[str, dict[str, int]] = defaultdict(Counter)
     for r in run.ledger():
         t = str(r["table_name"])
@@ -197,7 +230,7 @@ def test_counters_equal_the_ledgers_counts_for_the_run(duckdb_morning: Observed)
     assert sum(p.count or 0 for p in throughput) == len(ok_loads)
     assert sum(p.value for p in throughput) > 0
     statements = [p for p in points if p.name == "datawiz.warehouse.statement.duration"]
-    assert {p.attributes["backend"] for p in statements} == {"duckdb"}
+    assert {p.attributes["backend"] for p in statements} == {statement_backend}
     assert {"select", "insert"} <= {p.attributes["operation"] for p in statements}
     # Low cardinality: no metric carries a file name.
     assert not [p for p in points if "file" in p.attributes or "version" in p.attributes]
@@ -220,8 +253,8 @@ def test_freshness_disk_and_worker_resources_are_gauged(duckdb_morning: Observed
     assert referenced_metrics() <= names  # the SigNoz dashboard and alert rules read metrics that exist
 
 
-def test_json_log_lines_carry_the_runs_trace_and_span_ids(duckdb_morning: Observed) -> None:
-    run = duckdb_morning
+def test_json_log_lines_carry_the_runs_trace_and_span_ids(any_morning: tuple[Observed, tuple[str, ...]]) -> None:
+    run, _ = any_morning
     lines = run.log_lines()
     trace_id = format(run.spans[0].context.trace_id, "032x")
     span_ids = {format(s.context.span_id, "016x") for s in run.spans}

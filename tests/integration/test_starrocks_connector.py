@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 
@@ -203,3 +204,28 @@ def test_temporary_tables_need_3_3_1_and_the_selftest_says_so(mysql_url: str) ->
         assert results["version"].status == "FAIL" and "3.3.1" in results["version"].detail
     finally:
         cluster.close()
+
+
+def test_the_next_batch_is_read_and_encoded_while_one_is_being_sent(cluster: StarRocksCluster) -> None:
+    # Batch 0 answers "Publish Timeout" and stays COMMITTED for one poll (the connector polls every second), so
+    # sending it takes over a second. The next batch must be pulled (then encoded) meanwhile, not after it.
+    rows = fis_rows(30)
+    entry = entry_for(PATH, "v1", 30)
+    data = with_lineage(rows, entry)
+    cluster.http.scripts[label_for("fact_secondary_sales", PATH, "v1", 0)] = Script(
+        "Publish Timeout", states=["COMMITTED", "VISIBLE"])
+    pulled: list[float] = []
+
+    def batches() -> Iterator[pa.Table]:
+        for start in range(0, 30, 10):
+            pulled.append(time.monotonic())
+            yield data.slice(start, 10)
+
+    wh = connector(cluster)
+    started = time.monotonic()
+    wh._stream("fact_secondary_sales", entry, batches())
+    seconds = time.monotonic() - started
+    wh.close()
+    assert seconds >= 1.0, "batch 0 waited for its publish"
+    assert pulled[1] - pulled[0] < 0.5 * seconds, "batch 1 was read while batch 0 was still being sent"
+    assert totals(wh) == (30, Decimal(sum(rows["net_amount"].to_pylist())))

@@ -96,6 +96,8 @@ class FlowEnv:
     data_dir: Path
     api_url: str
     extra: dict[str, str] = field(default_factory=dict)
+    # DATAWIZ_LOAD_CONCURRENCY of the runs (files loaded at once); None: the product's default.
+    load_concurrency: int | None = None
 
     def env(self, fault_point: str | None = None) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("DATAWIZ_", "PREFECT_"))}
@@ -109,6 +111,8 @@ class FlowEnv:
             DATAWIZ_FLOW_RETRY_DELAY="0",
             PYTHONPATH=str(REPO),
         )
+        if self.load_concurrency is not None:
+            env["DATAWIZ_LOAD_CONCURRENCY"] = str(self.load_concurrency)
         env.update(self.extra)
         if fault_point:
             env["DATAWIZ_FAULT_POINT"] = fault_point

@@ -99,15 +99,24 @@ def run_until_killed(env: FlowEnv, server: Server, db: str, point: KillPoint) ->
     return run
 
 
-@pytest.mark.parametrize("index", range(len(PLAN)), ids=[f"{i:02d}-{p}" for i, p in enumerate(kill_points())])
+# Every point with one file loading at a time; the points inside and between file loads again with two files
+# loading at once (DATAWIZ_LOAD_CONCURRENCY=2): a kill there leaves one load mid-transaction and another in flight.
+PARALLEL_POINTS = ("load", "ledger", "ledger_rows")
+CASES = [(i, 1) for i in range(len(PLAN))] + \
+    [(i, 2) for i, p in enumerate(kill_points()) if p.name in PARALLEL_POINTS and p not in kill_points()[:i]]
+
+
+@pytest.mark.parametrize(("index", "concurrency"), CASES,
+                         ids=[f"{i:02d}-{kill_points()[i]}-x{c}" for i, c in CASES])
 def test_sigkill_then_rerun_gives_exact_totals(
-    index: int, landing: Landing, shared_server: Server, morning_db: str, prefect_api: str, tmp_path: Path,
-    tally: Tally,
+    index: int, concurrency: int, landing: Landing, shared_server: Server, morning_db: str, prefect_api: str,
+    tmp_path: Path, tally: Tally,
 ) -> None:
     point = kill_points()[index]
-    env = FlowEnv(str(landing.root), shared_server.url(morning_db), tmp_path / "data", prefect_api)
+    env = FlowEnv(str(landing.root), shared_server.url(morning_db), tmp_path / "data", prefect_api,
+                  load_concurrency=concurrency)
     run_until_killed(env, shared_server, morning_db, point)
-    tally.fault(f"sigkill:{point.name}")
+    tally.fault(f"sigkill:{point.name}" + (f":x{concurrency}" if concurrency > 1 else ""))
     tally.run()
     env.run("morning")
     tally.run()

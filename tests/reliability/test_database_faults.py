@@ -51,14 +51,25 @@ def private_template(private_db: PrivateMariaDB, landing: Landing, prefect_api: 
     return db
 
 
+@pytest.fixture(params=[1], ids=["x1"])
+def load_concurrency(request: pytest.FixtureRequest) -> int:
+    """DATAWIZ_LOAD_CONCURRENCY of the runs: 1, unless a test parametrizes it (indirect) to run at 2 as well."""
+    return int(request.param)
+
+
+# The faults that hit a load in flight, once more with two files loading at once (two loader connections).
+BOTH_CONCURRENCIES = pytest.mark.parametrize("load_concurrency", [1, 2], ids=["x1", "x2"], indirect=True)
+
+
 @pytest.fixture
 def private_env(private_db: PrivateMariaDB, private_template: str, landing: Landing, prefect_api: str,
-                tmp_path: Path) -> Iterator[tuple[FlowEnv, str]]:
+                tmp_path: Path, load_concurrency: int) -> Iterator[tuple[FlowEnv, str]]:
     """A fresh copy of the template, loaded by the non-admin user; (flow env, database)."""
     db = private_db.clone_database(private_template, "dw_priv")
     with private_db.connect() as conn, conn.cursor() as cur:
         cur.execute(f"GRANT ALL PRIVILEGES ON {db}.* TO '{LOADER_USER}'@'127.0.0.1'")
-    env = FlowEnv(str(landing.root), private_db.url(db, LOADER_USER), tmp_path / "data", prefect_api)
+    env = FlowEnv(str(landing.root), private_db.url(db, LOADER_USER), tmp_path / "data", prefect_api,
+                  load_concurrency=load_concurrency)
     try:
         yield env, db
     finally:
@@ -137,6 +148,7 @@ def assert_fails_fast(run: FlowProcess, started: float, message: str) -> None:
     assert seconds < 60, f"failing took {seconds:.0f} s"
 
 
+@BOTH_CONCURRENCIES
 def test_connection_killed_mid_load_is_retried(private_db: PrivateMariaDB, private_env: tuple[FlowEnv, str],
                                                landing: Landing, tally: Tally) -> None:
     env, db = private_env
@@ -151,6 +163,7 @@ def test_connection_killed_mid_load_is_retried(private_db: PrivateMariaDB, priva
     assert_exact(private_db, db, landing.manifest, tally, "connection killed mid-load")
 
 
+@BOTH_CONCURRENCIES
 def test_server_restarted_mid_load_is_retried(private_db: PrivateMariaDB, private_env: tuple[FlowEnv, str],
                                               landing: Landing, tally: Tally) -> None:
     env, db = private_env
