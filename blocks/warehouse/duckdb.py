@@ -143,8 +143,9 @@ class DuckDBWarehouse(Block, EtlTables):
                 applied.append(mig.path.name)
             existing = cur.execute(
                 "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()").fetchall()
-            for name, statement in ddl.undeclared_tables(self.dialect, [r[0] for r in existing]):
-                cur.execute(statement)
+            for name, statements in ddl.undeclared_tables(self.dialect, [r[0] for r in existing]):
+                for statement in base.split_statements(statements):
+                    cur.execute(statement)
                 applied.append(f"contract table {name}")
             return applied
         finally:
@@ -189,6 +190,9 @@ class DuckDBWarehouse(Block, EtlTables):
         `entry.stats` is read only after the stream ends.
         """
         style = sb.DUCKDB
+        # Orphans are counted on each incoming batch (dimension lookups only), not on the target table
+        # afterwards: that count filtered the fact table by lineage, a scan of all its history.
+        orphans, orphan_rows = sb.orphan_count_of(contract, "_incoming"), 0
         with self._transaction() as cur:
             _refuse_if_known(cur, entry)
             _run(cur, [sb.clear_previous(contract, entry, style)])
@@ -196,13 +200,14 @@ class DuckDBWarehouse(Block, EtlTables):
                 cur.register("_incoming", batch)
                 try:
                     _upsert_incoming(cur, contract, batch.column_names)
+                    if orphans is not None:
+                        orphan_rows += int(cur.execute(orphans.sql).fetchall()[0][0])
                 finally:
                     cur.unregister("_incoming")
             columns = data.column_names if isinstance(data, pa.Table) else loaded_columns(contract)
             skip = sb.quarantined_keys(quarantine)
             _run(cur, sb.after_upsert(contract, entry, columns, skip, style))
-            orphans = sb.orphan_count(contract, entry, style)
-            entry.stats.orphans = int(cur.execute(orphans.sql, orphans.params).fetchall()[0][0]) if orphans else 0
+            entry.stats.orphans = orphan_rows
             _write_quarantine(cur, entry, quarantine)
             _run(cur, sb.ledger_statements(entry, style))
         return entry
