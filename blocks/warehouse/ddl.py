@@ -166,54 +166,16 @@ def partition_column(contract: TableContract, dialect: str, history: bool = Fals
     return contract.date_column
 
 
-def index_statements(contract: TableContract, dialect: str, history: bool = False) -> list[str]:
-    """CREATE INDEX statements a contract table needs besides its CREATE TABLE (DuckDB only; re-runnable).
-
-    DuckDB: an ART index on a fact table's `_source_file`, so the per-file statements that find a file's
-    rows by path (previous-version clean-up, a re-delivery's delete) are index scans, not scans of the
-    whole history. DuckDB uses an ART for a selective equality filter (fewer matches than
-    max(index_scan_max_count = 2048, 0.1% of the rows): duckdb.org/docs/stable/sql/indexes and
-    guides/performance/indexing). Facts only: a dimension's deactivation UPDATEs `_source_file`, and
-    DuckDB turns an UPDATE of an indexed column into DELETE + INSERT (same page, "Limitations of ART
-    Indexes"); a dimension is read whole by each snapshot load anyway. MySQL/MariaDB have their lineage
-    index inside CREATE TABLE (`Layout.mysql_indexes`); StarRocks a bloom filter (`Physical.bloom_filter`).
-    """
-    if dialect != "duckdb" or history or not duckdb_lineage_index(contract):
-        return []
-    stem = contract.physical.short_name or contract.target_table
-    return [f"CREATE INDEX IF NOT EXISTS ix_{stem}_lineage ON {contract.target_table} (_source_file)"]
-
-
-def duckdb_lineage_index(contract: TableContract) -> bool:
-    """Whether the contract's DuckDB table gets the `_source_file` ART index (facts with a lineage index)."""
-    return contract.physical.lineage_index and contract.load_mode.value == "fact_upsert"
-
-
 def contract_tables(dialect: str, since: int | None) -> list[str]:
-    """CREATE TABLE (and CREATE INDEX) statements of the registry's tables introduced by migration `since`
-    (None: undeclared)."""
-    return [s for c, history, _ in _tables(since)
-            for s in (create_table(c, dialect, history), *index_statements(c, dialect, history))]
-
-
-def contract_indexes(dialect: str, upto: int) -> list[str]:
-    """The CREATE INDEX statements of every table migrations up to `upto` declare: what a later migration
-    runs to give an existing warehouse the indexes a new one gets from its CREATE TABLE migration."""
-    return [s for c, history, _ in _declared(upto) for s in index_statements(c, dialect, history)]
+    """CREATE TABLE statements of the registry's tables introduced by migration `since` (None: undeclared)."""
+    return [create_table(c, dialect, history) for c, history, _ in _tables(since)]
 
 
 def undeclared_tables(dialect: str, existing: Sequence[str]) -> list[tuple[str, str]]:
-    """(table, CREATE TABLE [; CREATE INDEX ...]) of registry tables no migration version creates and the
-    warehouse lacks (one entry per table; DuckDB runs the statements of an entry together)."""
+    """(table, CREATE TABLE) of registry tables no migration version creates and the warehouse lacks."""
     have = {t.lower() for t in existing}
-    return [(name, ";\n".join([create_table(c, dialect, history), *index_statements(c, dialect, history)]))
-            for c, history, name in _tables(None) if name.lower() not in have]
-
-
-def _declared(upto: int) -> Iterator[tuple[TableContract, bool, str]]:
-    for since in sorted({c.physical.since for c in registry.CONTRACTS.values() if c.physical.since is not None}):
-        if since <= upto:
-            yield from _tables(since)
+    return [(name, create_table(c, dialect, history)) for c, history, name in _tables(None)
+            if name.lower() not in have]
 
 
 def _tables(since: int | None) -> Iterator[tuple[TableContract, bool, str]]:

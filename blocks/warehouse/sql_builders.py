@@ -90,6 +90,27 @@ def file_version(s: Style, op: str, path: str, version: str, prefix: str = "") -
     return f"{f} = {p} AND {v} {op} {p}", (path, version)
 
 
+def ledger_of_path(entry: LedgerEntry, s: Style) -> Stmt:
+    """The path's ledger rows (source_version, status): one lookup by path (an index scan on DuckDB) that
+    answers both "is this version known?" and "is an earlier version loaded?" (see `PathLedger`)."""
+    return Stmt(f"SELECT source_version, status FROM etl_file_ledger WHERE source_file = {s.placeholder}",
+                (entry.source_file,))
+
+
+@dataclass(frozen=True)
+class PathLedger:
+    """What the ledger says about a file version's path before its load."""
+
+    known: bool  # this version has a ledger row: another run got there first
+    earlier_loaded: bool  # another version is `loaded`: its rows are to be replaced, its row superseded
+
+    @classmethod
+    def of(cls, rows: Iterable[tuple[str, str]], version: str) -> PathLedger:
+        """From `ledger_of_path`'s rows."""
+        rows = list(rows)
+        return cls(any(v == version for v, _ in rows), any(v != version and st == "loaded" for v, st in rows))
+
+
 def ledger_known(entry: LedgerEntry, s: Style) -> Stmt:
     """Count of ledger rows for this (file, version): non-zero means another run got there first."""
     where, params = file_version(s, "=", entry.source_file, entry.source_version)
@@ -128,10 +149,13 @@ def file_key(path: str, version: str) -> str:
     return hashlib.sha256(f"{path}|{version}".encode()).hexdigest()
 
 
-def ledger_statements(entry: LedgerEntry, s: Style) -> list[Stmt]:
-    """Supersede the path's older loaded versions (their rows were replaced) and insert this row."""
+def ledger_statements(entry: LedgerEntry, s: Style, supersede: bool = True) -> list[Stmt]:
+    """Supersede the path's older loaded versions (their rows were replaced) and insert this row.
+
+    `supersede` False: the caller read in this transaction that no other version is loaded (nothing to do).
+    """
     out = []
-    if entry.status == "loaded":
+    if entry.status == "loaded" and supersede:
         where, params = file_version(s, "<>", entry.source_file, entry.source_version)
         loaded = (f"(source_file, status) = ({s.placeholder}, 'loaded')", (entry.source_file,)) if s.one_filter_index \
             else ("status = 'loaded'", ())

@@ -107,7 +107,6 @@ def context(dialect: str) -> dict[str, Any]:
     fact and dimension tables."""
     bound: dict[str, Any] = {name: _bind(fn, dialect) for name, fn in _HELPERS.items()}
     bound["contract_tables"] = lambda since: ";\n\n".join(ddl.contract_tables(dialect, since))
-    bound["contract_indexes"] = lambda upto: ";\n\n".join(ddl.contract_indexes(dialect, upto))
     timestamp = ddl.column_type(dialect, ddl.Column("ts", "ts"), 0)
     # Read at every render, so a table `register()`ed after import is in maintenance's lists too.
     tables = {"fact_tables": registry.target_tables(registry.FACTS),

@@ -4,9 +4,11 @@ Read from the databases' own plans after loading a few files through `load_file`
 - MariaDB: EXPLAIN of the ledger check and supersession, the quarantine clean-up, the previous-version
   clean-up, the SQL orphan count and the ledger/quarantine reads by file names the primary key or the
   lineage index (never a full scan, type ALL);
-- DuckDB: EXPLAIN ANALYZE of the statements that filter by path says "Index Scan" over no row group
-  (the ART indexes of V005), and the orphan count reads the incoming batch and the dimensions, not the
-  fact table. A warehouse migrated before V005 gets the indexes from it; running it again is a no-op.
+- DuckDB: EXPLAIN ANALYZE of the ledger lookup by path, the supersession and the quarantine clean-up
+  says "Index Scan" (the ART indexes of V005); the orphan count reads the incoming batch and the
+  dimensions, not the fact table; the previous-version clean-up runs only when the ledger holds an
+  earlier loaded version of the path, and then replaces exactly its rows. A warehouse migrated before
+  V005 gets the indexes from it; running it again is a no-op.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from tests.integration.test_mysql_load_atomicity import fis_rows
 pytestmark = pytest.mark.integration
 
 FILES, ROWS = 12, 1_000  # a file's rows stay under DuckDB's index-scan threshold (2,048 matches)
-DUCKDB_INDEXES = {"ix_fis_lineage", "ix_fid_lineage", "ix_ledger_file", "ix_quarantine_file"}
+DUCKDB_INDEXES = {"ix_ledger_file", "ix_quarantine_file"}
 
 
 def path_of(i: int) -> str:
@@ -118,7 +120,11 @@ def test_duckdb_per_file_statements_scan_an_index(tmp_path: Path) -> None:
         load_history(wh)
         e = entry(FILES // 2, "v2")
         statements = per_file_statements(e, sb.DUCKDB)
-        del statements["orphan count (SQL)"]  # DuckDB counts orphans on the incoming batch (below)
+        # DuckDB reads the path's ledger rows instead of counting this version's, and counts orphans on
+        # the incoming batch (below); the previous-version clean-up runs for re-deliveries only (next test).
+        for name in ("ledger check", "orphan count (SQL)", "previous version"):
+            del statements[name]
+        statements["ledger of the path"] = sb.ledger_of_path(e, sb.DUCKDB)
         for name, st in statements.items():
             plan = duckdb_plan(wh, st)
             assert "Type: Index Scan" in plan and "Sequential Scan" not in plan, (name, plan)
@@ -157,5 +163,28 @@ def test_duckdb_v005_adds_the_indexes_to_an_older_warehouse(tmp_path: Path) -> N
                           "WHERE _source_file = :f GROUP BY 1", {"f": path_of(3)}).to_pylist()
         assert counts == [{"v": "v2", "n": ROWS // 2}]
         assert wh.query("SELECT count(*) AS n FROM fact_secondary_sales")["n"][0].as_py() == FILES * ROWS - ROWS // 2
+    finally:
+        wh.close()
+
+
+def test_duckdb_redelivery_replaces_exactly_the_loaded_version(tmp_path: Path) -> None:
+    """The clean-up is decided by the ledger: after a rejected version, a new one still replaces the loaded one."""
+    wh = DuckDBWarehouse(path=str(tmp_path / "wh.duckdb"))
+    try:
+        wh.migrate()
+        load_history(wh)
+        rejected = entry(4, "v2")
+        rejected.status = "rejected"
+        wh.record_rejected(rejected)
+        e = entry(4, "v4")
+        wh.load_file(FIS, e, with_lineage(fis_rows(10, first_invoice=10**7), e), QUARANTINE_SCHEMA.empty_table())
+        rows = wh.query("SELECT _source_version AS v, count(*) AS n FROM fact_secondary_sales "
+                        "WHERE _source_file = :f GROUP BY 1", {"f": path_of(4)}).to_pylist()
+        assert rows == [{"v": "v4", "n": 10}]
+        ledger = wh.query("SELECT source_version AS v, status FROM etl_file_ledger WHERE source_file = :f "
+                          "ORDER BY 1", {"f": path_of(4)}).to_pylist()
+        assert ledger == [{"v": "v2", "status": "rejected"}, {"v": "v3", "status": "superseded"},
+                          {"v": "v4", "status": "loaded"}]
+        assert wh.query("SELECT count(*) AS n FROM fact_secondary_sales")["n"][0].as_py() == (FILES - 1) * ROWS + 10
     finally:
         wh.close()
