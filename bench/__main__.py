@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import data, encoding, end_to_end, mariadb_load, small_files, validation
+from bench import data, encoding, end_to_end, history, mariadb_load, small_files, validation
 from bench.common import Result, prefect_server
 from bench.report import Target, terminal, write_doc
 from blocks.azure import ENV_CONNECTION_STRING
@@ -37,10 +37,12 @@ class Plan:
     big_runs: int = 1  # 5M-row flows
     small_files_runs: int = 2
     profile_files: int = 50
+    history_rows: int = 5_000_000  # small file into an empty vs a history_rows warehouse (issue 17)
+    history_runs: int = 7
 
 
 QUICK = Plan(rows=100_000, big_rows=300_000, files=50, to_sql_rows=2_000, runs=1, flow_runs=1, big_runs=1,
-             small_files_runs=1, profile_files=20)
+             small_files_runs=1, profile_files=20, history_rows=300_000, history_runs=3)
 
 
 def step(name: str) -> None:
@@ -83,6 +85,11 @@ def main(plan: Plan, write: bool) -> None:
     per_file = small_files.overhead_ms(many_files, duck_one, plan.files)
     many_files.note = f"overhead {per_file:.0f} ms/file vs one file of the same rows"
     ratios, targets = judge(raw, ours, pandas, maria_one, maria_big, duck_one, native_one, per_file)
+    step(f"small file into an empty vs a {plan.history_rows:,}-row warehouse")
+    against_history = history.run(plan.history_rows, plan.history_runs)
+    results += against_history
+    ratios += history.ratios(against_history)
+    targets += history.targets(against_history)
     ratios.append(f"Peak RSS into DuckDB (for information; the issue's memory targets are the MariaDB runs): "
                   f"{duck_big.rows:,}-row file {max(duck_big.rss_mb):,.0f} MB, {duck_one.rows:,}-row file "
                   f"{max(duck_one.rss_mb):,.0f} MB")
