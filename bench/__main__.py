@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import concurrency, data, encoding, end_to_end, mariadb_load, small_files, validation
+from bench import concurrency, data, encoding, end_to_end, history, mariadb_load, small_files, validation
 from bench.common import Result, prefect_server
 from bench.report import Target, terminal, write_doc
 from blocks.azure import ENV_CONNECTION_STRING
@@ -38,10 +38,13 @@ class Plan:
     small_files_runs: int = 2
     profile_files: int = 50
     parallel_rows: int = concurrency.FILES * concurrency.ROWS_PER_FILE  # 8 files x 250k
+    history_rows: int = 5_000_000  # small file into an empty vs a history_rows warehouse (issue 17)
+    history_runs: int = 7
 
 
 QUICK = Plan(rows=100_000, big_rows=300_000, files=50, to_sql_rows=2_000, runs=1, flow_runs=1, big_runs=1,
-             small_files_runs=1, profile_files=20, parallel_rows=concurrency.FILES * 25_000)
+             small_files_runs=1, profile_files=20, parallel_rows=concurrency.FILES * 25_000,
+             history_rows=300_000, history_runs=3)
 
 
 def step(name: str) -> None:
@@ -91,6 +94,11 @@ def main(plan: Plan, write: bool) -> None:
     parallel_ratio, parallel_target = concurrency.judged(*in_parallel)
     ratios.append(parallel_ratio)
     targets.append(parallel_target)
+    step(f"small file into an empty vs a {plan.history_rows:,}-row warehouse")
+    against_history = history.run(plan.history_rows, plan.history_runs)
+    results += against_history
+    ratios += history.ratios(against_history)
+    targets += history.targets(against_history)
     ratios.append(f"Peak RSS into DuckDB (for information; the issue's memory targets are the MariaDB runs): "
                   f"{duck_big.rows:,}-row file {max(duck_big.rss_mb):,.0f} MB, {duck_one.rows:,}-row file "
                   f"{max(duck_one.rss_mb):,.0f} MB")

@@ -172,10 +172,10 @@ class DuckDBWarehouse(Block, EtlTables):
     def record_rejected(self, entry: LedgerEntry, quarantine: pa.Table | None = None) -> None:
         """Write the ledger row of a rejected (or skipped) file version, with its quarantined rows."""
         with self._transaction() as cur:
-            _refuse_if_known(cur, entry)
+            path = _refuse_if_known(cur, entry)
             if quarantine is not None:
                 _write_quarantine(cur, entry, quarantine)
-            _run(cur, sb.ledger_statements(entry, sb.DUCKDB))
+            _run(cur, sb.ledger_statements(entry, sb.DUCKDB, supersede=path.earlier_loaded))
 
     # ------------------------------------------------------------------ load
     def load_file(
@@ -189,22 +189,30 @@ class DuckDBWarehouse(Block, EtlTables):
         `entry.stats` is read only after the stream ends.
         """
         style = sb.DUCKDB
+        # Orphans are counted on each incoming batch (dimension lookups only), not on the target table
+        # afterwards: that count filtered the fact table by lineage, a scan of all its history.
+        orphans, orphan_rows = sb.orphan_count_of(contract, "_incoming"), 0
         with self._transaction() as cur:
-            _refuse_if_known(cur, entry)
-            _run(cur, [sb.clear_previous(contract, entry, style)])
+            path = _refuse_if_known(cur, entry)
+            # A path's rows are only ever committed with its `loaded` ledger row (this transaction is
+            # both), so without an earlier loaded version there is nothing to clear: the clean-up, a
+            # scan of the fact table's lineage (DuckDB has no index on it, see V005), is skipped.
+            if path.earlier_loaded or contract.load_mode.value != "fact_upsert":
+                _run(cur, [sb.clear_previous(contract, entry, style)])
             for batch in prefetched(as_batches(data)):
                 cur.register("_incoming", batch)
                 try:
                     _upsert_incoming(cur, contract, batch.column_names)
+                    if orphans is not None:
+                        orphan_rows += int(cur.execute(orphans.sql).fetchall()[0][0])
                 finally:
                     cur.unregister("_incoming")
             columns = data.column_names if isinstance(data, pa.Table) else loaded_columns(contract)
             skip = sb.quarantined_keys(quarantine)
             _run(cur, sb.after_upsert(contract, entry, columns, skip, style))
-            orphans = sb.orphan_count(contract, entry, style)
-            entry.stats.orphans = int(cur.execute(orphans.sql, orphans.params).fetchall()[0][0]) if orphans else 0
+            entry.stats.orphans = orphan_rows
             _write_quarantine(cur, entry, quarantine)
-            _run(cur, sb.ledger_statements(entry, style))
+            _run(cur, sb.ledger_statements(entry, style, supersede=path.earlier_loaded))
         return entry
 
     def replay_rows(self, contract: TableContract, entry: LedgerEntry, data: pa.Table, fixed_rows: list[int]) -> None:
@@ -254,11 +262,14 @@ def _run(cur: _TimedCursor, statements: Sequence[sb.Stmt | None]) -> None:
             cur.execute(st.sql, list(st.params))
 
 
-def _refuse_if_known(cur: _TimedCursor, entry: LedgerEntry) -> None:
+def _refuse_if_known(cur: _TimedCursor, entry: LedgerEntry) -> sb.PathLedger:
+    """What the ledger holds for the path (one lookup); AlreadyLoaded if it holds this version."""
     # Checked inside the transaction: two runs racing for the same version cannot both commit.
-    known = sb.ledger_known(entry, sb.DUCKDB)
-    if cur.execute(known.sql, list(known.params)).fetchall()[0][0]:
+    lookup = sb.ledger_of_path(entry, sb.DUCKDB)
+    path = sb.PathLedger.of(cur.execute(lookup.sql, list(lookup.params)).fetchall(), entry.source_version)
+    if path.known:
         raise AlreadyLoaded(f"{entry.source_file} version {entry.source_version} is already in the ledger")
+    return path
 
 
 def _upsert_incoming(cur: _TimedCursor, contract: TableContract, columns: list[str]) -> None:

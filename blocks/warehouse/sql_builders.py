@@ -35,6 +35,10 @@ class Style:
 
     placeholder: str
     quote: str
+    # DuckDB scans by an ART index only when the indexed column is the scan's one filter (checked on 2.0:
+    # `path = ? AND version = ?` scans the table, `path = ? AND (path, version) = (?, ?)` the index). Such a
+    # backend gets the version (and status) conditions as row comparisons, which stay above the scan.
+    one_filter_index: bool = False
 
     def q(self, name: str) -> str:
         """Quote one identifier (names like `row_number` or `lines` are reserved words in MySQL 8)."""
@@ -45,7 +49,7 @@ class Style:
         return ", ".join([self.placeholder] * n)
 
 
-DUCKDB = Style("?", '"')
+DUCKDB = Style("?", '"', one_filter_index=True)
 PYMYSQL = Style("%s", "`")  # MySQL, MariaDB and StarRocks (all through pymysql)
 
 
@@ -76,13 +80,41 @@ LATEST_SNAPSHOT_SQL = (
 )
 
 
+def file_version(s: Style, op: str, path: str, version: str, prefix: str = "") -> tuple[str, tuple[str, ...]]:
+    """`<prefix>source_file = path AND <prefix>source_version <op> version`, written so the backend finds the
+    rows through its index on the path column (`prefix`: "_" for the lineage columns, "" for ledger and
+    quarantine); returns the condition and its values."""
+    f, v, p = f"{prefix}source_file", f"{prefix}source_version", s.placeholder
+    if s.one_filter_index:
+        return f"{f} = {p} AND ({f}, {v}) {op} ({p}, {p})", (path, path, version)
+    return f"{f} = {p} AND {v} {op} {p}", (path, version)
+
+
+def ledger_of_path(entry: LedgerEntry, s: Style) -> Stmt:
+    """The path's ledger rows (source_version, status): one lookup by path (an index scan on DuckDB) that
+    answers both "is this version known?" and "is an earlier version loaded?" (see `PathLedger`)."""
+    return Stmt(f"SELECT source_version, status FROM etl_file_ledger WHERE source_file = {s.placeholder}",
+                (entry.source_file,))
+
+
+@dataclass(frozen=True)
+class PathLedger:
+    """What the ledger says about a file version's path before its load."""
+
+    known: bool  # this version has a ledger row: another run got there first
+    earlier_loaded: bool  # another version is `loaded`: its rows are to be replaced, its row superseded
+
+    @classmethod
+    def of(cls, rows: Iterable[tuple[str, str]], version: str) -> PathLedger:
+        """From `ledger_of_path`'s rows."""
+        rows = list(rows)
+        return cls(any(v == version for v, _ in rows), any(v != version and st == "loaded" for v, st in rows))
+
+
 def ledger_known(entry: LedgerEntry, s: Style) -> Stmt:
     """Count of ledger rows for this (file, version): non-zero means another run got there first."""
-    return Stmt(
-        f"SELECT count(*) FROM etl_file_ledger WHERE source_file = {s.placeholder} "
-        f"AND source_version = {s.placeholder}",
-        (entry.source_file, entry.source_version),
-    )
+    where, params = file_version(s, "=", entry.source_file, entry.source_version)
+    return Stmt(f"SELECT count(*) FROM etl_file_ledger WHERE {where}", params)
 
 
 DRIFT_NAMES_KEPT = 100  # a file with 10,000 extra columns must not overflow the ledger's TEXT (64 KB)
@@ -117,15 +149,18 @@ def file_key(path: str, version: str) -> str:
     return hashlib.sha256(f"{path}|{version}".encode()).hexdigest()
 
 
-def ledger_statements(entry: LedgerEntry, s: Style) -> list[Stmt]:
-    """Supersede the path's older loaded versions (their rows were replaced) and insert this row."""
+def ledger_statements(entry: LedgerEntry, s: Style, supersede: bool = True) -> list[Stmt]:
+    """Supersede the path's older loaded versions (their rows were replaced) and insert this row.
+
+    `supersede` False: the caller read in this transaction that no other version is loaded (nothing to do).
+    """
     out = []
-    if entry.status == "loaded":
-        out.append(Stmt(
-            "UPDATE etl_file_ledger SET status = 'superseded' "
-            f"WHERE source_file = {s.placeholder} AND source_version <> {s.placeholder} AND status = 'loaded'",
-            (entry.source_file, entry.source_version),
-        ))
+    if entry.status == "loaded" and supersede:
+        where, params = file_version(s, "<>", entry.source_file, entry.source_version)
+        loaded = (f"(source_file, status) = ({s.placeholder}, 'loaded')", (entry.source_file,)) if s.one_filter_index \
+            else ("status = 'loaded'", ())
+        out.append(Stmt(f"UPDATE etl_file_ledger SET status = 'superseded' WHERE {where} AND {loaded[0]}",
+                        params + loaded[1]))
     cols = ", ".join(LEDGER_COLUMNS)
     out.append(Stmt(
         f"INSERT INTO etl_file_ledger ({cols}) VALUES ({s.marks(len(LEDGER_COLUMNS))})", ledger_values(entry)
@@ -141,10 +176,8 @@ QUARANTINE_COLUMNS = (
 
 def quarantine_delete(entry: LedgerEntry, s: Style) -> Stmt:
     """Remove quarantined rows a failed earlier attempt of this version may have left (non-atomic backends)."""
-    return Stmt(
-        f"DELETE FROM etl_quarantine WHERE source_file = {s.placeholder} AND source_version = {s.placeholder}",
-        (entry.source_file, entry.source_version),
-    )
+    where, params = file_version(s, "=", entry.source_file, entry.source_version)
+    return Stmt(f"DELETE FROM etl_quarantine WHERE {where}", params)
 
 
 def quarantine_rows(entry: LedgerEntry, quarantine: pa.Table) -> pa.Table:
@@ -247,10 +280,8 @@ def clear_previous(contract: TableContract, entry: LedgerEntry, s: Style) -> Stm
     """
     table, mode = contract.target_table, contract.load_mode.value
     if mode == "fact_upsert":
-        return Stmt(
-            f"DELETE FROM {table} WHERE _source_file = {s.placeholder} AND _source_version <> {s.placeholder}",
-            (entry.source_file, entry.source_version),
-        )
+        where, params = file_version(s, "<>", entry.source_file, entry.source_version, prefix="_")
+        return Stmt(f"DELETE FROM {table} WHERE {where}", params)
     if mode == "constants":
         return Stmt(f"DELETE FROM {table} WHERE NOT ({_of_file(s)})", (entry.source_file, entry.source_version))
     return None
@@ -300,15 +331,32 @@ def deactivate_absent(table: str, key: str, entry: LedgerEntry, skip_keys: list[
 
 def orphan_count(contract: TableContract, entry: LedgerEntry, s: Style) -> Stmt | None:
     """Loaded rows of this file version with at least one code the referenced dimension lacks."""
-    if not contract.references:
+    missing = _missing_reference(contract)
+    if missing is None:
         return None
-    missing = " OR ".join(
-        f"NOT EXISTS (SELECT 1 FROM {dim} d WHERE d.{dim_key} = i.{col})"
-        for col, (dim, dim_key) in contract.references.items()
-    )
     return Stmt(
         f"SELECT count(*) FROM {contract.target_table} i WHERE {_of_file(s, 'i')} AND ({missing})",
         (entry.source_file, entry.source_version),
+    )
+
+
+def orphan_count_of(contract: TableContract, rows: str) -> Stmt | None:
+    """Rows of the relation `rows` (a batch being loaded) with at least one code its dimension lacks.
+
+    The same count as `orphan_count`, read from the incoming batch instead of the target table: it
+    touches the dimensions only, never the fact table's history (a file's keys are unique, so its
+    batches hold exactly the rows the load leaves under its lineage).
+    """
+    missing = _missing_reference(contract)
+    return None if missing is None else Stmt(f"SELECT count(*) FROM {rows} i WHERE {missing}")
+
+
+def _missing_reference(contract: TableContract) -> str | None:
+    if not contract.references:
+        return None
+    return " OR ".join(
+        f"NOT EXISTS (SELECT 1 FROM {dim} d WHERE d.{dim_key} = i.{col})"
+        for col, (dim, dim_key) in contract.references.items()
     )
 
 
