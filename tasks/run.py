@@ -197,21 +197,36 @@ def serial_key(item: PlannedFile) -> str:
     return "in-order"
 
 
+Wave = tuple[str, dt.date | None]
+
+
+def load_wave(item: PlannedFile) -> Wave:
+    """Files load side by side only within one wave: the same table and business date.
+
+    Keys are unique across files in the data contract's sample feeds, but a real feed can repeat an invoice
+    line in a later day's file (a correction under a new name). Loaded one at a time, the later file in plan
+    order (the later day) wins; loaded at once, whichever commits last would. Starting a day only after the
+    earlier day's files finished keeps the one-at-a-time answer, while a day's parts — the morning's usual
+    work — still load together. (Two parts of one day repeating a key end with the one that commits last.)
+    """
+    return item.table_name, item.ref.business_date if item.ref else None
+
+
 def _load_concurrently(ctx: RunContext, planned: list[PlannedFile], workers: int,
                        logger: RunLogger) -> list[FileReport]:
     """Ingest up to `workers` files at once, each as its own `ingest_file` task run on a thread of its own.
 
     The flow's thread fetches (from the raw copy the backup step made, else the source) and submits in plan
-    order; a file waits while one with its `serial_key` is loading. Each load thread opens its own warehouse
-    connection (connections are per thread in the backends that take parallel loads), so every file is still
-    one transaction with its ledger row, and a version another run committed first still ends `skipped`
-    (AlreadyLoaded). After a failure no further file starts; those already loading finish (each is one
-    transaction: it commits or leaves nothing), then the first failure in plan order is raised — the next run
-    plans the rest, as after a sequential run that stopped at that file.
+    order; a file waits while one with its `serial_key` is loading, or one of another `load_wave`. Each load
+    thread opens its own warehouse connection (connections are per thread in the backends that take parallel
+    loads), so every file is still one transaction with its ledger row, and a version another run committed
+    first still ends `skipped` (AlreadyLoaded). After a failure no further file starts; those already loading
+    finish (each is one transaction: it commits or leaves nothing), then the first failure in plan order is
+    raised — the next run plans the rest, as after a sequential run that stopped at that file.
     """
     reports: dict[int, FileReport] = {}
     failures: dict[int, BaseException] = {}
-    running: dict[concurrent.futures.Future[Any], tuple[int, str, PrefectFuture[FileReport]]] = {}
+    running: dict[concurrent.futures.Future[Any], tuple[int, tuple[str, Wave], PrefectFuture[FileReport]]] = {}
 
     def settle() -> None:
         """Wait for at least one load to finish; collect every finished one's report (or failure)."""
@@ -229,8 +244,9 @@ def _load_concurrently(ctx: RunContext, planned: list[PlannedFile], workers: int
     with ThreadPoolTaskRunner[FileReport](max_workers=workers) as runner:
         try:
             for index, planned_item in enumerate(planned):
-                key = serial_key(planned_item)
-                while running and (len(running) >= workers or any(k == key for _, k, _ in running.values())):
+                key, wave = serial_key(planned_item), load_wave(planned_item)
+                while running and (len(running) >= workers or
+                                   any(k == key or w != wave for _, (k, w), _ in running.values())):
                     settle()
                 if failures:
                     break
@@ -241,7 +257,7 @@ def _load_concurrently(ctx: RunContext, planned: list[PlannedFile], workers: int
                 parameters = dict(zip(("warehouse", "planned", "local_path", "run_id"),
                                       _ingest_arguments(ctx, item, local), strict=True))
                 future = runner.submit(ingest_file, parameters)
-                running[future.wrapped_future] = (index, key, future)
+                running[future.wrapped_future] = (index, (key, wave), future)
         finally:
             while running:  # never leave a load behind: the runner's exit would cancel it half way
                 settle()

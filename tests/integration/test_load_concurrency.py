@@ -12,6 +12,8 @@ import datetime as dt
 import uuid
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from prefect import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
@@ -24,7 +26,7 @@ from flows.evening import evening
 from flows.morning import morning
 from tasks.extract import PlannedFile
 from tasks.report import RunSummary
-from tasks.run import load_concurrency, serial_key
+from tasks.run import load_concurrency, load_wave, serial_key
 from tests.integration.mariadb import mysql_url  # noqa: F401  (fixture)
 from tests.integration.test_mysql_parity import warehouse_numbers
 
@@ -121,6 +123,35 @@ def test_fact_files_load_side_by_side_but_one_path_and_all_snapshots_in_order() 
     assert serial_key(fis[0]) == serial_key(again)  # a re-delivery waits for the version before it
     assert all(p.ref is not None for p in snapshots)
     assert serial_key(snapshots[0]) == serial_key(snapshots[1])  # dimensions: one after another, date order
+    later = _planned("facts/fis/2025/11/21/fis_20251121_001.csv")
+    assert load_wave(fis[0]) == load_wave(fis[1]) != load_wave(later)  # a day's parts together, days in order
+
+
+def test_a_key_repeated_in_a_later_days_file_ends_with_the_later_file_at_concurrency_8(
+    prefect_server: None, workdir: Path, mysql_url: str, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+) -> None:
+    """A later day's file that repeats an earlier line's key (the line re-dated, another outlet) wins, as it
+    does one file at a time: without the business-date waves all seven files start together, the tiny later
+    file commits first and the earlier day's big part, upserting its last line afterwards, would win."""
+    landing = workdir / "landing"
+    generate(landing, days=2, fis_rows_per_day=60_000, defects=False, end_date=END)
+    earlier = sorted((landing / "facts/fis/2025/11/19").glob("fis_*.parquet"))[-1]
+    rows = pq.read_table(earlier)
+    last = rows.slice(rows.num_rows - 1, 1).to_pylist()[0]
+    other = next(r for r in rows["retailer_code"].to_pylist() if r != last["retailer_code"])
+    moved = last | {"invoice_date": END, "retailer_code": other}
+    pq.write_table(pa.Table.from_pylist([moved], schema=rows.schema),
+                   landing / "facts/fis/2025/11/20/fis_20251120_009.parquet")
+    monkeypatch.setenv("DATAWIZ_LOAD_CONCURRENCY", "8")
+    _run(landing, mysql_url)
+    wh = resolve_warehouse(mysql_url)
+    try:
+        got = wh.query("SELECT invoice_date, retailer_code, _source_file FROM fact_secondary_sales "
+                       "WHERE invoice_no = :i AND line_no = :l", {"i": last["invoice_no"], "l": last["line_no"]})
+    finally:
+        wh.close()
+    assert got.to_pylist() == [{"invoice_date": END, "retailer_code": other,
+                                "_source_file": "facts/fis/2025/11/20/fis_20251120_009.parquet"}]
 
 
 def test_a_failing_file_stops_new_loads_and_the_next_run_loads_the_rest(
