@@ -9,6 +9,7 @@ of DATA-CONTRACT.md §2.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -16,6 +17,8 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
+import pyarrow as pa_arrow
+import pyarrow.compute as pc
 
 from datawiz.core.registry import CONTRACTS, Column, TableContract
 
@@ -24,16 +27,17 @@ from datawiz.core.registry import CONTRACTS, Column, TableContract
 class ColumnRule:
     """One element-wise rule of a contract column, in the two forms validation needs.
 
-    `check` is the pandera Check of the model (`schema_for`); `test` is the pandas expression that
-    Check's built-in applies (pandera/backends/pandas/builtin_checks.py: `str_matches` is
-    `s.str.match(pattern, na=False)`, `isin` is `s.isin(values)`, `gt`/`ge` are `s > v`/`s >= v`).
-    Validation calls `test` straight on the non-null values, as pandera does with `ignore_na`:
-    pandera's machinery around it cost ~1 ms per column and batch, most of a small file's validation.
-    `name` is what pandera's failure cases call the rule (its error text, else its name).
+    `check` is the pandera Check of the model (`schema_for`). `test` computes the same verdict on the
+    column's Arrow array in one vectorised call: pandera's machinery around a check cost ~1 ms per column
+    and batch, most of a small file's validation. Pandera's built-ins are one pandas expression each
+    (pandera/backends/pandas/builtin_checks.py: `s.str.match(pattern, na=False)`, `s.isin(values)`,
+    `s > v`, `s >= v`); each `test` below says why its Arrow form gives the same answer, and
+    tests/unit/test_rule_failures.py holds the two to it on hostile values. A null passes (pandera's
+    `ignore_na`); `name` is what pandera's failure cases call the rule (its error text, else its name).
     """
 
     check: pa.Check
-    test: Callable[[pd.Series], pd.Series]  # True where a non-null value passes
+    test: Callable[[pa_arrow.Array], pa_arrow.Array]  # True where a value passes (null where it is null)
 
     @property
     def name(self) -> str:
@@ -44,20 +48,22 @@ def column_rules(column: Column) -> list[ColumnRule]:
     """The element-wise rules of one contract column, in the order pandera runs (and reports) them."""
     rules: list[ColumnRule] = []
     if column.pattern:
-        pattern = column.pattern
-        rules.append(ColumnRule(pa.Check.str_matches(pattern), lambda s: s.str.match(pattern, na=False)))
+        rules.append(ColumnRule(pa.Check.str_matches(column.pattern), _matches(column.pattern)))
     if column.allowed is not None:
         values = [float(v) for v in column.allowed] if column.type == "dec" else list(column.allowed)
-        rules.append(ColumnRule(pa.Check.isin(values), lambda s: s.isin(values)))
+        allowed = pa_arrow.array(values)
+        rules.append(ColumnRule(pa.Check.isin(values), lambda a: pc.is_in(_numeric(a), value_set=allowed)))
     if column.gt is not None:
         gt = column.gt
-        rules.append(ColumnRule(pa.Check.gt(gt), lambda s: s > gt))
+        rules.append(ColumnRule(pa.Check.gt(gt), lambda a: pc.greater(_numeric(a), gt)))
     if column.ge is not None:
         ge = column.ge
-        rules.append(ColumnRule(pa.Check.ge(ge), lambda s: s >= ge))
+        rules.append(ColumnRule(pa.Check.ge(ge), lambda a: pc.greater_equal(_numeric(a), ge)))
     if column.type == "str" and not (column.pattern or column.allowed):
-        fits = _fits(column.max_length)
-        rules.append(ColumnRule(pa.Check(fits, name=f"max_length_{column.max_length}_bytes"), fits))
+        limit = column.max_length
+        # Arrow strings are valid UTF-8: their byte length is what `str.encode("utf-8")` would give.
+        rules.append(ColumnRule(pa.Check(_max_length(limit), name=f"max_length_{limit}_bytes"),
+                                lambda a: pc.less_equal(pc.binary_length(a), limit)))
     return rules
 
 
@@ -66,7 +72,32 @@ def column_checks(column: Column) -> list[pa.Check]:
     return [rule.check for rule in column_rules(column)]
 
 
-def _fits(limit: int) -> Callable[[pd.Series], pd.Series]:
+def _numeric(array: pa_arrow.Array) -> pa_arrow.Array:
+    # Validation compares decimals as the float64 pandas holds them (tasks.validate._to_pandas).
+    return array.cast(pa_arrow.float64()) if pa_arrow.types.is_decimal(array.type) else array
+
+
+# Patterns in which RE2 (Arrow) and Python's `re` agree on ASCII text without newlines: literals, `\d`,
+# repetition counts, groups and alternation. `$` differs only before a trailing newline, `\d` only on
+# non-ASCII digits; pandas' own string methods make the same choice (pandas/core/arrays/string_arrow.py).
+_RE2_AGREES = re.compile(r"\^?(?:[A-Za-z0-9_ |()\-]|\\d|\{\d+(?:,\d*)?\})*\$?")
+
+
+def _matches(pattern: str) -> Callable[[pa_arrow.Array], pa_arrow.Array]:
+    """`s.str.match(pattern)`: the pattern matches at the start of the value."""
+    anchored = f"^({pattern.removeprefix('^')})"  # as pandas anchors it for Arrow
+
+    def test(array: pa_arrow.Array) -> pa_arrow.Array:
+        if _RE2_AGREES.fullmatch(pattern) and pc.all(pc.string_is_ascii(array)).as_py() is not False \
+                and not pc.any(pc.match_substring(array, "\n")).as_py():
+            return pc.match_substring_regex(array, anchored)
+        text = array.to_pandas()  # pandas decides between RE2 and Python's `re`, as for pandera
+        return pa_arrow.array(text.str.match(pattern, na=False).to_numpy(), mask=text.isna().to_numpy())
+
+    return test
+
+
+def _max_length(limit: int) -> Callable[[pd.Series], pd.Series]:
     """Free text fits its warehouse column: at most `limit` UTF-8 bytes (a 10 MB cell is quarantined, not cut)."""
 
     def fits(s: pd.Series) -> pd.Series:
@@ -182,7 +213,7 @@ def rules_for(contract: TableContract, date_range: tuple[dt.date, dt.date] | Non
 
 @lru_cache(maxsize=256)
 def schema_for(contract: TableContract, date_range: tuple[dt.date, dt.date] | None = None) -> pa.DataFrameSchema:
-    """The pandera model of a contract (`rules_for` as a DataFrameSchema): what validation enforces, in pandera's terms."""
+    """The pandera model of a contract: `rules_for` as a DataFrameSchema (what validation enforces)."""
     rules = rules_for(contract, date_range)
     columns = {
         name: pa.Column(nullable=nullable, checks=[r.check for r in column], required=True)

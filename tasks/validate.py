@@ -95,10 +95,11 @@ class StreamValidator:
 
     `repeated` holds the key hashes that occur more than once in the file (`repeated_keys`): rows
     with such a key are held back, and `finish` deduplicates them and finds conflicts across the
-    whole file. `repeated` None means the whole file comes as one batch: its repeated keys are found in
-    that batch itself (exactly, by pandas' comparison; no first pass needed). `rows_in` is the file's row count, so a file bound to break the reject ratio is
-    known as soon as its bad rows pass it: from then on nothing is settled (the load is void) and
-    only the counts for the rejection message are kept.
+    whole file. `repeated` None means the whole file comes as one batch: its repeated keys are found
+    in that batch itself (exactly, as pandas compares keys; no first pass needed). `rows_in` is the
+    file's row count, so a file bound to break the reject ratio is known as soon as its bad rows pass
+    it: from then on nothing is settled (the load is void) and only the counts for the rejection
+    message are kept.
     """
 
     def __init__(self, ref: FileRef, rows_in: int, repeated: np.ndarray | None, enforce_ratio: bool = True) -> None:
@@ -138,7 +139,7 @@ class StreamValidator:
         if self.unreadable:  # _reject_early: no rule checks for a file that is rejected anyway
             return self._empty()
         df = _to_pandas(table)
-        pandera = rule_failures(df, self._rules, cleaned.failures)
+        pandera = rule_failures(table, df, self._rules, cleaned.failures)
         held = self._repeating(table, df)
         if held.any():
             self._held.append(_Held(table.filter(held), _take(cleaned.raw, held),
@@ -282,13 +283,15 @@ def _to_pandas(table: pa_arrow.Table) -> pd.DataFrame:
     )
 
 
-def rule_failures(df: pd.DataFrame, rules: ContractRules, coercions: list[Failure]) -> list[Failure]:
-    """Every rule of the contract's pandera model (`schema_for`) on `df`, as per-row failures, in pandera's order.
+def rule_failures(table: pa_arrow.Table, df: pd.DataFrame, rules: ContractRules,
+                  coercions: list[Failure]) -> list[Failure]:
+    """Every rule of the contract's pandera model (`schema_for`) on a batch, as per-row failures, in pandera's order.
 
     Exactly what `schema.validate(df, lazy=True)` reports — per column (in contract order) `not_nullable`,
-    then its checks on the non-null values (`ignore_na`), then the table-level checks — computed with the
-    same pandas expressions but without pandera's per-check machinery (~1 ms per column per batch, most
-    of a small file's validation). tests/unit/test_rule_failures.py holds the two to the same answer.
+    then its checks on the non-null values (`ignore_na`), then the table-level checks — but each column
+    check is one Arrow call on `table` (`ColumnRule.test`) instead of pandera's per-check machinery (~1 ms
+    per column per batch, most of a small file's validation); nulls are pandas' (`df`, the frame pandera
+    would see). tests/unit/test_rule_failures.py holds the two to the same answer.
     The table-level checks are read from their boolean output: pandera's own report of a failing one
     formats every failing row as text (row by row), which cost ~40 µs per bad row.
     """
@@ -296,24 +299,20 @@ def rule_failures(df: pd.DataFrame, rules: ContractRules, coercions: list[Failur
     # A value that failed coercion is already reported; its null is not a second "not_nullable".
     coerced = {f.column: f.rows for f in coercions}
     for name, nullable, column_rules in rules.columns:
-        series = df[name]
-        isna = series.isna().to_numpy()
-        has_na = bool(isna.any())
-        if has_na and not nullable:
+        isna = df[name].isna().to_numpy()
+        if not nullable and isna.any():
             rows = np.flatnonzero(isna)
             if name in coerced:
                 rows = np.setdiff1d(rows, coerced[name])
             if len(rows):
                 out.append(Failure(rows, name, "not_nullable", "data"))
-        if not column_rules or (has_na and isna.all()):
-            continue
-        present = np.flatnonzero(~isna) if has_na else None
-        values = series[~isna] if has_na else series  # pandera drops nulls before a check (ignore_na)
+        column = table.column(name).combine_chunks() if column_rules else None
         for rule in column_rules:
-            passed = np.asarray(rule.test(values).to_numpy(dtype=bool, na_value=False))
-            rows = np.flatnonzero(~passed)
+            # A null passes (pandera drops nulls before a check); so does pandas' null that Arrow holds as a value.
+            passed = pc.fill_null(rule.test(column), True).to_numpy(zero_copy_only=False)
+            rows = np.flatnonzero(~passed & ~isna)
             if len(rows):
-                out.append(Failure(rows if present is None else present[rows], name, rule.name, "data"))
+                out.append(Failure(rows, name, rule.name, "data"))
     for check_name, check in rules.table:  # a table-level check belongs to no single column
         # pandera also passes a row whose every value is null; ROW_NUMBER is never null, so none is.
         verdict = check(df)
