@@ -18,7 +18,7 @@ PARTS = (
     ("    warehouse load_file (DuckDB statements + waiting for batches)", "blocks/warehouse/duckdb.py", "load_file"),
     ("      DuckDB statements", "blocks/warehouse/duckdb.py", "execute"),
     ("      waiting for the next validated batch", "blocks/warehouse/batches.py", "prefetched"),
-    ("    first pass: read keys", "tasks/load.py", "_scan_keys"),
+    ("    first pass: read keys (files larger than a batch)", "tasks/load.py", "_scan_keys"),
     ("  task body: fetch (backup step)", "tasks/extract.py", "fetch_file"),
     ("  Prefect: create task run", "prefect/task_engine.py", "_create_task_run_locally"),
     ("  Prefect: state changes", "prefect/task_engine.py", "set_state"),

@@ -150,13 +150,29 @@ class FileStream:
                 by_name, entry.drift_columns = check_columns(self.raw.column_names, ref.contract, ref.path, 0)
             except FileRejected as exc:
                 raise FileRejected(exc.path, exc.reason, self.raw.num_rows()) from None
-            self.rows_in, self.repeated = self._scan_keys(by_name)
+            whole = self._whole_file()
+            if whole is not None:  # one batch: read once; validation finds its repeated keys in that batch
+                self.rows_in, self.repeated = whole.num_rows, None
+                self._batches: Iterator[pa.Table] = iter([whole])
+            else:
+                self.rows_in, self.repeated = self._scan_keys(by_name)
+                self._batches = self.raw.batches(size=self.size)
             span.set_attribute("rows", self.rows_in)
         self._spool = ParquetSpool(prefix="datawiz-quarantine-")
         self.quarantine = _QuarantineRecords(self._spool)
         self._validator = StreamValidator(ref, self.rows_in, self.repeated)
-        self._batches = self.raw.batches(size=self.size)
         self._offset = 0  # file rows read so far
+
+    def _whole_file(self) -> pa.Table | None:
+        """The whole file as one batch when it fits in one (a Parquet file's footer says), else None.
+
+        The key pass exists so a file larger than a batch can be settled batch by batch; a file that
+        fits in one batch is read once instead of twice (most of a small file's reading cost is
+        opening it). A CSV file's row count is unknown until read, so CSV always takes the two passes.
+        """
+        if self.raw.is_csv or self.raw.num_rows() > self.size:
+            return None
+        return next(self.raw.batches(size=self.size))
 
     def _scan_keys(self, by_name: dict[str, int]) -> tuple[int, np.ndarray]:
         """(rows in the file, hashes of the keys that occur more than once), reading the key columns only."""

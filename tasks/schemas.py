@@ -9,6 +9,7 @@ of DATA-CONTRACT.md §2.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -16,34 +17,93 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
+import pyarrow as pa_arrow
+import pyarrow.compute as pc
 
 from datawiz.core.registry import CONTRACTS, Column, TableContract
 
 
-def column_checks(column: Column) -> list[pa.Check]:
-    """The element-wise checks of one contract column."""
-    checks: list[pa.Check] = []
+@dataclass(frozen=True)
+class ColumnRule:
+    """One element-wise rule of a contract column, in the two forms validation needs.
+
+    `check` is the pandera Check of the model (`schema_for`). `test` computes the same verdict on the
+    column's Arrow array in one vectorised call: pandera's machinery around a check cost ~1 ms per column
+    and batch, most of a small file's validation. Pandera's built-ins are one pandas expression each
+    (pandera/backends/pandas/builtin_checks.py: `s.str.match(pattern, na=False)`, `s.isin(values)`,
+    `s > v`, `s >= v`); each `test` below says why its Arrow form gives the same answer, and
+    tests/unit/test_rule_failures.py holds the two to it on hostile values. A null passes (pandera's
+    `ignore_na`); `name` is what pandera's failure cases call the rule (its error text, else its name).
+    """
+
+    check: pa.Check
+    test: Callable[[pa_arrow.Array], pa_arrow.Array]  # True where a value passes (null where it is null)
+
+    @property
+    def name(self) -> str:
+        return str(self.check.error or self.check.name)
+
+
+def column_rules(column: Column) -> list[ColumnRule]:
+    """The element-wise rules of one contract column, in the order pandera runs (and reports) them."""
+    rules: list[ColumnRule] = []
     if column.pattern:
-        checks.append(pa.Check.str_matches(column.pattern))
+        rules.append(ColumnRule(pa.Check.str_matches(column.pattern), _matches(column.pattern)))
     if column.allowed is not None:
         values = [float(v) for v in column.allowed] if column.type == "dec" else list(column.allowed)
-        checks.append(pa.Check.isin(values))
+        allowed = pa_arrow.array(values)
+        rules.append(ColumnRule(pa.Check.isin(values), lambda a: pc.is_in(_numeric(a), value_set=allowed)))
     if column.gt is not None:
-        checks.append(pa.Check.gt(column.gt))
+        gt = column.gt
+        rules.append(ColumnRule(pa.Check.gt(gt), lambda a: pc.greater(_numeric(a), gt)))
     if column.ge is not None:
-        checks.append(pa.Check.ge(column.ge))
+        ge = column.ge
+        rules.append(ColumnRule(pa.Check.ge(ge), lambda a: pc.greater_equal(_numeric(a), ge)))
     if column.type == "str" and not (column.pattern or column.allowed):
-        checks.append(_max_length(column.max_length))
-    return checks
+        limit = column.max_length
+        # Arrow strings are valid UTF-8: their byte length is what `str.encode("utf-8")` would give.
+        rules.append(ColumnRule(pa.Check(_max_length(limit), name=f"max_length_{limit}_bytes"),
+                                lambda a: pc.less_equal(pc.binary_length(a), limit)))
+    return rules
 
 
-def _max_length(limit: int) -> pa.Check:
+def column_checks(column: Column) -> list[pa.Check]:
+    """The element-wise checks of one contract column (pandera's form)."""
+    return [rule.check for rule in column_rules(column)]
+
+
+def _numeric(array: pa_arrow.Array) -> pa_arrow.Array:
+    # Validation compares decimals as the float64 pandas holds them (tasks.validate._to_pandas).
+    return array.cast(pa_arrow.float64()) if pa_arrow.types.is_decimal(array.type) else array
+
+
+# Patterns in which RE2 (Arrow) and Python's `re` agree on ASCII text without newlines: literals, `\d`,
+# repetition counts, groups and alternation. `$` differs only before a trailing newline, `\d` only on
+# non-ASCII digits; pandas' own string methods make the same choice (pandas/core/arrays/string_arrow.py).
+_RE2_AGREES = re.compile(r"\^?(?:[A-Za-z0-9_ |()\-]|\\d|\{\d+(?:,\d*)?\})*\$?")
+
+
+def _matches(pattern: str) -> Callable[[pa_arrow.Array], pa_arrow.Array]:
+    """`s.str.match(pattern)`: the pattern matches at the start of the value."""
+    anchored = f"^({pattern.removeprefix('^')})"  # as pandas anchors it for Arrow
+
+    def test(array: pa_arrow.Array) -> pa_arrow.Array:
+        if _RE2_AGREES.fullmatch(pattern) and pc.all(pc.string_is_ascii(array)).as_py() is not False \
+                and not pc.any(pc.match_substring(array, "\n")).as_py():
+            return pc.match_substring_regex(array, anchored)
+        text = array.to_pandas()  # pandas decides between RE2 and Python's `re`, as for pandera
+        return pa_arrow.array(text.str.match(pattern, na=False).to_numpy(), mask=text.isna().to_numpy())
+
+    return test
+
+
+def _max_length(limit: int) -> Callable[[pd.Series], pd.Series]:
     """Free text fits its warehouse column: at most `limit` UTF-8 bytes (a 10 MB cell is quarantined, not cut)."""
 
     def fits(s: pd.Series) -> pd.Series:
         return s.isna() | (s.str.encode("utf-8", "surrogatepass").str.len() <= limit)
 
-    return pa.Check(fits, name=f"max_length_{limit}_bytes")
+    return fits
 
 
 def _manager_rule(df: pd.DataFrame) -> pd.Series:
@@ -133,17 +193,33 @@ def table_rules(contract: TableContract) -> list[Rule]:
     return rules
 
 
+@dataclass(frozen=True)
+class ContractRules:
+    """Every rule of a contract for one file's date range: per column (name, nullable, rules), then table-level."""
+
+    columns: tuple[tuple[str, bool, tuple[ColumnRule, ...]], ...]
+    table: tuple[tuple[str, Callable[[pd.DataFrame], pd.Series]], ...]  # (name, check over the frame)
+
+
+@lru_cache(maxsize=256)
+def rules_for(contract: TableContract, date_range: tuple[dt.date, dt.date] | None = None) -> ContractRules:
+    """The contract's rules: its column rules, its named table rules and (facts) its file's dates. Built once."""
+    columns = tuple((c.name, c.nullable, tuple(column_rules(c))) for c in contract.columns)
+    table = [(rule.name, rule.check) for rule in table_rules(contract)]
+    if contract.date_column and date_range:
+        table.append((f"{contract.date_column}_matches_file_name", _date_rule(contract.date_column, *date_range)))
+    return ContractRules(columns, tuple(table))
+
+
 @lru_cache(maxsize=256)
 def schema_for(contract: TableContract, date_range: tuple[dt.date, dt.date] | None = None) -> pa.DataFrameSchema:
-    """The pandera model of a contract: its column rules, its named table rules and (facts) its file's dates."""
+    """The pandera model of a contract: `rules_for` as a DataFrameSchema (what validation enforces)."""
+    rules = rules_for(contract, date_range)
     columns = {
-        c.name: pa.Column(nullable=c.nullable, checks=column_checks(c), required=True)
-        for c in contract.columns
+        name: pa.Column(nullable=nullable, checks=[r.check for r in column], required=True)
+        for name, nullable, column in rules.columns
     }
-    checks = [pa.Check(rule.check, name=rule.name) for rule in table_rules(contract)]
-    if contract.date_column and date_range:
-        rule = _date_rule(contract.date_column, *date_range)
-        checks.append(pa.Check(rule, name=f"{contract.date_column}_matches_file_name"))
+    checks = [pa.Check(check, name=name) for name, check in rules.table]
     return pa.DataFrameSchema(columns, checks=checks, name=contract.name, strict=False, coerce=False)
 
 

@@ -15,7 +15,6 @@ and the row count is known up front, so the reject ratio is judged on the whole 
 
 from __future__ import annotations
 
-import copy
 import json
 import threading
 from collections import Counter
@@ -24,7 +23,6 @@ from dataclasses import dataclass, field
 import duckdb
 import numpy as np
 import pandas as pd
-import pandera.pandas as pa
 import pyarrow as pa_arrow
 import pyarrow.compute as pc
 
@@ -32,7 +30,7 @@ from blocks.types import FileStats, QuarantineExample
 from datawiz.core.errors import FileRejected
 from datawiz.core.registry import FileRef
 from tasks.clean import ROW_NUMBER, Cleaned, Failure, arrow_type
-from tasks.schemas import file_date_range, schema_for
+from tasks.schemas import ContractRules, file_date_range, rules_for
 
 QUARANTINE_SCHEMA = pa_arrow.schema(
     [
@@ -85,8 +83,7 @@ class _Held:
 def validate_rows(cleaned: Cleaned, ref: FileRef, enforce_ratio: bool = True) -> Split:
     """Deduplicate, check every rule, and split; raises FileRejected above the reject ratio."""
     table = cleaned.table
-    validator = StreamValidator(ref, table.num_rows, repeated_keys([key_hashes(table, ref.contract.key)]),
-                                enforce_ratio)
+    validator = StreamValidator(ref, table.num_rows, None, enforce_ratio)
     parts = [validator.add(cleaned), validator.finish()]
     good = pa_arrow.concat_tables([p.good for p in parts]).sort_by(ROW_NUMBER)
     quarantine = pa_arrow.concat_tables([p.quarantine for p in parts]).sort_by("row_number")
@@ -98,12 +95,14 @@ class StreamValidator:
 
     `repeated` holds the key hashes that occur more than once in the file (`repeated_keys`): rows
     with such a key are held back, and `finish` deduplicates them and finds conflicts across the
-    whole file. `rows_in` is the file's row count, so a file bound to break the reject ratio is
-    known as soon as its bad rows pass it: from then on nothing is settled (the load is void) and
-    only the counts for the rejection message are kept.
+    whole file. `repeated` None means the whole file comes as one batch: its repeated keys are found
+    in that batch itself (exactly, as pandas compares keys; no first pass needed). `rows_in` is the
+    file's row count, so a file bound to break the reject ratio is known as soon as its bad rows pass
+    it: from then on nothing is settled (the load is void) and only the counts for the rejection
+    message are kept.
     """
 
-    def __init__(self, ref: FileRef, rows_in: int, repeated: np.ndarray, enforce_ratio: bool = True) -> None:
+    def __init__(self, ref: FileRef, rows_in: int, repeated: np.ndarray | None, enforce_ratio: bool = True) -> None:
         self.ref = ref
         self.columns = list(ref.contract.column_names)
         self.key = list(ref.contract.key)
@@ -115,7 +114,7 @@ class StreamValidator:
         self._coercion_bad = 0
         self._coercion_rules: Counter[str] = Counter()
         self._held: list[_Held] = []
-        self._schema = schema_for(ref.contract, file_date_range(ref.period, ref.business_date))
+        self._rules = rules_for(ref.contract, file_date_range(ref.period, ref.business_date))
         self._good_schema = pa_arrow.schema(
             [*((c.name, arrow_type(c)) for c in ref.contract.columns), (ROW_NUMBER, pa_arrow.int64())])
 
@@ -139,12 +138,21 @@ class StreamValidator:
         self._coercion_bad += int(bad.sum())
         if self.unreadable:  # _reject_early: no rule checks for a file that is rejected anyway
             return self._empty()
-        pandera = _pandera_failures(_to_pandas(table), self._schema, cleaned.failures)
-        held = np.isin(key_hashes(table, self.key), self.repeated) if len(self.repeated) else np.zeros_like(bad)
+        df = _to_pandas(table)
+        pandera = rule_failures(table, df, self._rules, cleaned.failures)
+        held = self._repeating(table, df)
         if held.any():
             self._held.append(_Held(table.filter(held), _take(cleaned.raw, held),
                                     _subset(cleaned.failures, held), _subset(pandera, held)))
         return self._settle(table, cleaned.raw, [*cleaned.failures, *pandera], ~held)
+
+    def _repeating(self, table: pa_arrow.Table, df: pd.DataFrame) -> np.ndarray:
+        """Rows of this batch whose key occurs more than once in the file (held back until `finish`)."""
+        if self.repeated is None:  # the whole file is this batch: its repeats are found in it, exactly
+            return df.duplicated(subset=self.key, keep=False).to_numpy()
+        if len(self.repeated):
+            return np.isin(key_hashes(table, self.key), self.repeated)
+        return np.zeros(table.num_rows, dtype=bool)
 
     def finish(self) -> Part:
         """Resolve the held-back rows (exact copies collapse, conflicting keys are quarantined); check the ratio."""
@@ -275,42 +283,45 @@ def _to_pandas(table: pa_arrow.Table) -> pd.DataFrame:
     )
 
 
-def _pandera_failures(df: pd.DataFrame, schema: pa.DataFrameSchema, coercions: list[Failure]) -> list[Failure]:
-    """Run the contract's pandera model lazily and turn its failure cases into per-row failures.
+def rule_failures(table: pa_arrow.Table, df: pd.DataFrame, rules: ContractRules,
+                  coercions: list[Failure]) -> list[Failure]:
+    """Every rule of the contract's pandera model (`schema_for`) on a batch, as per-row failures, in pandera's order.
 
-    The column checks go through pandera's lazy validation. The table-level (row-wise) checks are
-    called one by one and read from their boolean output: pandera's own report of a failing
-    table-level check formats every failing row as text (row by row), which cost ~40 µs per bad row.
+    Exactly what `schema.validate(df, lazy=True)` reports — per column (in contract order) `not_nullable`,
+    then its checks on the non-null values (`ignore_na`), then the table-level checks — but each column
+    check is one Arrow call on `table` (`ColumnRule.test`) instead of pandera's per-check machinery (~1 ms
+    per column per batch, most of a small file's validation); nulls are pandas' (`df`, the frame pandera
+    would see). tests/unit/test_rule_failures.py holds the two to the same answer.
+    The table-level checks are read from their boolean output: pandera's own report of a failing one
+    formats every failing row as text (row by row), which cost ~40 µs per bad row.
     """
     out: list[Failure] = []
     # A value that failed coercion is already reported; its null is not a second "not_nullable".
     coerced = {f.column: f.rows for f in coercions}
-    try:
-        _without_table_checks(schema).validate(df, lazy=True)
-    except pa.errors.SchemaErrors as err:
-        cases = err.failure_cases
-        cases = cases[cases["index"].notna()]
-        for (column, check), group in cases.groupby(["column", "check"], dropna=False, sort=False):
-            col = None if pd.isna(column) else str(column)
-            rows = np.unique(group["index"].astype(np.int64).to_numpy())
-            if check == "not_nullable" and col in coerced:
-                rows = np.setdiff1d(rows, coerced[col])
+    for name, nullable, column_rules in rules.columns:
+        isna = df[name].isna().to_numpy()
+        if not nullable and isna.any():
+            rows = np.flatnonzero(isna)
+            if name in coerced:
+                rows = np.setdiff1d(rows, coerced[name])
             if len(rows):
-                out.append(Failure(rows, col, str(check), "data"))
-    for check in schema.checks:  # a table-level check belongs to no single column
-        passed = check(df).check_output
-        if not isinstance(passed, pd.Series):  # a verdict on the whole table names no row (as in pandera's report)
+                out.append(Failure(rows, name, "not_nullable", "data"))
+        column = table.column(name).combine_chunks() if column_rules else None
+        for rule in column_rules:
+            # A null passes (pandera drops nulls before a check); so does pandas' null that Arrow holds as a value.
+            passed = pc.fill_null(rule.test(column), True).to_numpy(zero_copy_only=False)
+            rows = np.flatnonzero(~passed & ~isna)
+            if len(rows):
+                out.append(Failure(rows, name, rule.name, "data"))
+    for check_name, check in rules.table:  # a table-level check belongs to no single column
+        # pandera also passes a row whose every value is null; ROW_NUMBER is never null, so none is.
+        verdict = check(df)
+        if not isinstance(verdict, pd.Series):  # a verdict on the whole table names no row (as in pandera's report)
             continue
-        rows = np.flatnonzero(~passed.astype(bool).to_numpy())
+        rows = np.flatnonzero(~verdict.astype(bool).to_numpy())
         if len(rows):
-            out.append(Failure(rows, None, str(check.name), "data"))
+            out.append(Failure(rows, None, check_name, "data"))
     return out
-
-
-def _without_table_checks(schema: pa.DataFrameSchema) -> pa.DataFrameSchema:
-    column_only = copy.copy(schema)
-    column_only.checks = []
-    return column_only
 
 
 def rules_per_row(failures: list[Failure], kept: np.ndarray) -> tuple[np.ndarray, pa_arrow.Array, Counter[str]]:
