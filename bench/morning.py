@@ -85,7 +85,8 @@ def run(landing: Landing, source: str, runs: int) -> Morning:
     data = good_rows(landing.fis_rows)
     loaded = with_lineage(data, entry_for(data.num_rows))
     case = "whole morning, MariaDB"
-    result = Morning(Result(case, f"DataWiz morning (load + DD + reports), {landing.fis_rows:,} rows", landing.fis_rows),
+    label = f"DataWiz morning (load + DD + reports), {landing.fis_rows:,} rows"
+    result = Morning(Result(case, label, landing.fis_rows),
                      Result(case, "raw LOAD DATA LOCAL INFILE (ready CSV)", data.num_rows))
     with evening_template(source) as template, tempfile.TemporaryDirectory(prefix="dw-bench-") as tmp:
         csv_path = os.path.join(tmp, "ready.csv")
