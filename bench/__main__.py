@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import concurrency, data, encoding, end_to_end, history, mariadb_load, small_files, validation
+from bench import concurrency, data, encoding, end_to_end, history, mariadb_load, morning, small_files, validation
 from bench.common import Result, prefect_server
 from bench.report import Target, terminal, write_doc
 from blocks.azure import ENV_CONNECTION_STRING
@@ -40,11 +40,13 @@ class Plan:
     parallel_rows: int = concurrency.FILES * concurrency.ROWS_PER_FILE  # 8 files x 250k
     history_rows: int = 5_000_000  # small file into an empty vs a history_rows warehouse (issue 17)
     history_runs: int = 7
+    morning_rows: int = 2_000_000  # issue 17: the whole morning (load + DD + reports) of one day
+    morning_runs: int = 1
 
 
 QUICK = Plan(rows=100_000, big_rows=300_000, files=50, to_sql_rows=2_000, runs=1, flow_runs=1, big_runs=1,
              small_files_runs=1, profile_files=20, parallel_rows=concurrency.FILES * 25_000,
-             history_rows=300_000, history_runs=3)
+             history_rows=300_000, history_runs=3, morning_rows=200_000)
 
 
 def step(name: str) -> None:
@@ -86,6 +88,9 @@ def main(plan: Plan, write: bool) -> None:
             profile = small_files.profiled(sample, sources[sample], dims, data.ROOT / "small-files.prof")
             step(f"files in parallel ({concurrency.FILES} files, MariaDB, concurrency 1 vs 2 interleaved)")
             in_parallel = concurrency.run(parallel, sources[parallel], plan.flow_runs, dims)
+        step(f"whole morning, MariaDB ({plan.morning_rows:,} rows, load + DD + reports)")
+        day = data.landing(plan.morning_rows)
+        dawn = morning.run(day, end_to_end.upload(day, conn, "bench-morning"), plan.morning_runs)
     native_one, native_big = end_to_end.duckdb_native(one, plan.runs), end_to_end.duckdb_native(big, plan.runs)
     results += [maria_one, maria_big, duck_one, native_one, duck_big, native_big, many_files, *in_parallel]
     per_file = small_files.overhead_ms(many_files, duck_one, plan.files)
@@ -99,6 +104,9 @@ def main(plan: Plan, write: bool) -> None:
     results += against_history
     ratios += history.ratios(against_history)
     targets += history.targets(against_history)
+    results += [dawn.flow, dawn.raw]
+    dawn_ratios, dawn_targets = morning.judge(dawn)
+    ratios, targets = ratios + dawn_ratios, targets + dawn_targets
     ratios.append(f"Peak RSS into DuckDB (for information; the issue's memory targets are the MariaDB runs): "
                   f"{duck_big.rows:,}-row file {max(duck_big.rss_mb):,.0f} MB, {duck_one.rows:,}-row file "
                   f"{max(duck_one.rss_mb):,.0f} MB")

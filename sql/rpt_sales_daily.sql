@@ -4,7 +4,11 @@
 -- loaded. :start/:end are not needed (the view refreshes the partitions whose base data changed).
 REFRESH MATERIALIZED VIEW rpt_sales_daily WITH SYNC MODE
 {% else %}
--- Reporting table for the touched dates (:start .. :end), on DuckDB and MySQL/MariaDB.
+-- Reporting table for the touched dates (:start .. :end), on DuckDB and MySQL/MariaDB: only the days the
+-- loaded files touched are rebuilt (the caller passes their range).
+{% if dialect == "mysql" %}
+{{ big_temp_tables() }};
+{% endif %}
 DELETE FROM rpt_sales_daily WHERE invoice_date BETWEEN :start AND :end;
 
 INSERT INTO rpt_sales_daily (invoice_date, region, brand, quantity, net_amount, billed_outlets, _loaded_at, _run_id)
@@ -17,4 +21,8 @@ LEFT JOIN dim_distributor d ON d.distributor_code = f.distributor_code
 LEFT JOIN dim_product p ON p.sku_code = f.sku_code
 WHERE f.invoice_date BETWEEN :start AND :end
 GROUP BY f.invoice_date, coalesce(d.region, 'Unknown'), coalesce(p.brand, 'Unknown')
+{% if dialect == "mysql" %}
+;
+{{ default_temp_tables() }}
+{% endif %}
 {% endif %}
