@@ -80,14 +80,19 @@ LATEST_SNAPSHOT_SQL = (
 )
 
 
-def file_version(s: Style, op: str, path: str, version: str, prefix: str = "") -> tuple[str, tuple[str, ...]]:
-    """`<prefix>source_file = path AND <prefix>source_version <op> version`, written so the backend finds the
-    rows through its index on the path column (`prefix`: "_" for the lineage columns, "" for ledger and
-    quarantine); returns the condition and its values."""
+def file_version(s: Style, op: str, prefix: str = "") -> str:
+    """`<prefix>source_file = ? AND <prefix>source_version <op> ?`, written so the backend finds the rows
+    through its index on the path column (`prefix`: "_" for the lineage columns, "" for ledger and
+    quarantine; `op`: "=" or "<>"). Its values, in order: `file_version_values`."""
     f, v, p = f"{prefix}source_file", f"{prefix}source_version", s.placeholder
     if s.one_filter_index:
-        return f"{f} = {p} AND ({f}, {v}) {op} ({p}, {p})", (path, path, version)
-    return f"{f} = {p} AND {v} {op} {p}", (path, version)
+        return f"{f} = {p} AND ({f}, {v}) {op} ({p}, {p})"
+    return f"{f} = {p} AND {v} {op} {p}"
+
+
+def file_version_values(s: Style, path: str, version: str) -> tuple[str, ...]:
+    """The values `file_version`'s condition binds, in order."""
+    return (path, path, version) if s.one_filter_index else (path, version)
 
 
 def ledger_of_path(entry: LedgerEntry, s: Style) -> Stmt:
@@ -113,8 +118,9 @@ class PathLedger:
 
 def ledger_known(entry: LedgerEntry, s: Style) -> Stmt:
     """Count of ledger rows for this (file, version): non-zero means another run got there first."""
-    where, params = file_version(s, "=", entry.source_file, entry.source_version)
-    return Stmt(f"SELECT count(*) FROM etl_file_ledger WHERE {where}", params)
+    where = file_version(s, "=")
+    return Stmt(f"SELECT count(*) FROM etl_file_ledger WHERE {where}",
+                file_version_values(s, entry.source_file, entry.source_version))
 
 
 DRIFT_NAMES_KEPT = 100  # a file with 10,000 extra columns must not overflow the ledger's TEXT (64 KB)
@@ -156,11 +162,11 @@ def ledger_statements(entry: LedgerEntry, s: Style, supersede: bool = True) -> l
     """
     out = []
     if entry.status == "loaded" and supersede:
-        where, params = file_version(s, "<>", entry.source_file, entry.source_version)
-        loaded = (f"(source_file, status) = ({s.placeholder}, 'loaded')", (entry.source_file,)) if s.one_filter_index \
-            else ("status = 'loaded'", ())
-        out.append(Stmt(f"UPDATE etl_file_ledger SET status = 'superseded' WHERE {where} AND {loaded[0]}",
-                        params + loaded[1]))
+        where = file_version(s, "<>")
+        loaded = f"(source_file, status) = ({s.placeholder}, 'loaded')" if s.one_filter_index else "status = 'loaded'"
+        params = file_version_values(s, entry.source_file, entry.source_version)
+        params += (entry.source_file,) if s.one_filter_index else ()
+        out.append(Stmt(f"UPDATE etl_file_ledger SET status = 'superseded' WHERE {where} AND {loaded}", params))
     cols = ", ".join(LEDGER_COLUMNS)
     out.append(Stmt(
         f"INSERT INTO etl_file_ledger ({cols}) VALUES ({s.marks(len(LEDGER_COLUMNS))})", ledger_values(entry)
@@ -176,8 +182,9 @@ QUARANTINE_COLUMNS = (
 
 def quarantine_delete(entry: LedgerEntry, s: Style) -> Stmt:
     """Remove quarantined rows a failed earlier attempt of this version may have left (non-atomic backends)."""
-    where, params = file_version(s, "=", entry.source_file, entry.source_version)
-    return Stmt(f"DELETE FROM etl_quarantine WHERE {where}", params)
+    where = file_version(s, "=")
+    return Stmt(f"DELETE FROM etl_quarantine WHERE {where}",
+                file_version_values(s, entry.source_file, entry.source_version))
 
 
 def quarantine_rows(entry: LedgerEntry, quarantine: pa.Table) -> pa.Table:
@@ -280,8 +287,9 @@ def clear_previous(contract: TableContract, entry: LedgerEntry, s: Style) -> Stm
     """
     table, mode = contract.target_table, contract.load_mode.value
     if mode == "fact_upsert":
-        where, params = file_version(s, "<>", entry.source_file, entry.source_version, prefix="_")
-        return Stmt(f"DELETE FROM {table} WHERE {where}", params)
+        where = file_version(s, "<>", prefix="_")
+        return Stmt(f"DELETE FROM {table} WHERE {where}",
+                    file_version_values(s, entry.source_file, entry.source_version))
     if mode == "constants":
         return Stmt(f"DELETE FROM {table} WHERE NOT ({_of_file(s)})", (entry.source_file, entry.source_version))
     return None
