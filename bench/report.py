@@ -105,7 +105,7 @@ def write_doc(results: list[Result], ratios: list[str], targets: list[Target], n
         "",
         *[f"- {r}" for r in ratios],
         "",
-        "## Targets (issue 9)",
+        "## Targets (issues 9 and 17)",
         "",
         "| target | wanted | measured | status |",
         "|---|---|---|---|",
