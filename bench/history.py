@@ -192,20 +192,27 @@ def measure(empty: Warehouse, full: Warehouse, ref: FileRef, rows: pa.Table, run
 
 
 @contextmanager
-def duckdb_pair(root: Path, table: pa.Table, entries: list[LedgerEntry]) -> Iterator[tuple[Warehouse, Warehouse]]:
-    """Two DuckDB file warehouses with dimensions, the second also with the history."""
-    with tempfile.TemporaryDirectory(prefix="dw-bench-history-") as tmp:
-        empty = DuckDBWarehouse(path=f"{tmp}/empty.duckdb")
-        full = DuckDBWarehouse(path=f"{tmp}/full.duckdb")
+def _pair(empty: Warehouse, full: Warehouse, root: Path,
+          fill: Callable[[], None]) -> Iterator[tuple[Warehouse, Warehouse]]:
+    """Both warehouses migrated and given the dimensions, then `fill` (the history, into `full`); closed after."""
+    try:
         for wh in (empty, full):
             wh.migrate()
             load_dimensions(wh, root)
-        fill_duckdb(full, table, entries)
-        try:
-            yield empty, full
-        finally:
-            empty.close()
-            full.close()
+        fill()
+        yield empty, full
+    finally:
+        empty.close()
+        full.close()
+
+
+@contextmanager
+def duckdb_pair(root: Path, table: pa.Table, entries: list[LedgerEntry]) -> Iterator[tuple[Warehouse, Warehouse]]:
+    """Two DuckDB file warehouses with dimensions, the second also with the history."""
+    with tempfile.TemporaryDirectory(prefix="dw-bench-history-") as tmp:
+        empty, full = DuckDBWarehouse(path=f"{tmp}/empty.duckdb"), DuckDBWarehouse(path=f"{tmp}/full.duckdb")
+        with _pair(empty, full, root, lambda: fill_duckdb(full, table, entries)) as pair:
+            yield pair
 
 
 @contextmanager
@@ -214,15 +221,8 @@ def mariadb_pair(root: Path, table: pa.Table, entries: list[LedgerEntry]) -> Ite
     with fresh_mariadb() as (e_name, _), fresh_mariadb() as (f_name, _):
         empty = MySQLWarehouse(host=HOST, port=PORT, user=USER, database=e_name)
         full = MySQLWarehouse(host=HOST, port=PORT, user=USER, database=f_name)
-        for wh in (empty, full):
-            wh.migrate()
-            load_dimensions(wh, root)
-        fill_mariadb(full, table, entries)
-        try:
-            yield empty, full
-        finally:
-            empty.close()
-            full.close()
+        with _pair(empty, full, root, lambda: fill_mariadb(full, table, entries)) as pair:
+            yield pair
 
 
 BACKENDS = ("MariaDB", "DuckDB")
