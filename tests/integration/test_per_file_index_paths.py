@@ -14,6 +14,7 @@ Read from the databases' own plans after loading a few files through `load_file`
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -113,78 +114,72 @@ def duckdb_plan(wh: DuckDBWarehouse, st: sb.Stmt) -> str:
         cur.close()
 
 
-def test_duckdb_per_file_statements_scan_an_index(tmp_path: Path) -> None:
-    wh = DuckDBWarehouse(path=str(tmp_path / "wh.duckdb"))
+@pytest.fixture
+def wh(tmp_path: Path) -> Iterator[DuckDBWarehouse]:
+    """A migrated DuckDB warehouse holding the history (load_history), closed afterwards."""
+    duck = DuckDBWarehouse(path=str(tmp_path / "wh.duckdb"))
     try:
-        wh.migrate()
-        load_history(wh)
-        e = entry(FILES // 2, "v2")
-        statements = per_file_statements(e, sb.DUCKDB)
-        # DuckDB reads the path's ledger rows instead of counting this version's, and counts orphans on
-        # the incoming batch (below); the previous-version clean-up runs for re-deliveries only (next test).
-        for name in ("ledger check", "orphan count (SQL)", "previous version"):
-            del statements[name]
-        statements["ledger of the path"] = sb.ledger_of_path(e, sb.DUCKDB)
-        for name, st in statements.items():
-            plan = duckdb_plan(wh, st)
-            assert "Type: Index Scan" in plan and "Sequential Scan" not in plan, (name, plan)
-        orphans = sb.orphan_count_of(FIS, "_incoming")
-        assert orphans is not None
-        cur = wh._connection().cursor()
-        cur.register("_incoming", with_lineage(fis_rows(10, first_invoice=10**6), e))
-        plan = "\n".join(str(r[1]) for r in cur.execute("EXPLAIN " + orphans.sql).fetchall())
-        cur.close()
-        assert FIS.target_table not in plan and "dim_retailer" in plan, plan
+        duck.migrate()
+        load_history(duck)
+        yield duck
     finally:
-        wh.close()
+        duck.close()
 
 
-def test_duckdb_v005_adds_the_indexes_to_an_older_warehouse(tmp_path: Path) -> None:
-    wh = DuckDBWarehouse(path=str(tmp_path / "wh.duckdb"))
-    try:
-        wh.migrate()
-        load_history(wh)
-        # A warehouse migrated before V005: its contract tables were made without the indexes.
-        for name in DUCKDB_INDEXES:
-            wh.execute(f"DROP INDEX {name}")
-        wh.execute("DELETE FROM schema_migrations WHERE version = 5")
-        assert wh.migrate() == ["V005__per_file_indexes.sql"]
-        names = set(wh.query("SELECT index_name FROM duckdb_indexes()")["index_name"].to_pylist())
-        assert names >= DUCKDB_INDEXES
-        # Re-runnable: a second application (CREATE INDEX IF NOT EXISTS) leaves everything as it was.
-        wh.execute("DELETE FROM schema_migrations WHERE version = 5")
-        assert wh.migrate() == ["V005__per_file_indexes.sql"]
-        assert set(wh.query("SELECT index_name FROM duckdb_indexes()")["index_name"].to_pylist()) == names
-        # Loads after the migration still replace a re-delivered file's rows exactly.
-        e = entry(3, "v2")  # loaded as v1 by load_history
-        rows = with_lineage(fis_rows(ROWS // 2, first_invoice=3 * ROWS), e)
-        wh.load_file(FIS, e, rows, QUARANTINE_SCHEMA.empty_table())
-        counts = wh.query("SELECT _source_version AS v, count(*) AS n FROM fact_secondary_sales "
-                          "WHERE _source_file = :f GROUP BY 1", {"f": path_of(3)}).to_pylist()
-        assert counts == [{"v": "v2", "n": ROWS // 2}]
-        assert wh.query("SELECT count(*) AS n FROM fact_secondary_sales")["n"][0].as_py() == FILES * ROWS - ROWS // 2
-    finally:
-        wh.close()
+def test_duckdb_per_file_statements_scan_an_index(wh: DuckDBWarehouse) -> None:
+    e = entry(FILES // 2, "v2")
+    statements = per_file_statements(e, sb.DUCKDB)
+    # DuckDB reads the path's ledger rows instead of counting this version's, and counts orphans on
+    # the incoming batch (below); the previous-version clean-up runs for re-deliveries only (next test).
+    for name in ("ledger check", "orphan count (SQL)", "previous version"):
+        del statements[name]
+    statements["ledger of the path"] = sb.ledger_of_path(e, sb.DUCKDB)
+    for name, st in statements.items():
+        plan = duckdb_plan(wh, st)
+        assert "Type: Index Scan" in plan and "Sequential Scan" not in plan, (name, plan)
+    orphans = sb.orphan_count_of(FIS, "_incoming")
+    assert orphans is not None
+    cur = wh._connection().cursor()
+    cur.register("_incoming", with_lineage(fis_rows(10, first_invoice=10**6), e))
+    plan = "\n".join(str(r[1]) for r in cur.execute("EXPLAIN " + orphans.sql).fetchall())
+    cur.close()
+    assert FIS.target_table not in plan and "dim_retailer" in plan, plan
 
 
-def test_duckdb_redelivery_replaces_exactly_the_loaded_version(tmp_path: Path) -> None:
+def test_duckdb_v005_adds_the_indexes_to_an_older_warehouse(wh: DuckDBWarehouse) -> None:
+    # A warehouse migrated before V005: its contract tables were made without the indexes.
+    for name in DUCKDB_INDEXES:
+        wh.execute(f"DROP INDEX {name}")
+    wh.execute("DELETE FROM schema_migrations WHERE version = 5")
+    assert wh.migrate() == ["V005__per_file_indexes.sql"]
+    names = set(wh.query("SELECT index_name FROM duckdb_indexes()")["index_name"].to_pylist())
+    assert names >= DUCKDB_INDEXES
+    # Re-runnable: a second application (CREATE INDEX IF NOT EXISTS) leaves everything as it was.
+    wh.execute("DELETE FROM schema_migrations WHERE version = 5")
+    assert wh.migrate() == ["V005__per_file_indexes.sql"]
+    assert set(wh.query("SELECT index_name FROM duckdb_indexes()")["index_name"].to_pylist()) == names
+    # Loads after the migration still replace a re-delivered file's rows exactly.
+    e = entry(3, "v2")  # loaded as v1 by load_history
+    rows = with_lineage(fis_rows(ROWS // 2, first_invoice=3 * ROWS), e)
+    wh.load_file(FIS, e, rows, QUARANTINE_SCHEMA.empty_table())
+    counts = wh.query("SELECT _source_version AS v, count(*) AS n FROM fact_secondary_sales "
+                      "WHERE _source_file = :f GROUP BY 1", {"f": path_of(3)}).to_pylist()
+    assert counts == [{"v": "v2", "n": ROWS // 2}]
+    assert wh.query("SELECT count(*) AS n FROM fact_secondary_sales")["n"][0].as_py() == FILES * ROWS - ROWS // 2
+
+
+def test_duckdb_redelivery_replaces_exactly_the_loaded_version(wh: DuckDBWarehouse) -> None:
     """The clean-up is decided by the ledger: after a rejected version, a new one still replaces the loaded one."""
-    wh = DuckDBWarehouse(path=str(tmp_path / "wh.duckdb"))
-    try:
-        wh.migrate()
-        load_history(wh)
-        rejected = entry(4, "v2")
-        rejected.status = "rejected"
-        wh.record_rejected(rejected)
-        e = entry(4, "v4")
-        wh.load_file(FIS, e, with_lineage(fis_rows(10, first_invoice=10**7), e), QUARANTINE_SCHEMA.empty_table())
-        rows = wh.query("SELECT _source_version AS v, count(*) AS n FROM fact_secondary_sales "
-                        "WHERE _source_file = :f GROUP BY 1", {"f": path_of(4)}).to_pylist()
-        assert rows == [{"v": "v4", "n": 10}]
-        ledger = wh.query("SELECT source_version AS v, status FROM etl_file_ledger WHERE source_file = :f "
-                          "ORDER BY 1", {"f": path_of(4)}).to_pylist()
-        assert ledger == [{"v": "v2", "status": "rejected"}, {"v": "v3", "status": "superseded"},
-                          {"v": "v4", "status": "loaded"}]
-        assert wh.query("SELECT count(*) AS n FROM fact_secondary_sales")["n"][0].as_py() == (FILES - 1) * ROWS + 10
-    finally:
-        wh.close()
+    rejected = entry(4, "v2")
+    rejected.status = "rejected"
+    wh.record_rejected(rejected)
+    e = entry(4, "v4")
+    wh.load_file(FIS, e, with_lineage(fis_rows(10, first_invoice=10**7), e), QUARANTINE_SCHEMA.empty_table())
+    rows = wh.query("SELECT _source_version AS v, count(*) AS n FROM fact_secondary_sales "
+                    "WHERE _source_file = :f GROUP BY 1", {"f": path_of(4)}).to_pylist()
+    assert rows == [{"v": "v4", "n": 10}]
+    ledger = wh.query("SELECT source_version AS v, status FROM etl_file_ledger WHERE source_file = :f "
+                      "ORDER BY 1", {"f": path_of(4)}).to_pylist()
+    assert ledger == [{"v": "v2", "status": "rejected"}, {"v": "v3", "status": "superseded"},
+                      {"v": "v4", "status": "loaded"}]
+    assert wh.query("SELECT count(*) AS n FROM fact_secondary_sales")["n"][0].as_py() == (FILES - 1) * ROWS + 10
