@@ -19,6 +19,7 @@ from tasks.run import (
     download_runner,
     flow_retry_delay,
     flow_timeout,
+    load_concurrency,
     load_files,
     pipeline_run,
     run_from_command_line,
@@ -26,7 +27,7 @@ from tasks.run import (
     select_steps,
 )
 from tasks.runlog import business_day, run_name, wait_for_evening
-from tasks.transform import compute_dd, pending_post_load, post_load_done, refresh_reports
+from tasks.transform import pending_post_load, post_load_done, rebuild_post_load
 
 
 def _steps() -> dict[str, str]:
@@ -91,10 +92,9 @@ def morning(
         # Also the days of files a crashed or failed run loaded but never got to rebuild.
         work = pending_post_load(run.warehouse, touched_sales_days(loaded))
         sales_days = work.days or [day]
-        if "dd" in chosen:
-            compute_dd(run.warehouse, sales_days, run.run_id)
-        if "reporting_views" in chosen:
-            refresh_reports(run.warehouse, min(sales_days), max(sales_days), run.run_id)
+        # DD and the report table: at the same time where files load side by side (MariaDB, StarRocks).
+        rebuild_post_load(run.warehouse, sales_days, run.run_id, dd="dd" in chosen,
+                          reports="reporting_views" in chosen, together=load_concurrency(run.warehouse) > 1)
         if "dd" in chosen and "reporting_views" in chosen:
             post_load_done(run.warehouse, work)
     return run.summary

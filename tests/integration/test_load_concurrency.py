@@ -58,11 +58,13 @@ def _drop(url: str) -> None:
         wh.close()
 
 
-def _overlapping_loads(flow_run_id: str) -> int:
-    """How many pairs of `ingest-file` task runs of one flow run ran at the same time (Prefect's record)."""
+def _overlapping_loads(flow_run_id: str, *prefixes: str) -> int:
+    """How many pairs of task runs of one flow run, named with one of `prefixes` (default: the `ingest-file`
+    runs), ran at the same time (Prefect's record)."""
     with get_client(sync_client=True) as client:
         runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[uuid.UUID(flow_run_id)])))
-    spans = sorted((r.start_time, r.end_time) for r in runs if r.name.startswith("ingest ") and r.start_time)
+    spans = sorted((r.start_time, r.end_time) for r in runs if r.name.startswith(prefixes or ("ingest ",))
+                   and r.start_time)
     return sum(1 for i, (_, end) in enumerate(spans) for start, _ in spans[i + 1:] if end and start < end)
 
 
@@ -89,6 +91,11 @@ def test_two_at_a_time_gives_the_same_warehouse_and_reports_as_one_at_a_time(
     assert len(parallel.files) > 4 and {f.status for f in parallel.files} >= {"loaded", "rejected"}
     assert _overlapping_loads(parallel.run_id) > 0, "two files should have loaded at the same time"
     assert _overlapping_loads(serial.run_id) == 0
+    # The post-load rebuild too (tasks/transform.rebuild_post_load): DD and the report table at once, the same
+    # tables as when they ran one after the other (compared above).
+    post_load = ("compute-dd", "refresh-reports")
+    assert _overlapping_loads(parallel.run_id, *post_load) == 1, "DD and reports should have run at the same time"
+    assert _overlapping_loads(serial.run_id, *post_load) == 0
 
 
 def test_duckdb_loads_one_file_at_a_time_whatever_the_setting(

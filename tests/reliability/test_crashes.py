@@ -100,8 +100,9 @@ def run_until_killed(env: FlowEnv, server: Server, db: str, point: KillPoint) ->
 
 
 # Every point with one file loading at a time; the points inside and between file loads again with two files
-# loading at once (DATAWIZ_LOAD_CONCURRENCY=2): a kill there leaves one load mid-transaction and another in flight.
-PARALLEL_POINTS = ("load", "ledger", "ledger_rows")
+# loading at once (DATAWIZ_LOAD_CONCURRENCY=2): a kill there leaves one load mid-transaction and another in flight;
+# and post_load, where DD and the report refresh then run at the same time (tasks/transform.rebuild_post_load).
+PARALLEL_POINTS = ("load", "ledger", "ledger_rows", "post_load")
 CASES = [(i, 1) for i in range(len(PLAN))] + \
     [(i, 2) for i, p in enumerate(kill_points()) if p.name in PARALLEL_POINTS and p not in kill_points()[:i]]
 
