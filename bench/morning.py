@@ -4,7 +4,10 @@ Setup (not timed): the evening flow's dimension sync, TSR hierarchy and business
 template database (DD needs all three). Each run copies it into a fresh database, then a child process
 (`python -m bench.morning SOURCE WAREHOUSE`) runs the morning flow's blob_backup, fis, dd and
 reporting_views steps and reports the flow's wall seconds and its stage times, read from the Prefect API
-(the task runs of that flow run): load = the ingest-file task runs, compute_dd, refresh_reports.
+(the task runs of that flow run): load = the ingest-file task runs, compute_dd, refresh_reports, and post_load =
+the wall time from the start of the first of compute_dd / refresh_reports to the end of the last (where the
+warehouse takes two writers the two run at the same time, tasks/transform.rebuild_post_load, so the users wait
+for the longer of them, not their sum).
 Baseline: `LOAD DATA LOCAL INFILE` of the same cleaned rows into a freshly migrated database
 (bench/mariadb_load.py), in the same process and interleaved with the flow runs.
 
@@ -13,6 +16,7 @@ Baseline: `LOAD DATA LOCAL INFILE` of the same cleaned rows into a freshly migra
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import sys
@@ -36,6 +40,7 @@ STEPS = ["blob_backup", "fis", "dd", "reporting_views"]
 EVENING_STEPS = ["dimension_sync", "tsr_hierarchy", "business_constants"]
 # Stage of a task run, by the start of its name (task_run_name of tasks/load.py and tasks/transform.py).
 STAGES = {"load": "ingest", "compute_dd": "compute-dd", "refresh_reports": "refresh-reports"}
+POST_LOAD = ("compute_dd", "refresh_reports")  # the stages after the load: their wall span is "post_load"
 
 
 @dataclass
@@ -97,7 +102,7 @@ def run(landing: Landing, source: str, runs: int) -> Morning:
             result.flow.seconds.append(out.pop("seconds"))
             for stage, seconds in out.items():
                 result.stages.setdefault(stage, []).append(seconds)
-    result.flow.note = ", ".join(f"{s} {result.stage(s):.1f} s" for s in STAGES)
+    result.flow.note = ", ".join(f"{s} {result.stage(s):.1f} s" for s in (*STAGES, "post_load"))
     return result
 
 
@@ -123,10 +128,14 @@ def stage_seconds(flow_run_id: str, wait_s: float = 60) -> dict[str, float]:
                 break
             time.sleep(0.5)
     totals = dict.fromkeys(STAGES, 0.0)
+    post_load: list[dt.datetime] = []
     for r in runs:
         for stage, prefix in STAGES.items():
             if r.name.startswith(prefix) and r.start_time and r.end_time:
                 totals[stage] += (r.end_time - r.start_time).total_seconds()
+                if stage in POST_LOAD:
+                    post_load += [r.start_time, r.end_time]
+    totals["post_load"] = (max(post_load) - min(post_load)).total_seconds() if post_load else 0.0
     return totals
 
 
@@ -148,11 +157,16 @@ if __name__ == "__main__":
 
 
 def judge(morning: Morning) -> tuple[list[str], list[Target]]:
-    """Issue 17's targets for the whole morning: >= 0.4x raw LOAD DATA rows/s, DD + reports <= load stage."""
+    """Issue 17's targets for the whole morning: >= 0.4x raw LOAD DATA rows/s, DD + reports <= load stage.
+
+    DD + reports is the wall time the run spent on them (post_load: they may run at the same time); their
+    summed task times are in the ratio line too."""
     ratio = morning.flow.rate / morning.raw.rate
-    load, post = morning.stage("load"), morning.stage("compute_dd") + morning.stage("refresh_reports")
+    load, post = morning.stage("load"), morning.stage("post_load")
+    summed = morning.stage("compute_dd") + morning.stage("refresh_reports")
     ratios = [f"Whole morning {morning.flow.rows:,} into MariaDB / raw LOAD DATA rows/s = {ratio:.2f}x; "
-              f"stages (medians): {morning.flow.note}; DD + reports / load stage = {post / load:.2f}x"]
+              f"stages (medians): {morning.flow.note}; DD + reports (wall, post_load) / load stage = "
+              f"{post / load:.2f}x (their summed task times {summed:.1f} s)"]
     targets = [
         Target(f"Whole morning {morning.flow.rows / 1e6:g}M into MariaDB vs raw LOAD DATA", ">= 0.4x",
                f"{ratio:.2f}x", ratio >= 0.4),
