@@ -10,7 +10,8 @@
 --     the same value into DECIMAL(12,4);
 --   * temporary tables: CREATE OR REPLACE on DuckDB; dropped and re-created on MySQL (no CREATE OR
 --     REPLACE TEMPORARY TABLE) and StarRocks (session temporary tables, StarRocks >= 3.3.1); on MySQL the
---     ones joined on get a primary key (temp_table(..., key=...)), else MariaDB joins them by nested loops.
+--     ones joined on get a primary key (temp_table(..., key=...)), else MariaDB joins them by nested loops;
+--   * unsorted() is ORDER BY NULL on MySQL: MariaDB would sort a large grouping's rows nobody needs in order.
 -- Cost: the month's lines are read by three grouped passes (per TSR x outlet, per outlet x SKU, per TSR's
 -- bills); everything else rolls up from their small results. Outlet-level figures are computed once per
 -- TSR x outlet and the TSR rows roll up from them, except bills: an invoice number may (by the contract,
@@ -102,7 +103,7 @@ LEFT JOIN (
     FROM (
         SELECT retailer_code, sku_code FROM fact_secondary_sales
         WHERE invoice_date BETWEEN :month_start AND :month_end AND doc_type = 'INV'
-        GROUP BY retailer_code, sku_code
+        GROUP BY retailer_code, sku_code {{ unsorted() }}
     ) x
     LEFT JOIN dim_product p ON p.sku_code = x.sku_code
     GROUP BY x.retailer_code
