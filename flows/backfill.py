@@ -35,13 +35,14 @@ from tasks.run import (
     download_runner,
     flow_retry_delay,
     flow_timeout,
+    load_concurrency,
     load_files,
     pipeline_run,
     run_from_command_line,
     secret_free_parameters,
 )
 from tasks.runlog import business_day, run_name
-from tasks.transform import compute_dd, month_end, refresh_reports, require_constants
+from tasks.transform import month_end, rebuild_post_load, require_constants
 
 
 @secret_free_parameters
@@ -111,8 +112,9 @@ def backfill_month(
         backup_files(run, todo)
         load_files(run, todo)
         if touched_fis(run.summary):
-            compute_dd(run.warehouse, [first], run.run_id)
-            refresh_reports(run.warehouse, first, month_end(first), run.run_id)
+            # The month's DD and its report days (first .. month end), side by side as in the morning.
+            rebuild_post_load(run.warehouse, [first, month_end(first)], run.run_id,
+                              together=load_concurrency(run.warehouse) > 1)
     return run.summary
 
 
