@@ -167,11 +167,12 @@ def rebuild_post_load(warehouse: Warehouse, days: list[dt.date], run_id: str, dd
                       reports: bool = True, together: bool = False) -> None:
     """Recompute DD for the months of `days` (`compute_dd`) and rpt_sales_daily for their range (`refresh_reports`).
 
-    With `together` (the caller's choice: the morning passes tasks/run.load_concurrency > 1), where the backend
-    takes several writers, each on its own connection (`Capabilities.parallel_loads`: MySQL/MariaDB, StarRocks),
-    the two run at the same time, each a task run on a thread (so a connection) of its own: they write different tables and only read the facts and dimensions, and MariaDB runs a statement
-    on one core, so on two cores the rebuild takes about as long as the longer of the two instead of their
-    sum (issue 17: 2M-row day, DD ~24 s and reports ~13 s). DuckDB has one writer: one after the other.
+    With `together` (the morning and the backfill pass tasks/run.load_concurrency > 1), where the backend takes
+    several writers, each on its own connection (`Capabilities.parallel_loads`: MySQL/MariaDB, StarRocks), the
+    two run at the same time, each a task run on a thread (so a connection) of its own: they write different
+    tables and only read the facts and dimensions, and MariaDB runs a statement on one core, so on two cores
+    the rebuild takes about as long as the longer of the two instead of their sum (issue 17's 2M-row day: DD
+    ~24 s, reports ~13 s one after the other). DuckDB has one writer: one after the other.
     Returns only after both ended; a failure is raised then (DD's first), so a caller that records
     `post_load_done` after this call records it only when both succeeded, as when they ran in turn.
     """
