@@ -165,6 +165,9 @@ NOTES = [
     "- Files in parallel (bench/concurrency.py): the morning flow (backup + fis) over 8 Parquet files of 250,000"
     " rows into MariaDB, DATAWIZ_LOAD_CONCURRENCY=1 and =2 alternating run by run, each into a fresh copy of the"
     " dimensions database; with 2 cores, two loads compete with each other and with MariaDB for the CPU.",
+    "- Whole morning (bench/morning.py): stage times are the Prefect task runs' durations summed per stage;"
+    " compute_dd and refresh_reports run at the same time on MariaDB (tasks/transform.rebuild_post_load), so"
+    " post_load, their wall span, is what the run waits for and what the DD + reports target compares.",
 ]
 
 
