@@ -340,3 +340,19 @@ def test_duckdb_inserts_streamed_batches_in_groups_of_insert_rows(tmp_path: Path
     assert by_file == [{"f": first.source_file, "n": 20, "lo": "INV0000000001"},
                        {"f": other.source_file, "n": 40, "lo": "INV0000000021"}]
     wh.close()
+
+
+@pytest.mark.skipif(not hasattr(__import__("fcntl"), "F_GETPIPE_SZ"), reason="Linux pipes only")
+def test_the_load_data_pipe_holds_a_megabyte(tmp_path: Path) -> None:
+    import fcntl
+
+    from blocks.warehouse.mysql import PIPE_BYTES, csv_pipe, write_load_csv
+
+    rows = pa.table({"a": pa.array(range(50_000)), "b": pa.array([f"x{i}" for i in range(50_000)])})
+    expected = tmp_path / "expected.csv"
+    write_load_csv(rows, str(expected))
+    with csv_pipe(rows) as path, open(path, "rb") as pipe:
+        sent = pipe.read()  # all of it: the writer widened the pipe right after opening it
+        size = fcntl.fcntl(pipe.fileno(), fcntl.F_GETPIPE_SZ)
+    assert sent == expected.read_bytes()
+    assert size >= PIPE_BYTES == 1 << 20
