@@ -87,12 +87,25 @@ def _matches(pattern: str) -> Callable[[pa_arrow.Array], pa_arrow.Array]:
     """`s.str.match(pattern)`: the pattern matches at the start of the value."""
     anchored = f"^({pattern.removeprefix('^')})"  # as pandas anchors it for Arrow
 
-    def test(array: pa_arrow.Array) -> pa_arrow.Array:
-        if _RE2_AGREES.fullmatch(pattern) and pc.all(pc.string_is_ascii(array)).as_py() is not False \
-                and not pc.any(pc.match_substring(array, "\n")).as_py():
-            return pc.match_substring_regex(array, anchored)
+    def by_pandas(array: pa_arrow.Array) -> pa_arrow.Array:
         text = array.to_pandas()  # pandas decides between RE2 and Python's `re`, as for pandera
         return pa_arrow.array(text.str.match(pattern, na=False).to_numpy(), mask=text.isna().to_numpy())
+
+    def test(array: pa_arrow.Array) -> pa_arrow.Array:
+        if not _RE2_AGREES.fullmatch(pattern):
+            return by_pandas(array)
+        # For these patterns Python's `re` accepts every value RE2 accepts, and more only on non-ASCII
+        # digits (its `\d`) or a trailing newline (its `$`). So RE2 runs on every value and pandas only
+        # on the values RE2 refuses — usually none. (Checking the whole column for non-ASCII text and
+        # newlines first, as before, cost two more scans per patterned column: ~0.2 s per 1M fis rows.)
+        passed = pc.match_substring_regex(array, anchored)
+        refused = pc.invert(pc.fill_null(passed, True))
+        if not pc.any(refused).as_py():
+            return passed
+        where = pc.indices_nonzero(refused)
+        verdict = passed.to_numpy(zero_copy_only=False).astype(object)
+        verdict[where.to_numpy()] = by_pandas(array.take(where)).to_numpy(zero_copy_only=False)
+        return pa_arrow.array(verdict, pa_arrow.bool_(), mask=array.is_null().to_numpy(zero_copy_only=False))
 
     return test
 

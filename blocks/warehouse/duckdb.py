@@ -23,7 +23,7 @@ from blocks.types import LedgerEntry
 from blocks.warehouse import base, ddl
 from blocks.warehouse import sql_builders as sb
 from blocks.warehouse.base import AlreadyLoaded
-from blocks.warehouse.batches import Batches, as_batches, loaded_columns, prefetched
+from blocks.warehouse.batches import Batches, as_batches, loaded_columns, prefetched, rebatch
 from blocks.warehouse.etl_tables import EtlTables
 from datawiz.core.contract import TableContract
 from datawiz.core.errors import TransientError
@@ -32,6 +32,10 @@ DEFAULT_PATH = "./data/warehouse.duckdb"
 # DuckDB's own default is 80% of RAM: on a 5M-row file its buffer pool, not our batches, set the
 # process's peak (5 GB). A fixed limit keeps the embedded default's memory flat; DuckDB spills beyond it.
 DEFAULT_MEMORY_LIMIT = "1GB"
+# Rows per INSERT of a streamed load (the producer's batches, DATAWIZ_BATCH_ROWS each, regrouped).
+# Measured on the 1M-row fis file (2 cores): CPU of the ingest 4.1-4.3 s at 500,000, 4.7-5.2 s at
+# 100,000 (one INSERT per batch, as before), 4.3-4.6 s at 1,000,000 (one group: nothing overlaps).
+INSERT_ROWS = 500_000
 
 
 class DuckDBWarehouse(Block, EtlTables):
@@ -199,7 +203,11 @@ class DuckDBWarehouse(Block, EtlTables):
             # scan of the fact table's lineage (DuckDB has no index on it, see V005), is skipped.
             if path.earlier_loaded or contract.load_mode.value != "fact_upsert":
                 _run(cur, [sb.clear_previous(contract, entry, style)])
-            for batch in prefetched(as_batches(data)):
+            # The producer's batches are regrouped (in its thread) into inserts of INSERT_ROWS rows: each
+            # statement pays a fixed cost (planning, a scan of the target's keys for the DELETE, the orphan
+            # count, merging into the primary key's ART), and 1M rows in 10 statements cost ~0.3-0.5 s more
+            # CPU than in one. Not larger: the group waiting behind the current one is held in memory.
+            for batch in prefetched(rebatch(as_batches(data), INSERT_ROWS)):
                 cur.register("_incoming", batch)
                 try:
                     _upsert_incoming(cur, contract, batch.column_names)

@@ -305,3 +305,54 @@ def test_a_failure_in_batch_k_leaves_nothing_in_duckdb(tmp_path: Path) -> None:
     wh.load_file(ref.contract, entry, iter([rows.slice(0, 10), rows.slice(10)]), QUARANTINE_SCHEMA.empty_table())
     assert wh.query("SELECT count(*) AS n FROM fact_secondary_sales")["n"][0].as_py() == 30
     wh.close()
+
+
+def test_duckdb_inserts_streamed_batches_in_groups_of_insert_rows(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import blocks.warehouse.duckdb as duck
+
+    monkeypatch.setattr(duck, "INSERT_ROWS", 25)
+    wh = resolve_warehouse(f"duckdb:///{tmp_path / 'w.duckdb'}")
+    wh.migrate()
+    ref = resolve_path(f"{FIS_DIR}/fis_20251120_008.csv")
+    assert ref is not None
+    table = clean_table(pa.table({k: pa.array([r[k] for r in fis_text(60)]) for k in HEADER}), ref.contract,
+                        ref.path).table.drop_columns([ROW_NUMBER])
+    first = entry_for(ref.path)
+    first.stats = FileStats(rows_in=40, rows_loaded=40)
+    wh.load_file(ref.contract, first, with_lineage(table.slice(0, 40), first), QUARANTINE_SCHEMA.empty_table())
+    inserts: list[int] = []
+    upsert = duck._upsert_incoming
+
+    def counted(cur, contract, columns):  # noqa: ANN001, ANN202
+        inserts.append(int(cur.execute("SELECT count(*) FROM _incoming").fetchall()[0][0]))
+        upsert(cur, contract, columns)
+
+    monkeypatch.setattr(duck, "_upsert_incoming", counted)
+    # Another file holding rows 21-60 in batches of 8: rows 21-40 replace the first file's by key.
+    other = entry_for(f"{FIS_DIR}/fis_20251120_009.csv")
+    other.stats = FileStats(rows_in=40, rows_loaded=40)
+    rows = with_lineage(table.slice(20), other)
+    wh.load_file(ref.contract, other, (rows.slice(i, 8) for i in range(0, 40, 8)), QUARANTINE_SCHEMA.empty_table())
+    assert inserts == [25, 15]  # 5 batches of 8 rows -> inserts of 25 and 15, not 5 of 8
+    by_file = wh.query("SELECT _source_file AS f, count(*) AS n, min(invoice_no) AS lo FROM fact_secondary_sales "
+                       "GROUP BY 1 ORDER BY 1").to_pylist()
+    assert by_file == [{"f": first.source_file, "n": 20, "lo": "INV0000000001"},
+                       {"f": other.source_file, "n": 40, "lo": "INV0000000021"}]
+    wh.close()
+
+
+@pytest.mark.skipif(not hasattr(__import__("fcntl"), "F_GETPIPE_SZ"), reason="Linux pipes only")
+def test_the_load_data_pipe_holds_a_megabyte(tmp_path: Path) -> None:
+    import fcntl
+
+    from blocks.warehouse.mysql import PIPE_BYTES, csv_pipe, write_load_csv
+
+    rows = pa.table({"a": pa.array(range(50_000)), "b": pa.array([f"x{i}" for i in range(50_000)])})
+    expected = tmp_path / "expected.csv"
+    write_load_csv(rows, str(expected))
+    with csv_pipe(rows) as path, open(path, "rb") as pipe:
+        sent = pipe.read()  # all of it: the writer widened the pipe right after opening it
+        size = fcntl.fcntl(pipe.fileno(), fcntl.F_GETPIPE_SZ)
+    assert sent == expected.read_bytes()
+    assert size >= PIPE_BYTES == 1 << 20
