@@ -21,7 +21,7 @@ from prefect import Flow, get_client, get_run_logger
 from prefect.context import FlowRunContext
 from prefect.futures import PrefectFuture
 from prefect.settings import get_current_settings
-from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
+from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
 from blocks.source import Source, SourceChanged, resolve_source
@@ -32,7 +32,7 @@ from datawiz.core.errors import describe_error, is_transient
 from datawiz.core.redact import without_url_password
 from datawiz.core.registry import LoadMode
 from tasks.alerts import send_validation_alert
-from tasks.extract import PlannedFile, fetch_task, raw_path
+from tasks.extract import PlannedFile, fetch_files, fetch_task, raw_path
 from tasks.load import FileReport, ingest_file
 from tasks.report import RunSummary, publish_quality_report, send_success_email, table_counts
 from tasks.runlog import current_run_id, finish_run, reconcile_run_log, start_run
@@ -385,27 +385,17 @@ def download_concurrency() -> int:
     return max(1, int(os.environ.get("DATAWIZ_DOWNLOAD_CONCURRENCY", "4")))
 
 
-def download_runner() -> TaskRunner[PrefectFuture[Any]]:
-    """The task runner of flows that back up files: Prefect's default thread pool is unbounded."""
-    # `@flow(task_runner=...)` is typed TaskRunner[PrefectFuture[Any]] and TaskRunner is invariant in its future
-    # type, so a ThreadPoolTaskRunner (of PrefectConcurrentFuture) needs the same cast Prefect applies itself.
-    return cast(TaskRunner[PrefectFuture[Any]], ThreadPoolTaskRunner(max_workers=download_concurrency()))
-
-
 def backup_files(ctx: RunContext, planned: list[PlannedFile]) -> list[str]:
-    """Download every new file version into the raw area concurrently (bounded by the flow's task runner).
+    """Download every new file version into the raw area, `download_concurrency()` at a time (one task run).
 
-    Each download is cached by (path, version), so the load step that follows reuses the copy.
-    A version that changed since listing is skipped here; the load step re-plans it.
+    The copies are kept per version, so the load step that follows (and any later run) reuses them
+    (`backed_up_copy`). A version that changed since listing is skipped here; the load step re-plans it.
     """
-    futures = [fetch_task(p.file, ctx.raw_root).submit(ctx.source, p.file, ctx.raw_root) for p in planned]
-    paths = []
-    for future in futures:
-        try:
-            paths.append(future.result())
-        except SourceChanged as exc:
-            get_run_logger().warning("%s; the load step lists it again", exc)
-    return paths
+    if not planned:
+        return []
+    # As is (quote): nothing in them for Prefect to resolve, see _ingest_arguments.
+    source, files = cast(Any, quote(ctx.source)), cast(Any, quote([p.file for p in planned]))
+    return fetch_files(source, files, ctx.raw_root, download_concurrency())
 
 
 class LocalServerTimeout(SystemExit):

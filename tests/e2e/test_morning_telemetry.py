@@ -194,7 +194,7 @@ def test_span_tree_runs_flow_then_tasks_then_per_file_stages(any_morning: tuple[
     downloads = run.named("datawiz.download")
     assert sorted(d.attributes["file"] for d in downloads) == sorted(r["source_file"] for r in ledger)
     for d in downloads:
-        assert run.parent_of(d).name == f"fetch {d.attributes['file']}"
+        assert run.parent_of(d).name.startswith("backup-files")  # one task run downloads the step's files
         assert d.attributes["bytes"] == (run.landing / str(d.attributes["file"])).stat().st_size
 
 
