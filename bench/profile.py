@@ -14,16 +14,16 @@ from pathlib import Path
 # (label, file suffix, function) — the stages a file goes through, outermost first.
 PARTS = (
     ("Prefect task runs (all, incl. the work inside)", "prefect/task_engine.py", "run_task_sync"),
-    ("  task body: ingest_file", "tasks/load.py", "ingest_file"),
+    ("  Prefect: create task run", "prefect/task_engine.py", "_create_task_run_locally"),
+    ("  Prefect: state changes", "prefect/task_engine.py", "set_state"),
+    ("load step: files loaded in the flow's thread (ingest_here)", "tasks/run.py", "ingest_here"),
+    ("  ingest_file body", "tasks/load.py", "ingest_file"),
     ("    warehouse load_file (DuckDB statements + waiting for batches)", "blocks/warehouse/duckdb.py", "load_file"),
     ("      DuckDB statements", "blocks/warehouse/duckdb.py", "execute"),
     ("      waiting for the next validated batch", "blocks/warehouse/batches.py", "prefetched"),
     ("    first pass: read keys (files larger than a batch)", "tasks/load.py", "_scan_keys"),
-    ("  task body: fetch (backup step)", "tasks/extract.py", "fetch_file"),
-    ("  Prefect: create task run", "prefect/task_engine.py", "_create_task_run_locally"),
-    ("  Prefect: state changes", "prefect/task_engine.py", "set_state"),
     ("log records (console + API handlers)", "logging/__init__.py", "callHandlers"),
-    ("backup step (concurrent downloads, waits)", "tasks/run.py", "backup_files"),
+    ("backup step (one task run: concurrent downloads, waits)", "tasks/run.py", "backup_files"),
 )
 
 

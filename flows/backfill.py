@@ -32,7 +32,6 @@ from tasks.extract import list_and_plan
 from tasks.report import RunSummary, summary_text
 from tasks.run import (
     backup_files,
-    download_runner,
     flow_retry_delay,
     flow_timeout,
     load_concurrency,
@@ -86,7 +85,7 @@ def backfill(
 
 
 @secret_free_parameters
-@flow(name="backfill-month", flow_run_name="backfill {month}", log_prints=True, task_runner=download_runner(),
+@flow(name="backfill-month", flow_run_name="backfill {month}", log_prints=True,
       timeout_seconds=flow_timeout("backfill-month"))
 def backfill_month(
     month: str, source: str | None, warehouse: str | None, tables: list[str], include_facts_range: str | None,

@@ -16,7 +16,6 @@ from tasks.report import RunSummary, summary_text
 from tasks.run import (
     Steps,
     backup_files,
-    download_runner,
     flow_retry_delay,
     flow_timeout,
     load_concurrency,
@@ -47,9 +46,8 @@ STEPS = Steps(_steps)
 INCREMENTAL = {Origin.INCREMENTAL}
 
 
-# Bounded download parallelism for blob_backup ($DATAWIZ_DOWNLOAD_CONCURRENCY, read at import).
 @secret_free_parameters
-@flow(name="morning", flow_run_name=run_name("morning"), log_prints=True, task_runner=download_runner(), retries=1,
+@flow(name="morning", flow_run_name=run_name("morning"), log_prints=True, retries=1,
       retry_delay_seconds=flow_retry_delay(), timeout_seconds=flow_timeout("morning"))
 def morning(
     business_date: dt.date | None = None,

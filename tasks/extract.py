@@ -7,7 +7,9 @@ load and re-runs load nothing.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
+import contextvars
 import csv
 import datetime as dt
 import hashlib
@@ -22,10 +24,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
-from prefect import Task, task
+from prefect import Task, get_run_logger, task
 from prefect.cache_policies import CachePolicy
 
-from blocks.source import Source
+from blocks.source import Source, SourceChanged
 from blocks.types import SourceFile
 from blocks.warehouse.base import Warehouse
 from blocks.warehouse.batches import rebatch
@@ -157,6 +159,11 @@ class _RawCopyPolicy(CachePolicy):
 )
 def fetch_file(source: Source, file: SourceFile, root: str | None = None) -> str:
     """Copy one file version into the raw backup area (verified) and return its local path."""
+    return download_copy(source, file, root)
+
+
+def download_copy(source: Source, file: SourceFile, root: str | None = None) -> str:
+    """The raw copy of one file version (`raw_path`): downloaded and verified unless it is already there."""
     dest = raw_path(file, Path(root) if root else None)
     if dest.exists() and dest.stat().st_size == file.size:
         return str(dest)
@@ -176,6 +183,37 @@ def fetch_task(file: SourceFile, root: str | None = None) -> Task[..., str]:
     and a record left from a copy that has since gone is overwritten instead of handed back.
     """
     return fetch_file if raw_path(file, Path(root) if root else None).exists() else _refetch_file
+
+
+@task(name="backup-files", **transient_retries())
+def fetch_files(source: Source, files: list[SourceFile], root: str | None, workers: int) -> list[str]:
+    """Download every listed version that has no raw copy yet, `workers` at a time; the copies' paths.
+
+    One task run for the whole step instead of one per file: a fetch task run cost more than downloading
+    a small file (docs/PERFORMANCE.md). What the per-file runs gave is kept: a copy that is there (this run's
+    or an earlier one's) is never downloaded again, as the per-file cache did; each download is a `download`
+    span; a failed download fails the task only after the others finished, and the retry of a transient one
+    downloads only the copies still missing. A version that changed since listing is skipped (the load step
+    lists it again).
+    """
+    logger = get_run_logger()
+
+    def one(file: SourceFile) -> str | None:
+        try:
+            return download_copy(source, file, root)
+        except SourceChanged as exc:
+            logger.warning("%s; the load step lists it again", exc)
+            return None
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="datawiz-download") as pool:
+        # Each thread runs in a copy of this context: its spans are children of the task's, its logs the task's.
+        futures = [pool.submit(contextvars.copy_context().run, one, f) for f in files]
+    paths = []  # every download has ended here
+    for future in futures:
+        path = future.result()  # raises the first failure in listing order
+        if path is not None:
+            paths.append(path)
+    return paths
 
 
 DEFAULT_BATCH_ROWS = 100_000

@@ -107,7 +107,10 @@ def _load(warehouse: Warehouse, ref: FileRef, entry: LedgerEntry, local: Path) -
         try:
             with stage("load", table=contract.target_table, file=ref.path, version=entry.source_version,
                        backend=type(warehouse).__name__) as span:
-                warehouse.load_file(contract, entry, stream.good_batches(), stream.quarantine)
+                good: Iterable[pa.Table] = stream.good_batches()
+                if stream.one_batch:  # nothing to overlap: validated here, not handed over by a producer thread
+                    good = list(good)
+                warehouse.load_file(contract, entry, good, stream.quarantine)
                 span.set_attribute("rows", entry.stats.rows_loaded)
         except _Doomed:
             stream.reject()  # the load rolled back; count the rest of the file for the rejection's reason
@@ -151,6 +154,7 @@ class FileStream:
             except FileRejected as exc:
                 raise FileRejected(exc.path, exc.reason, self.raw.num_rows()) from None
             whole = self._whole_file()
+            self.one_batch = whole is not None
             if whole is not None:  # one batch: read once; validation finds its repeated keys in that batch
                 self.rows_in, self.repeated = whole.num_rows, None
                 self._batches: Iterator[pa.Table] = iter([whole])

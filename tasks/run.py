@@ -21,7 +21,7 @@ from prefect import Flow, get_client, get_run_logger
 from prefect.context import FlowRunContext
 from prefect.futures import PrefectFuture
 from prefect.settings import get_current_settings
-from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
+from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
 from blocks.source import Source, SourceChanged, resolve_source
@@ -32,11 +32,11 @@ from datawiz.core.errors import describe_error, is_transient
 from datawiz.core.redact import without_url_password
 from datawiz.core.registry import LoadMode
 from tasks.alerts import send_validation_alert
-from tasks.extract import PlannedFile, fetch_task, raw_path
+from tasks.extract import PlannedFile, fetch_files, fetch_task, raw_path
 from tasks.load import FileReport, ingest_file
 from tasks.report import RunSummary, publish_quality_report, send_success_email, table_counts
 from tasks.runlog import current_run_id, finish_run, reconcile_run_log, start_run
-from tasks.telemetry import annotate_run, record_freshness, record_job
+from tasks.telemetry import annotate_run, record_freshness, record_job, stage
 
 # `python flows/x.py` and `datawiz demo` start a temporary Prefect server in a subprocess that
 # inherits this environment. Stopped at exit with task-run events still queued, it logs them as
@@ -141,8 +141,9 @@ def _reconcile_run_log(wh: Warehouse, logger: RunLogger) -> None:
 def load_files(ctx: RunContext, planned: list[PlannedFile]) -> list[FileReport]:
     """Fetch (cached by version) and ingest files in plan order, `load_concurrency()` at a time; their reports.
 
-    One at a time (DuckDB, or DATAWIZ_LOAD_CONCURRENCY=1), each file is fetched and loaded before the next.
-    Several at a time, see `_load_concurrently`. Either way the reports come back in plan order.
+    One at a time (DuckDB, or DATAWIZ_LOAD_CONCURRENCY=1), each file is fetched and loaded before the next,
+    in the flow's thread (`ingest_here`). Several at a time, see `_load_concurrently`. Either way the reports
+    come back in plan order.
     """
     logger = get_run_logger()
     workers = load_concurrency(ctx.warehouse)
@@ -155,11 +156,36 @@ def load_files(ctx: RunContext, planned: list[PlannedFile]) -> list[FileReport]:
             if fetched is None:
                 continue
             local, item = fetched
-            report = ingest_file(*_ingest_arguments(ctx, item, local))
+            report = ingest_here(ctx, item, local)
             _log_report(logger, report)
             reports.append(report)
     ctx.summary.files.extend(reports)
     return reports
+
+
+def ingest_here(ctx: RunContext, item: PlannedFile, local: str) -> FileReport:
+    """Load one file in the flow's thread (`ingest_file`'s body); a transient failure gets the task's retries.
+
+    A task run per file cost more than a small file's whole load (docs/PERFORMANCE.md: ~40 ms of the Prefect
+    server's CPU and ~8 ms of this process's per file, against ~45 ms for reading, validating and committing
+    2,000 rows). What the task run showed is kept: the file's `datawiz.ingest` span is the parent of its stages
+    (as the task's span was), its report line is logged and its row is in the quality report and the ledger.
+    A transient failure is retried as the task run `ingest <path>` with the task's retries (so the retries,
+    and a final failure, are recorded in Prefect as before); the failed attempt's transaction left nothing, and
+    one that committed before failing makes the retry report `skipped`. A terminal failure is logged with the
+    file's path and ends the step, as a terminal failure of the task did (it was never retried).
+    """
+    try:
+        with stage("ingest", table=item.table_name, file=item.file.path, version=item.file.version):
+            return ingest_file.fn(ctx.warehouse, item, local, ctx.run_id)
+    except Exception as exc:
+        logger = get_run_logger()
+        if not is_transient(exc):
+            logger.error("%s failed: %s", item.file.path, describe_error(exc))
+            raise
+        logger.warning("%s: %s (transient); retrying it as the task run 'ingest %s', with retries",
+                       item.file.path, describe_error(exc), item.file.path)
+    return ingest_file(*_ingest_arguments(ctx, item, local))
 
 
 def _ingest_arguments(ctx: RunContext, item: PlannedFile, local: str) -> tuple[Any, Any, str, str]:
@@ -385,27 +411,17 @@ def download_concurrency() -> int:
     return max(1, int(os.environ.get("DATAWIZ_DOWNLOAD_CONCURRENCY", "4")))
 
 
-def download_runner() -> TaskRunner[PrefectFuture[Any]]:
-    """The task runner of flows that back up files: Prefect's default thread pool is unbounded."""
-    # `@flow(task_runner=...)` is typed TaskRunner[PrefectFuture[Any]] and TaskRunner is invariant in its future
-    # type, so a ThreadPoolTaskRunner (of PrefectConcurrentFuture) needs the same cast Prefect applies itself.
-    return cast(TaskRunner[PrefectFuture[Any]], ThreadPoolTaskRunner(max_workers=download_concurrency()))
-
-
 def backup_files(ctx: RunContext, planned: list[PlannedFile]) -> list[str]:
-    """Download every new file version into the raw area concurrently (bounded by the flow's task runner).
+    """Download every new file version into the raw area, `download_concurrency()` at a time (one task run).
 
-    Each download is cached by (path, version), so the load step that follows reuses the copy.
-    A version that changed since listing is skipped here; the load step re-plans it.
+    The copies are kept per version, so the load step that follows (and any later run) reuses them
+    (`backed_up_copy`). A version that changed since listing is skipped here; the load step re-plans it.
     """
-    futures = [fetch_task(p.file, ctx.raw_root).submit(ctx.source, p.file, ctx.raw_root) for p in planned]
-    paths = []
-    for future in futures:
-        try:
-            paths.append(future.result())
-        except SourceChanged as exc:
-            get_run_logger().warning("%s; the load step lists it again", exc)
-    return paths
+    if not planned:
+        return []
+    # As is (quote): nothing in them for Prefect to resolve, see _ingest_arguments.
+    source, files = cast(Any, quote(ctx.source)), cast(Any, quote([p.file for p in planned]))
+    return fetch_files(source, files, ctx.raw_root, download_concurrency())
 
 
 class LocalServerTimeout(SystemExit):

@@ -57,6 +57,7 @@ def rebatch(batches: Iterable[pa.Table | pa.RecordBatch], size: int) -> Iterator
 
 
 _DONE = object()
+_ListIterator: type = type(iter([]))  # list_iterator, which the language does not name
 T = TypeVar("T")
 
 
@@ -64,8 +65,13 @@ def prefetched(batches: Iterable[T], depth: int = 1) -> Iterator[T]:
     """Iterate `batches` with a thread producing up to `depth` batches ahead (errors re-raised here).
 
     The producer thread runs in a copy of the caller's context (tracing spans, Prefect's run
-    context). Leaving the loop early stops the producer after the batch it is on.
+    context). Leaving the loop early stops the producer after the batch it is on. A list (or an
+    iterator over one, as `as_batches` makes) is already produced: it is iterated as is, without a
+    thread (a small file's one batch, validated before the load: tasks/load.py).
     """
+    if isinstance(batches, (list, tuple, _ListIterator)):
+        yield from batches
+        return
     handoff: queue.Queue[Any] = queue.Queue(maxsize=depth)
     stop = threading.Event()
 

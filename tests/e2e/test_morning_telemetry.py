@@ -158,7 +158,13 @@ def test_span_tree_runs_flow_then_tasks_then_per_file_stages(any_morning: tuple[
 
     ledger = run.ledger()
     assert {r["status"] for r in ledger} == {"loaded", "rejected"}  # the sample's defects reached the run
+    # A file's stages hang under its own span: its task run where files load side by side (MariaDB x2), its
+    # `datawiz.ingest` span where they load one at a time in the flow's thread (DuckDB: no task run per file).
     ingests = {t.name.removeprefix("ingest "): t for t in tasks if t.name.startswith("ingest ")}
+    inline = {str(s.attributes["file"]): s for s in run.named("datawiz.ingest")}
+    assert not (ingests and inline) and all(run.parent_of(s) is flow for s in inline.values())
+    assert bool(inline) == (backend == "duckdb")
+    ingests |= inline
     assert sorted(ingests) == sorted(r["source_file"] for r in ledger)
     failed: set[str] = set()
     for row in ledger:
@@ -194,7 +200,7 @@ def test_span_tree_runs_flow_then_tasks_then_per_file_stages(any_morning: tuple[
     downloads = run.named("datawiz.download")
     assert sorted(d.attributes["file"] for d in downloads) == sorted(r["source_file"] for r in ledger)
     for d in downloads:
-        assert run.parent_of(d).name == f"fetch {d.attributes['file']}"
+        assert run.parent_of(d).name.startswith("backup-files")  # one task run downloads the step's files
         assert d.attributes["bytes"] == (run.landing / str(d.attributes["file"])).stat().st_size
 
 

@@ -128,8 +128,9 @@ def start_blocked_load(server: PrivateMariaDB, env: FlowEnv, db: str) -> tuple[F
     return run, lock, found[0]
 
 
-# How Prefect logs a retry: a task's "Retry 1/3 will start ...", a flow run's AwaitingRetry.
-RETRIED = re.compile(r"Retry \d+/\d+|AwaitingRetry|will attempt to run again")
+# How a retry is logged: Prefect's for a task ("Retry 1/3 will start ...") and a flow run (AwaitingRetry); a file
+# loaded in the flow's thread (tasks/run.py ingest_here) is retried as a task run of its own, with this line.
+RETRIED = re.compile(r"Retry \d+/\d+|AwaitingRetry|will attempt to run again|retrying it as the task run")
 
 
 def assert_completes(run: FlowProcess) -> None:

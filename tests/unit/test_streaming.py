@@ -356,3 +356,42 @@ def test_the_load_data_pipe_holds_a_megabyte(tmp_path: Path) -> None:
         size = fcntl.fcntl(pipe.fileno(), fcntl.F_GETPIPE_SZ)
     assert sent == expected.read_bytes()
     assert size >= PIPE_BYTES == 1 << 20
+
+
+def test_prefetch_takes_an_already_produced_list_as_is_without_a_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    started: list[object] = []
+    monkeypatch.setattr(threading.Thread, "start", lambda self: started.append(self))
+    tables = [pa.table({"i": [1]}), pa.table({"i": [2]})]
+    assert list(prefetched(tables)) == tables
+    assert list(prefetched(iter(tables))) == tables  # as `as_batches` hands a list over
+    assert started == []
+
+
+def test_a_file_of_one_batch_is_validated_before_the_load_and_loads_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    local, rel = write(tmp_path, "fis_20251120_005", with_copies(fis_text(600, {3: {"quantity": "x"}})), "parquet")
+    handed: list[object] = []
+    wh = resolve_warehouse(f"duckdb:///{tmp_path / 'spy.duckdb'}")
+    load_file = type(wh).load_file
+
+    def spy(self: object, contract: object, entry: object, data: object, quarantine: object) -> object:
+        handed.append(data)
+        return load_file(self, contract, entry, data, quarantine)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(type(wh), "load_file", spy)
+    wh.close()
+    whole_wh, whole = _ingest(tmp_path / "whole", local, rel, monkeypatch, size=1000)  # one batch
+    assert handed, whole
+    assert isinstance(handed[-1], list)  # validated up front: no producer thread for one batch
+    streamed_wh, streamed = _ingest(tmp_path / "streamed", local, rel, monkeypatch, size=64)
+    assert not isinstance(handed[-1], list)  # batches are still produced while the load runs
+    try:
+        assert whole.status == streamed.status == "loaded"
+        assert whole.stats == streamed.stats and whole.stats.rows_quarantined >= 1
+        query = "SELECT * FROM fact_secondary_sales ORDER BY invoice_no, line_no"
+        assert whole_wh.query(query).drop_columns(["_loaded_at"]).equals(
+            streamed_wh.query(query).drop_columns(["_loaded_at"]))
+    finally:
+        whole_wh.close()
+        streamed_wh.close()
