@@ -37,6 +37,7 @@ class Result:
     rows: int
     seconds: list[float] = field(default_factory=list)
     rss_mb: list[float] = field(default_factory=list)
+    load_seconds: list[float] = field(default_factory=list)  # flow cases: the files' own ingest seconds per run
     note: str = ""
 
     @property

@@ -61,11 +61,11 @@ def run(landing: Landing, source: str, runs: int, templates: Templates, settings
             with _setting(n), fresh_mariadb() as (name, url), tempfile.TemporaryDirectory(prefix="dw-bench-") as work:
                 clone_mariadb(templates.mariadb, name, url)
                 cpu = _CpuMeter()
-                seconds, rss = flow_run(source, url, Path(work), landing.fis_rows)
+                run = flow_run(source, url, Path(work), landing.fis_rows)
                 cores[n].append(cpu.cores())
-            results[n].seconds.append(seconds)
-            results[n].rss_mb.append(rss)
-            print(f"  {SETTING}={n}: {seconds:.1f} s; {cores[n][-1][0]:.2f} cores DataWiz, "
+            results[n].seconds.append(run.seconds)
+            results[n].rss_mb.append(run.rss_mb)
+            print(f"  {SETTING}={n}: {run.seconds:.1f} s; {cores[n][-1][0]:.2f} cores DataWiz, "
                   f"{cores[n][-1][1]:.2f} MariaDB, {cores[n][-1][2]:.2f} whole machine", flush=True)
     for n, result in results.items():
         mine, server, machine = (statistics.median(c[i] for c in cores[n]) for i in range(3))
