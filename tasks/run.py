@@ -28,7 +28,7 @@ from blocks.source import Source, SourceChanged, resolve_source
 from blocks.warehouse import resolve_warehouse
 from blocks.warehouse.base import Warehouse
 from datawiz import LOCAL_SERVER_STARTUP_SECONDS
-from datawiz.core.errors import describe_error, is_transient
+from datawiz.core.errors import FileLoadFailed, describe_error, is_transient
 from datawiz.core.redact import without_url_password
 from datawiz.core.registry import LoadMode
 from tasks.alerts import send_validation_alert
@@ -173,7 +173,8 @@ def ingest_here(ctx: RunContext, item: PlannedFile, local: str) -> FileReport:
     A transient failure is retried as the task run `ingest <path>` with the task's retries (so the retries,
     and a final failure, are recorded in Prefect as before); the failed attempt's transaction left nothing, and
     one that committed before failing makes the retry report `skipped`. A terminal failure is logged with the
-    file's path and ends the step, as a terminal failure of the task did (it was never retried).
+    file's path and ends the step as `FileLoadFailed` naming the file (the run's state message, which the failure
+    email shows, where the failed task run's name said it before); as before, it is never retried.
     """
     try:
         with stage("ingest", table=item.table_name, file=item.file.path, version=item.file.version):
@@ -182,7 +183,7 @@ def ingest_here(ctx: RunContext, item: PlannedFile, local: str) -> FileReport:
         logger = get_run_logger()
         if not is_transient(exc):
             logger.error("%s failed: %s", item.file.path, describe_error(exc))
-            raise
+            raise FileLoadFailed(item.file.path, exc) from exc
         logger.warning("%s: %s (transient); retrying it as the task run 'ingest %s', with retries",
                        item.file.path, describe_error(exc), item.file.path)
     return ingest_file(*_ingest_arguments(ctx, item, local))

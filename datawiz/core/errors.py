@@ -53,6 +53,19 @@ class ReconciliationError(TerminalError):
     """rows_in != loaded + quarantined + deduplicated for a file version: something was lost."""
 
 
+class FileLoadFailed(TerminalError):
+    """A file's load failed for good outside a task run of its own: the error names the file.
+
+    A file loaded in the flow's thread has no task run whose name says which file failed, and the
+    failure email shows the run's state message; this makes that message start with the file's path.
+    The original exception is the cause (`raise ... from`), so tracebacks keep it.
+    """
+
+    def __init__(self, path: str, cause: BaseException) -> None:
+        super().__init__(f"{path}: {describe_error(cause)}")
+        self.path = path
+
+
 # Exceptions from libraries that mean "try again" (checked by name so this module needs no driver imports).
 _TRANSIENT_NAMES = {
     "OperationalError",  # pymysql: lost connection, lock wait timeout, server gone

@@ -109,5 +109,7 @@ def test_a_terminal_failure_is_not_retried(
     monkeypatch.setattr(DuckDBWarehouse, "load_file", broken)
     state = ingest_one(url, str(fis_file), return_state=True)
     assert state.is_failed() and len(attempts) == 1  # as the task did: a terminal failure is never retried
+    # No task run names the file, so the run's state message (the failure email's) does, with the cause.
+    assert f"FileLoadFailed: {REL}: ReconciliationError: rows_in" in (state.message or "")
     assert _task_runs(str(state.state_details.flow_run_id)) == []
     assert _count(url, "SELECT count(*) FROM etl_file_ledger") == 0
