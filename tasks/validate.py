@@ -19,6 +19,7 @@ import json
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import duckdb
 import numpy as np
@@ -68,6 +69,13 @@ class Part:
 
     good: pa_arrow.Table
     quarantine: pa_arrow.Table  # QUARANTINE_SCHEMA
+
+
+class Checked(NamedTuple):
+    """A batch's rule failures (pandera's order) and the rows held back because their key repeats in the file."""
+
+    pandera: list[Failure]
+    held: np.ndarray
 
 
 @dataclass
@@ -128,8 +136,18 @@ class StreamValidator:
         """True once values that cannot even be read pass the ratio (the file has the wrong shape)."""
         return self.enforce_ratio and self._coercion_bad > self._ratio * self.stats.rows_in
 
-    def add(self, cleaned: Cleaned) -> Part:
-        """Validate one batch (row numbers file-absolute); returns the rows it settles."""
+    def check(self, cleaned: Cleaned) -> Checked:
+        """The batch's rule checks and its held-back rows, touching no state of the validator.
+
+        The costly half of `add`, safe to run for several batches at once (tasks/load.py runs the next
+        batches' on a thread pool while one is settled); `add` then settles the batches in file order.
+        """
+        df = _to_pandas(cleaned.table)
+        return Checked(rule_failures(cleaned.table, df, self._rules, cleaned.failures),
+                       self._repeating(cleaned.table, df))
+
+    def add(self, cleaned: Cleaned, checked: Checked | None = None) -> Part:
+        """Validate one batch (row numbers file-absolute; `checked`: its `check`, if done); returns what it settles."""
         table = cleaned.table
         bad = np.zeros(table.num_rows, dtype=bool)
         for f in cleaned.failures:
@@ -138,9 +156,7 @@ class StreamValidator:
         self._coercion_bad += int(bad.sum())
         if self.unreadable:  # _reject_early: no rule checks for a file that is rejected anyway
             return self._empty()
-        df = _to_pandas(table)
-        pandera = rule_failures(table, df, self._rules, cleaned.failures)
-        held = self._repeating(table, df)
+        pandera, held = checked or self.check(cleaned)
         if held.any():
             self._held.append(_Held(table.filter(held), _take(cleaned.raw, held),
                                     _subset(cleaned.failures, held), _subset(pandera, held)))

@@ -26,7 +26,7 @@ from datawiz.core.registry import CONTRACTS, resolve_path
 from tasks.clean import ROW_NUMBER, Failure, clean_table
 from tasks.extract import PlannedFile, read_raw
 from tasks.lineage import with_lineage
-from tasks.load import FileStream, ingest_file
+from tasks.load import PREPARE_AHEAD, FileStream, ingest_file
 from tasks.validate import QUARANTINE_SCHEMA, row_json, rules_per_row, validate_rows
 
 FIS_DIR = "facts/fis/2025/11/20"
@@ -138,13 +138,13 @@ def _stream_peak(tmp_path: Path, n: int, size: int) -> tuple[int, int]:
             ahead = max(ahead, stream._offset - handed * size)  # rows read beyond what was handed on
             peak = max(peak, pa.total_allocated_bytes() - baseline)
     assert max(sizes[:-1]) <= size and sizes[-1] <= 5  # the last batch: the rows whose key repeats
-    assert ahead <= 0
+    assert ahead <= PREPARE_AHEAD * size  # the batches being cleaned and checked ahead, no more
     return peak, whole_bytes
 
 
 def test_memory_follows_the_batch_not_the_file(tmp_path: Path) -> None:
-    """Batches handed on are at most `size` rows, the reader is never ahead of what was handed on,
-    and Arrow's live allocations stay flat when the file grows fourfold (they follow the batch and
+    """Batches handed on are at most `size` rows, the reader is at most PREPARE_AHEAD batches ahead of what
+    was handed on, and Arrow's live allocations stay flat when the file grows fourfold (they follow the batch and
     the Parquet row group — whose dictionary pages a reader holds — never the file)."""
     small, _ = _stream_peak(tmp_path, 10_001, 500)
     large, whole = _stream_peak(tmp_path, 40_002, 500)
@@ -246,6 +246,24 @@ def test_a_file_over_the_ratio_in_its_last_batch_loads_nothing(tmp_path: Path, m
     assert wh.query("SELECT count(*) AS n FROM fact_secondary_sales")["n"][0].as_py() == 0
     assert wh.query("SELECT count(*) AS n FROM etl_quarantine")["n"][0].as_py() == 0
     assert wh.query("SELECT status FROM etl_file_ledger")["status"].to_pylist() == ["rejected"]
+    wh.close()
+
+
+def test_a_file_doomed_early_counts_the_batches_checked_ahead(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Doomed in its third batch of 10 rows while the next PREPARE_AHEAD were being checked ahead: the
+    rejection still counts every row of the file once, as whole-file validation does."""
+    local, rel = write(tmp_path, "fis_20251120_006", fis_text(200, {i: {"quantity": "-1"} for i in range(1, 41)}),
+                       "csv")
+    ref = resolve_path(rel)
+    assert ref is not None
+    with pytest.raises(FileRejected) as whole:
+        validate_rows(clean_table(read_raw(local, ref), ref.contract, rel), ref)
+    wh, report = _ingest(tmp_path, local, rel, monkeypatch, size=10)
+    assert report.status == "rejected" and report.reason == whole.value.reason
+    assert report.stats.rows_in == 200
+    assert wh.query("SELECT count(*) AS n FROM fact_secondary_sales")["n"][0].as_py() == 0
     wh.close()
 
 
