@@ -85,7 +85,7 @@ def streamed(local: Path, rel: str, size: int) -> tuple[LedgerEntry, pa.Table, p
     ref = resolve_path(rel)
     assert ref is not None
     entry = entry_for(rel)
-    with FileStream(ref, entry, local, size=size) as stream:
+    with FileStream(ref, entry, local, size=size, prepare_ahead=PREPARE_AHEAD) as stream:
         batches = list(stream.good_batches())
         quarantine = pa.concat_tables([QUARANTINE_SCHEMA.empty_table(), *stream.quarantine])
     good = pa.concat_tables(batches).drop_columns(["_source_file", "_source_version", "_loaded_at", "_run_id"])
@@ -132,7 +132,7 @@ def _stream_peak(tmp_path: Path, n: int, size: int) -> tuple[int, int]:
     whole_bytes = read_raw(local, ref).nbytes
     baseline = pa.total_allocated_bytes()
     peak, ahead, sizes = 0, 0, []
-    with FileStream(ref, entry_for(rel), local, size=size) as stream:
+    with FileStream(ref, entry_for(rel), local, size=size, prepare_ahead=PREPARE_AHEAD) as stream:
         for handed, batch in enumerate(stream.good_batches(), start=1):
             sizes.append(batch.num_rows)
             ahead = max(ahead, stream._offset - handed * size)  # rows read beyond what was handed on
