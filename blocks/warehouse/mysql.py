@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import hashlib
 import itertools
 import os
 import re
@@ -266,8 +267,15 @@ class PyMySQLBlock(DatabaseBlock, EtlTables):
             return list(cur.fetchall())
 
     def run_sql_file(self, name: str, params: dict[str, Any]) -> None:
-        """Run every statement of sql/<dialect>/<name>.sql or sql/<name>.sql, rendered, in one transaction."""
-        with self._cursor(transaction=True) as cur:
+        """Run every statement of sql/<dialect>/<name>.sql or sql/<name>.sql, rendered, in one transaction.
+
+        One run of a given file at a time per database (`_named_lock`): two runs rebuilding the same rows
+        (two mornings at once, both recomputing one month's DD) otherwise collide on the target's primary
+        key — under READ COMMITTED (`_read_committed`) the second one's DELETE does not wait for, nor
+        delete, the rows the first one is inserting, and its INSERT then fails with 1062 (seen in the
+        reliability suite's two-mornings race). Different files (DD and reports) still run side by side.
+        """
+        with self._named_lock(f"sql_{name}"), self._cursor(transaction=True) as cur:
             for statement in self._statements(base.sql_file(self.dialect, name)):
                 _exec(cur, statement, params)
 
@@ -284,7 +292,7 @@ class PyMySQLBlock(DatabaseBlock, EtlTables):
         declares (`Physical.since` None) are created if missing.
         """
         applied = []
-        with self._migration_lock(), self._cursor() as cur:
+        with self._named_lock("migrate"), self._cursor() as cur:  # two flows starting together: one runs the DDL
             cur.execute(self._schema_migrations_ddl())
             cur.execute("SELECT version FROM schema_migrations")
             done = {r[0] for r in cur.fetchall()}
@@ -312,14 +320,22 @@ class PyMySQLBlock(DatabaseBlock, EtlTables):
         )
 
     @contextlib.contextmanager
-    def _migration_lock(self) -> Iterator[None]:
-        # Two flows starting together must not both run the same DDL.
+    def _named_lock(self, purpose: str) -> Iterator[None]:
+        """Hold this database's DataWiz lock `purpose` (GET_LOCK: a server-wide name, held by this thread's
+        session and released with it, so a killed run never leaves it held); LockTimeout after LOCK_WAIT_SECONDS."""
+        name = lock_name(purpose, self.database)
         with self._cursor() as cur:
-            cur.execute("SELECT GET_LOCK(%s, 300)", (f"datawiz_migrate_{self.database}",))
+            cur.execute("SELECT GET_LOCK(%s, %s)", (name, LOCK_WAIT_SECONDS))
+            (got,) = cur.fetchone() or (None,)
+            if got != 1:
+                raise LockTimeout(f"another DataWiz run held the lock {purpose!r} of this database for "
+                                  f"{LOCK_WAIT_SECONDS} s")
             try:
                 yield
             finally:
-                cur.execute("SELECT RELEASE_LOCK(%s)", (f"datawiz_migrate_{self.database}",))
+                # A lost connection released it already; its error is the one to report, not this one's.
+                with contextlib.suppress(pymysql.err.Error):
+                    cur.execute("SELECT RELEASE_LOCK(%s)", (name,))
 
     # ------------------------------------------------------------------ ledger and load steps
     def _start_load(self, cur: pymysql.cursors.Cursor, contract: TableContract, entry: LedgerEntry) -> None:
@@ -426,6 +442,21 @@ def _dimension_keys(cur: pymysql.cursors.Cursor, contract: TableContract) -> dic
 
 
 # ---------------------------------------------------------------------------------------- helpers
+# How long a run waits for another one's DataWiz lock (a migration, one SQL file's rebuild) before it gives up.
+LOCK_WAIT_SECONDS = 300
+
+
+def lock_name(purpose: str, database: str) -> str:
+    """The GET_LOCK name of a DataWiz lock on `database`: lock names are server-wide and at most 64
+    characters (MySQL: "Locking Functions"), so a long one is hashed."""
+    name = f"datawiz_{purpose}_{database}"
+    return name if len(name) <= 64 else f"datawiz_{hashlib.sha256(name.encode()).hexdigest()[:48]}"
+
+
+class LockTimeout(TransientError):
+    """Another run held a DataWiz lock for LOCK_WAIT_SECONDS: retry later."""
+
+
 class ConnectionLost(TransientError, pymysql.err.OperationalError):
     """The connection went away mid-statement although pymysql raised something else (it can mask it).
 

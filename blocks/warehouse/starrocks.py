@@ -120,8 +120,11 @@ class StarRocksConnector(PyMySQLBlock):
         )
 
     @contextlib.contextmanager
-    def _migration_lock(self) -> Iterator[None]:
-        # StarRocks has no GET_LOCK; its DDL is IF NOT EXISTS, so two concurrent migrations converge.
+    def _named_lock(self, purpose: str) -> Iterator[None]:
+        # StarRocks has no GET_LOCK (its SQL reference lists no locking functions), and needs none here: its
+        # DDL is IF NOT EXISTS, so two concurrent migrations converge, and the post-load SQL writes primary-key
+        # tables, where an INSERT of an existing key replaces the row (table_design/table_types/
+        # primary_key_table), so two runs rebuilding one month converge on the same rows.
         yield
 
     def stream_client(self) -> StreamLoadClient:
