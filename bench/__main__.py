@@ -18,7 +18,18 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import concurrency, data, encoding, end_to_end, history, mariadb_load, morning, small_files, validation
+from bench import (
+    concurrency,
+    data,
+    duckdb_load,
+    encoding,
+    end_to_end,
+    history,
+    mariadb_load,
+    morning,
+    small_files,
+    validation,
+)
 from bench.common import Result, prefect_server
 from bench.report import Target, terminal, write_doc
 from blocks.azure import ENV_CONNECTION_STRING
@@ -83,6 +94,8 @@ def main(plan: Plan, write: bool) -> None:
             step("end to end, DuckDB")
             duck_one = end_to_end.duckdb_flow(one, sources[one], plan.flow_runs, dims)
             duck_big = end_to_end.duckdb_flow(big, sources[big], plan.big_runs, dims)
+            step("load stage, DuckDB, in process (producer alone; ingest_file)")
+            duck_parts = [*duckdb_load.producer(one, plan.runs), duckdb_load.ingest(one, plan.runs, dims.duckdb)]
             step(f"many small files ({plan.files} files)")
             many_files = small_files.run(many, sources[many], plan.small_files_runs, dims)
             step(f"profile of {plan.profile_files} small files")
@@ -93,10 +106,12 @@ def main(plan: Plan, write: bool) -> None:
         day = data.landing(plan.morning_rows)
         dawn = morning.run(day, end_to_end.upload(day, conn, "bench-morning"), plan.morning_runs)
     native_one, native_big = end_to_end.duckdb_native(one, plan.runs), end_to_end.duckdb_native(big, plan.runs)
-    results += [maria_one, maria_big, duck_one, native_one, duck_big, native_big, many_files, *in_parallel]
+    results += [maria_one, maria_big, duck_one, native_one, duck_big, native_big, *duck_parts, many_files,
+                *in_parallel]
     per_file = small_files.overhead_ms(many_files, duck_one, plan.files)
     many_files.note = f"overhead {per_file:.0f} ms/file vs one file of the same rows"
     ratios, targets = judge(raw, ours, pandas, maria_one, maria_big, duck_one, native_one, per_file)
+    ratios += duckdb_load.ratios(duck_parts, native_one)
     parallel_ratio, parallel_target = concurrency.judged(*in_parallel)
     ratios.append(parallel_ratio)
     targets.append(parallel_target)
