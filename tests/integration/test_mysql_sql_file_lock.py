@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -34,45 +36,45 @@ def _run_in_thread(url: str, name: str, params: dict[str, object]) -> tuple[thre
     return thread, errors
 
 
-def test_a_sql_file_waits_while_another_run_rebuilds_it(mysql_url: str) -> None:  # noqa: F811
-    holder = resolve_warehouse(mysql_url)
-    holder.migrate()
-    try:
-        with holder._named_lock("sql_dim_date"):  # another run, inside its dim_date rebuild
-            thread, errors = _run_in_thread(mysql_url, "dim_date", DAYS)
-            thread.join(timeout=1.5)
-            assert thread.is_alive()  # waiting for the lock, not rebuilding alongside
-        thread.join(timeout=30)
-        assert not thread.is_alive() and errors == []
-        assert holder.query("SELECT count(*) AS n FROM dim_date")["n"][0].as_py() >= 30
-    finally:
-        holder.close()
+@pytest.fixture
+def holder(mysql_url: str) -> Iterator[Any]:  # noqa: F811
+    """A migrated warehouse standing for another run (its own session)."""
+    wh = resolve_warehouse(mysql_url)
+    wh.migrate()
+    yield wh
+    wh.close()
 
 
-def test_a_different_sql_file_does_not_wait(mysql_url: str) -> None:  # noqa: F811
-    holder = resolve_warehouse(mysql_url)
-    holder.migrate()
-    try:
-        with holder._named_lock("sql_rpt_sales_daily"):
-            thread, errors = _run_in_thread(mysql_url, "dim_date", DAYS)
-            thread.join(timeout=30)
-            assert not thread.is_alive() and errors == []
-    finally:
-        holder.close()
+def _rebuild_while_held(holder: Any, url: str, lock: str, wait: float) -> tuple[bool, list[BaseException]]:
+    """Hold `lock` as another run would and start a dim_date rebuild meanwhile: (was it still waiting after
+    `wait` s, its errors once the lock is released)."""
+    with holder._named_lock(lock):
+        thread, errors = _run_in_thread(url, "dim_date", DAYS)
+        thread.join(timeout=wait)
+        waiting = thread.is_alive()
+    thread.join(timeout=30)
+    assert not thread.is_alive()
+    return waiting, errors
 
 
-def test_a_lock_held_too_long_is_a_transient_error(mysql_url: str, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+def test_a_sql_file_waits_while_another_run_rebuilds_it(holder: Any, mysql_url: str) -> None:  # noqa: F811
+    waiting, errors = _rebuild_while_held(holder, mysql_url, "sql_dim_date", 1.5)
+    assert waiting and errors == []  # it waited for the lock instead of rebuilding alongside, then ran
+    assert holder.query("SELECT count(*) AS n FROM dim_date")["n"][0].as_py() >= 30
+
+
+def test_a_different_sql_file_does_not_wait(holder: Any, mysql_url: str) -> None:  # noqa: F811
+    waiting, errors = _rebuild_while_held(holder, mysql_url, "sql_rpt_sales_daily", 30)
+    assert not waiting and errors == []
+
+
+def test_a_lock_held_too_long_is_a_transient_error(
+    holder: Any, mysql_url: str, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+) -> None:
     monkeypatch.setattr(mysql_backend, "LOCK_WAIT_SECONDS", 1)
-    holder = resolve_warehouse(mysql_url)
-    holder.migrate()
-    try:
-        with holder._named_lock("sql_dim_date"):
-            thread, errors = _run_in_thread(mysql_url, "dim_date", DAYS)
-            thread.join(timeout=30)
-        assert len(errors) == 1 and isinstance(errors[0], LockTimeout)  # a TransientError: the task retries
-        assert "'sql_dim_date'" in str(errors[0])
-    finally:
-        holder.close()
+    waiting, errors = _rebuild_while_held(holder, mysql_url, "sql_dim_date", 30)
+    assert not waiting and len(errors) == 1 and isinstance(errors[0], LockTimeout)  # transient: the task retries
+    assert "'sql_dim_date'" in str(errors[0])
 
 
 def test_lock_names_fit_mysqls_64_characters() -> None:
