@@ -94,8 +94,9 @@ def main(plan: Plan, write: bool) -> None:
             step("end to end, DuckDB")
             duck_one = end_to_end.duckdb_flow(one, sources[one], plan.flow_runs, dims)
             duck_big = end_to_end.duckdb_flow(big, sources[big], plan.big_runs, dims)
-            step("load stage, DuckDB, in process (producer alone; ingest_file)")
-            duck_parts = [*duckdb_load.producer(one, plan.runs), duckdb_load.ingest(one, plan.runs, dims.duckdb)]
+            step("load stage, DuckDB, in process (producer alone; inserts alone; ingest_file)")
+            duck_parts = [*duckdb_load.producer(one, plan.runs), *duckdb_load.inserts(one, plan.runs),
+                          duckdb_load.ingest(one, plan.runs, dims.duckdb)]
             step(f"many small files ({plan.files} files)")
             many_files = small_files.run(many, sources[many], plan.small_files_runs, dims)
             step(f"profile of {plan.profile_files} small files")

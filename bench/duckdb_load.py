@@ -6,11 +6,14 @@ Every variant works on the benchmark day's fis Parquet file, in this process:
   and with PREPARE_AHEAD batches cleaned and checked ahead on threads (as into DuckDB);
 - DataWiz ingest: `ingest_file`'s body into a fresh copy of the dimensions database (key pass, producer,
   inserts, orphan count, ledger row, commit) — the load stage of the end-to-end DuckDB flow;
+- inserts alone: the producer's batches, regrouped as `load_file` does (INSERT_ROWS), inserted into an empty
+  migrated fact table with and without `_unordered_inserts` (DuckDB's `preserve_insertion_order`);
 - the baseline is DuckDB's own `INSERT ... SELECT FROM read_parquet()` (bench/end_to_end.duckdb_native).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import shutil
@@ -20,7 +23,8 @@ from pathlib import Path
 from bench.common import Result, timed
 from bench.data import Landing, fis_name
 from blocks.types import FileStats, LedgerEntry, SourceFile
-from blocks.warehouse.duckdb import DuckDBWarehouse
+from blocks.warehouse.batches import rebatch
+from blocks.warehouse.duckdb import INSERT_ROWS, DuckDBWarehouse, _unordered_inserts, _upsert_incoming
 from datawiz.core.registry import FIS, FileRef, resolve_path
 from tasks.extract import PlannedFile
 from tasks.load import PREPARE_AHEAD, FileStream, ingest_file
@@ -59,6 +63,34 @@ def producer(landing: Landing, runs: int) -> list[Result]:
     return list(results.values())
 
 
+def inserts(landing: Landing, runs: int) -> list[Result]:
+    """The file's good rows inserted in INSERT_ROWS groups, row order kept vs not, interleaved run by run."""
+    local, ref = _ref(landing)
+    with FileStream(ref, _entry(ref), local, prepare_ahead=PREPARE_AHEAD) as stream:
+        groups = list(rebatch(stream.good_batches(), INSERT_ROWS))
+    results = {unordered: Result(CASE, f"inserts alone, {INSERT_ROWS:,}-row groups, insertion order "
+                                 f"{'not kept' if unordered else 'kept (DuckDB default)'}", landing.fis_rows)
+               for unordered in (False, True)}
+
+    def insert_all(unordered: bool) -> None:
+        with tempfile.TemporaryDirectory(prefix="dw-bench-") as work:
+            wh = DuckDBWarehouse(path=str(Path(work) / "warehouse.duckdb"))
+            wh.migrate()
+            try:
+                with wh._transaction() as cur, _unordered_inserts(cur) if unordered else contextlib.nullcontext():
+                    for group in groups:
+                        cur.register("_incoming", group)
+                        _upsert_incoming(cur, FIS, group.column_names)
+                        cur.unregister("_incoming")
+            finally:
+                wh.close()
+
+    for _ in range(runs):
+        for unordered, result in results.items():
+            result.seconds.append(timed(lambda unordered=unordered: insert_all(unordered)))  # type: ignore[misc]
+    return list(results.values())
+
+
 def ingest(landing: Landing, runs: int, dimensions: Path) -> Result:
     """`ingest_file`'s body into a fresh copy of the dimensions DuckDB file, `runs` times."""
     local, ref = _ref(landing)
@@ -79,8 +111,10 @@ def ingest(landing: Landing, runs: int, dimensions: Path) -> Result:
 
 def ratios(parts: list[Result], native: Result) -> list[str]:
     """The in-process DuckDB lines of the ratios: the load stage vs read_parquet, the producer's threads."""
-    one_thread, ahead, ours = parts
+    one_thread, ahead, ordered, unordered, ours = parts
     return [f"DuckDB load stage in process (ingest_file) / DuckDB INSERT ... read_parquet = "
             f"{native.median_s / ours.median_s:.2f}x ({ours.median_s:.2f} s vs {native.median_s:.2f} s); the producer "
             f"alone with {PREPARE_AHEAD} batches prepared ahead is {one_thread.median_s / ahead.median_s:.2f}x as fast "
-            f"as in one thread ({ahead.median_s:.2f} s vs {one_thread.median_s:.2f} s)"]
+            f"as in one thread ({ahead.median_s:.2f} s vs {one_thread.median_s:.2f} s); the inserts alone without "
+            f"insertion order are {ordered.median_s / unordered.median_s:.2f}x as fast as with it "
+            f"({unordered.median_s:.2f} s vs {ordered.median_s:.2f} s)"]

@@ -252,11 +252,12 @@ class FileStream:
 
         With `prepare_ahead` n > 0, a file of several batches has its next n batches cleaned and checked
         on n threads while the current one is settled and loaded: that work is Arrow compute and RE2
-        (the GIL released), and one thread doing it was what a DuckDB load waited for (0.13 s per
-        100,000 fis rows; the 1M-row file's producer 1.18-1.23 s -> 0.69-0.76 s with 2). Not where
-        files load side by side: 8 x 250k rows into a local MariaDB at concurrency 2 took 23.4-24.5 s
-        with it, 19.4-21.4 s without (the threads took the server's CPU). Settling stays in order, in
-        this thread: the validator's counts, held-back keys and reject ratio see the batches as before.
+        (the GIL released), and one thread doing it was what a DuckDB load waited for (bench/duckdb_load.py
+        `producer`, the 1M-row fis file: 1.09 s in one thread, 0.87 s with 2 ahead). Not where files load
+        side by side: bench/concurrency.py (8 x 250k rows into a local MariaDB, concurrency 2) took
+        23.4-24.5 s with the threads on there too, 19.4-21.4 s without (they took the server's CPU).
+        Settling stays in order, in this thread: the validator's counts, held-back keys and reject ratio
+        see the batches as before.
         """
         if self.one_batch or not self.prepare_ahead:  # a small file: nothing to overlap, no threads
             yield from (self._prepare(*job) for job in self._read())

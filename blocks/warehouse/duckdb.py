@@ -287,8 +287,9 @@ def _unordered_inserts(cur: _TimedCursor) -> Iterator[None]:
 
     With `preserve_insertion_order` on (the default), DuckDB keeps an Arrow source's row order by
     inserting it on one thread unless the batch is one contiguous chunk; our batches are several
-    (one per validated file batch). Measured on the 1M-row fis file, 500,000-row inserts with the
-    primary key in place: 0.65-0.74 s each with the order kept, 0.39-0.44 s without (2 cores).
+    (one per validated file batch). bench/duckdb_load.py `inserts` (the 1M-row fis file in two 500,000-row
+    inserts into the migrated fact table, primary key in place, with migrate and commit): 1.76-1.78 s with
+    the order kept, 1.22-1.27 s without (2 cores).
     Row order is no part of a table's contract: every read that needs one says ORDER BY
     (https://duckdb.org/docs/stable/sql/dialect/order_preservation; the option:
     https://duckdb.org/docs/stable/guides/performance/how_to_tune_workloads). SESSION scope: other
