@@ -47,6 +47,8 @@ class Plan:
     runs: int = 3  # cases measured inside this process
     flow_runs: int = 2  # 1M-row flows (a child process each)
     big_runs: int = 1  # 5M-row flows
+    fixed_rows: int = 2_000  # one small file: the fixed cost of a DuckDB flow run
+    fixed_runs: int = 3
     small_files_runs: int = 2
     profile_files: int = 50
     parallel_rows: int = concurrency.FILES * concurrency.ROWS_PER_FILE  # 8 files x 250k
@@ -57,7 +59,7 @@ class Plan:
 
 
 QUICK = Plan(rows=100_000, big_rows=300_000, files=50, to_sql_rows=2_000, runs=1, flow_runs=1, big_runs=1,
-             small_files_runs=1, profile_files=20, parallel_rows=concurrency.FILES * 25_000,
+             fixed_runs=1, small_files_runs=1, profile_files=20, parallel_rows=concurrency.FILES * 25_000,
              history_rows=300_000, history_runs=3, morning_rows=200_000)
 
 
@@ -72,6 +74,7 @@ def main(plan: Plan, write: bool) -> None:
     one, big, many = data.landing(plan.rows), data.landing(plan.big_rows), data.landing(plan.rows, plan.files)
     sample = data.landing(plan.profile_files * 2000, plan.profile_files)
     parallel = data.landing(plan.parallel_rows, concurrency.FILES)
+    tiny = data.landing(plan.fixed_rows)
     results: list[Result] = []
     step("validation alone")
     results += validation.run(plan.rows, plan.runs)
@@ -85,7 +88,7 @@ def main(plan: Plan, write: bool) -> None:
         os.environ[ENV_CONNECTION_STRING] = conn
         step("upload to Azurite")
         sources = {land: end_to_end.upload(land, conn, f"bench-{i}") for i, land in
-                   enumerate((one, big, many, sample, parallel))}
+                   enumerate((one, big, many, sample, parallel, tiny))}
         step("dimensions (evening flow, once per backend)")
         with end_to_end.dimension_templates(sources[one]) as dims:
             step(f"end to end, MariaDB ({plan.rows:,} and {plan.big_rows:,} rows)")
@@ -94,6 +97,7 @@ def main(plan: Plan, write: bool) -> None:
             step("end to end, DuckDB")
             duck_one = end_to_end.duckdb_flow(one, sources[one], plan.flow_runs, dims)
             duck_big = end_to_end.duckdb_flow(big, sources[big], plan.big_runs, dims)
+            duck_fixed = end_to_end.duckdb_fixed_cost(tiny, sources[tiny], plan.fixed_runs, dims)
             step("load stage, DuckDB, in process (producer alone; inserts alone; ingest_file)")
             duck_parts = [*duckdb_load.producer(one, plan.runs), *duckdb_load.inserts(one, plan.runs),
                           duckdb_load.ingest(one, plan.runs, dims.duckdb)]
@@ -107,11 +111,11 @@ def main(plan: Plan, write: bool) -> None:
         day = data.landing(plan.morning_rows)
         dawn = morning.run(day, end_to_end.upload(day, conn, "bench-morning"), plan.morning_runs)
     native_one, native_big = end_to_end.duckdb_native(one, plan.runs), end_to_end.duckdb_native(big, plan.runs)
-    results += [maria_one, maria_big, duck_one, native_one, duck_big, native_big, *duck_parts, many_files,
+    results += [maria_one, maria_big, duck_one, native_one, duck_big, native_big, duck_fixed, *duck_parts, many_files,
                 *in_parallel]
     per_file = small_files.overhead_ms(many_files, duck_one, plan.files)
     many_files.note = f"overhead {per_file:.0f} ms/file vs one file of the same rows"
-    ratios, targets = judge(raw, ours, pandas, maria_one, maria_big, duck_one, native_one, per_file)
+    ratios, targets = judge(raw, ours, pandas, maria_one, maria_big, duck_one, native_one, duck_fixed, per_file)
     ratios += duckdb_load.ratios(duck_parts, native_one)
     parallel_ratio, parallel_target = concurrency.judged(*in_parallel)
     ratios.append(parallel_ratio)
@@ -142,12 +146,13 @@ def main(plan: Plan, write: bool) -> None:
 
 
 def judge(raw: Result, ours: Result, pandas: Result, maria_one: Result, maria_big: Result, duck_one: Result,
-          native_one: Result, per_file_ms: float) -> tuple[list[str], list[Target]]:
+          native_one: Result, duck_fixed: Result, per_file_ms: float) -> tuple[list[str], list[Target]]:
     """The ratios of issues 9 and 17, and each target's status."""
     load_vs_raw, load_vs_pandas = ours.rate / raw.rate, ours.rate / pandas.rate
     e2e_vs_raw = maria_one.rate / raw.rate
     duck_vs_native = duck_one.rate / native_one.rate
     duck_load = statistics.median(duck_one.load_seconds)
+    duck_ceiling = end_to_end.ceiling(native_one, duck_fixed)
     rss_one, rss_big = (max(r.rss_mb) for r in (maria_one, maria_big))
     ratios = [
         f"MariaDB load stage: DataWiz / raw LOAD DATA = {load_vs_raw:.2f}x; DataWiz / to_sql = {load_vs_pandas:.1f}x",
@@ -155,6 +160,9 @@ def judge(raw: Result, ours: Result, pandas: Result, maria_one: Result, maria_bi
         f"End to end 1M into DuckDB / DuckDB INSERT ... read_parquet = {duck_vs_native:.2f}x; the load stage alone "
         f"(the file's own ingest in those runs) / read_parquet = {native_one.median_s / duck_load:.2f}x "
         f"({duck_load:.2f} s of the flow run's {duck_one.median_s:.2f} s)",
+        f"DuckDB end to end, the most a flow run can reach: a load as fast as DuckDB INSERT ... read_parquet "
+        f"({native_one.median_s:.2f} s) plus the flow run's fixed cost ({duck_fixed.median_s:.2f} s, the same flow "
+        f"on one {duck_fixed.rows:,}-row file) = {duck_ceiling:.2f}x",
         f"Peak RSS, {maria_big.rows:,}-row file / {maria_one.rows:,}-row file = {rss_big / rss_one:.2f}x "
         f"({rss_big:,.0f} MB / {rss_one:,.0f} MB)",
         f"Many small files: {per_file_ms:.0f} ms overhead per file",
@@ -167,7 +175,8 @@ def judge(raw: Result, ours: Result, pandas: Result, maria_one: Result, maria_bi
         Target("Peak RSS 5M", "< 1.5 GB", f"{rss_big:,.0f} MB", rss_big < 1536),
         # Issue 9 asked for <= 150 ms per file; issue 17 for <= 60 ms.
         Target("Many small files, overhead per file", "<= 60 ms", f"{per_file_ms:.0f} ms", per_file_ms <= 60),
-        Target("End to end 1M into DuckDB vs read_parquet", ">= 0.6x", f"{duck_vs_native:.2f}x", duck_vs_native >= 0.6),
+        Target("End to end 1M into DuckDB vs read_parquet", ">= 0.6x",
+               f"{duck_vs_native:.2f}x (at most {duck_ceiling:.2f}x reachable: see ratios)", duck_vs_native >= 0.6),
     ]
     return ratios, targets
 
@@ -190,12 +199,15 @@ NOTES = [
     " (prefect/flow_engine.py `_send_heartbeats`), so a run ends up to 1 s after its work, on a whole second"
     " from the thread's start. Flow times move in 1-second steps: the 1M-row DuckDB flow took 4.32-4.51 s"
     " whether its work ended 3.3 s or 4.0 s after the start (measured 2026-12-04).",
-    "- DuckDB end to end vs read_parquet: at 1.53 s for DuckDB's own insert of the 1M rows, 0.6x leaves 2.55 s"
-    " for the whole flow run. Its fixed part, measured 2026-12-04 on the 1M-row run: Prefect's flow-run"
-    " creation 0.2-0.35 s (with its first parameter serialisation), the Azure SDK's import 0.2-0.35 s, the"
-    " download 0.2-0.3 s, the run's bookkeeping 0.2 s and the heartbeat tick 0-1 s: 1.0-2.0 s, which leaves"
-    " less than DuckDB's own insert takes for reading, cleaning, validating and inserting the rows. The note on"
-    " the flow's row gives its load stage apart; the ratios give the load stage alone against read_parquet.",
+    "- DuckDB end to end vs read_parquet: a flow run costs a fixed amount before and after its rows' own work,"
+    " measured by the same DuckDB flow on a day of one 2,000-row file (its load stage ~0.05 s): Prefect's"
+    " flow-run creation (its first parameter serialisation imports fastapi), state changes and task runs, the"
+    " heartbeat join (0-1 s), the Azure SDK's import, listing, the download and the run's bookkeeping. Even a"
+    " load of the 1M rows as fast as DuckDB's own insert would then reach read_parquet / (read_parquet + fixed"
+    " cost): the ratios give that ceiling next to the 0.6x target. The note on each flow row gives its load"
+    " stage apart; the ratios give the load stage alone against read_parquet (measured 2026-12-04 with cProfile"
+    " on that small-file flow: heartbeat join 0.40 s, Azure SDK import 0.28 s, flow-run creation 0.27 s of which"
+    " 0.23 s is fastapi's import, DataWiz's own bookkeeping, planning and task runs ~0.3 s).",
     "- Whole morning (bench/morning.py): stage times are the Prefect task runs' durations summed per stage;"
     " compute_dd and refresh_reports run at the same time on MariaDB (tasks/transform.rebuild_post_load), so"
     " post_load, their wall span, is what the run waits for and what the DD + reports target compares.",

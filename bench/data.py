@@ -2,9 +2,10 @@
 
 One business day of secondary sales is generated (`datawiz.sample_data.generate`, fixed seed and
 date), its parts are joined into one typed table, and the landing folders the cases read are cut
-from it: the first 1M and 5M rows as one Parquet file each, and the first 1M rows again as 500
-files of 2,000 rows. Every landing folder also holds the day's dimension snapshots and constants,
-so the flows find the warehouse as in production (orphans are counted against real dimensions).
+from it: the first 1M and 5M rows as one Parquet file each, the first 1M rows again as 500 files of
+2,000 rows, and the first 2,000 rows as one file (a flow run's fixed cost). Every landing folder also
+holds the day's dimension snapshots and constants, so the flows find the warehouse as in production
+(orphans are counted against real dimensions).
 """
 
 from __future__ import annotations
