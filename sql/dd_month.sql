@@ -11,9 +11,12 @@
 --   * temporary tables: CREATE OR REPLACE on DuckDB; dropped and re-created on MySQL (no CREATE OR
 --     REPLACE TEMPORARY TABLE) and StarRocks (session temporary tables, StarRocks >= 3.3.1); on MySQL the
 --     ones joined on get a primary key (temp_table(..., key=...)), else MariaDB joins them by nested loops;
---   * unsorted() is ORDER BY NULL on MySQL: MariaDB would sort a large grouping's rows nobody needs in order.
+--   * unsorted() is ORDER BY NULL on MySQL: MariaDB would sort a large grouping's rows nobody needs in order;
+--   * force_index() is FORCE INDEX on MySQL (bills read the date index alone), nothing elsewhere; the product
+--     lookup joined to every line is a MEMORY table on MySQL (temp_table(..., in_memory=true)).
 -- Cost: the month's lines are read by three grouped passes (per TSR x outlet, per outlet x SKU, per TSR's
--- bills); everything else rolls up from their small results. Outlet-level figures are computed once per
+-- bills: the last from the (invoice_date, tsr_code) index, not the rows); everything else rolls up from their
+-- small results. Outlet-level figures are computed once per
 -- TSR x outlet and the TSR rows roll up from them, except bills: an invoice number may (by the contract,
 -- whose key is invoice_no + line_no) carry lines of several outlets, so bills are counted on the lines.
 -- StarRocks autocommits each statement, and every step rebuilds its month from scratch, so a retry converges.
@@ -34,7 +37,7 @@ FROM dim_sales_hierarchy h CROSS JOIN _dd_params p
 WHERE p.last_sales_day BETWEEN h.valid_from AND h.valid_to;
 
 -- Each product's brand and whether it is a focus brand: the JSON list is read once per product.
-{{ temp_table("_dd_product", key="sku_code") }}
+{{ temp_table("_dd_product", key="sku_code", in_memory=true) }}
 SELECT p.sku_code, p.brand, {{ json_list_contains("fb." ~ q("value"), "p.brand") }} AS is_focus
 FROM dim_product p
 LEFT JOIN business_constants fb ON fb.constant_name = 'focus_brands';
@@ -72,11 +75,14 @@ FROM (
            count(CASE WHEN {{ is_true("x.focus_billed") }} THEN 1 END) AS focus_brand_outlets
     FROM _dd_tsr_outlet x CROSS JOIN _dd_params p GROUP BY x.tsr_code
 ) o
--- Pass 3: bills are distinct invoice numbers, counted on the lines (see the head of this file).
+-- Pass 3: bills are distinct invoice numbers, counted on the lines (see the head of this file). An invoice's
+-- lines are the ones whose invoice_no starts with INV: the contract's doc_type_matches_invoice_prefix rule
+-- quarantines any line whose doc_type is not its invoice_no's prefix, so this is doc_type = 'INV' on every
+-- stored line, and on MySQL the (invoice_date, tsr_code) index holds every column read (force_index).
 LEFT JOIN (
     SELECT tsr_code, count(DISTINCT invoice_no) AS bills
-    FROM fact_secondary_sales
-    WHERE invoice_date BETWEEN :month_start AND :month_end AND doc_type = 'INV'
+    FROM fact_secondary_sales {{ force_index("fis", "date") }}
+    WHERE invoice_date BETWEEN :month_start AND :month_end AND invoice_no LIKE 'INV%'
     GROUP BY tsr_code
 ) b ON b.tsr_code = o.tsr_code
 CROSS JOIN _dd_params p
@@ -105,7 +111,7 @@ LEFT JOIN (
         WHERE invoice_date BETWEEN :month_start AND :month_end AND doc_type = 'INV'
         GROUP BY retailer_code, sku_code {{ unsorted() }}
     ) x
-    LEFT JOIN dim_product p ON p.sku_code = x.sku_code
+    LEFT JOIN _dd_product p ON p.sku_code = x.sku_code
     GROUP BY x.retailer_code
 ) s ON s.retailer_code = a.retailer_code
 CROSS JOIN _dd_params p

@@ -125,18 +125,23 @@ def create_table(contract: TableContract, dialect: str, history: bool = False) -
     return f"CREATE TABLE IF NOT EXISTS {name} (\n{body}{table_end(dialect, layout)}"
 
 
+def index_name(contract: TableContract, suffix: str) -> str:
+    """The name of a contract table's secondary index `suffix` ("date" -> ix_fis_date), as migrations create it."""
+    return f"ix_{contract.physical.short_name or contract.target_table}_{suffix}"
+
+
 def contract_layout(contract: TableContract, dialect: str, history: bool = False) -> Layout:
     """A contract table's layout from its `Physical` hints (a history table gets its key alone)."""
     physical = contract.physical
     key = table_key(contract, dialect, history)
     if history:
         return Layout(key, contract.key[0])
-    stem = physical.short_name or contract.target_table
-    lineage = ((f"ix_{stem}_lineage", _LINEAGE_PREFIX),) if physical.lineage_index else ()
+    lineage = ((index_name(contract, "lineage"), _LINEAGE_PREFIX),) if physical.lineage_index else ()
     return Layout(
         key, contract.key[0],
-        mysql_indexes=lineage + tuple((f"ix_{stem}_{ix.suffix}", ", ".join(ix.columns)) for ix in physical.indexes),
-        bitmap_indexes=tuple((f"ix_{stem}_{c}", c) for c in physical.bitmap_indexes),
+        mysql_indexes=lineage + tuple((index_name(contract, ix.suffix), ", ".join(ix.columns))
+                                      for ix in physical.indexes),
+        bitmap_indexes=tuple((index_name(contract, c), c) for c in physical.bitmap_indexes),
         bloom_filter=physical.bloom_filter,
         partition=partition_column(contract, dialect, history),
         buckets=physical.buckets,

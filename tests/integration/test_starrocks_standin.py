@@ -332,8 +332,9 @@ def seed(wh: StarRocksConnector) -> None:
         wh.execute("INSERT INTO business_constants (constant_name, `value`, as_of, _source_file, _source_version, "
                    "_loaded_at, _run_id) VALUES (:n, :val, :d, :f, :v, :t, :r)",
                    {"n": name, "val": value, "d": dt.date(2024, 1, 1), **lineage})
-    for invoice, line, day, retailer, sku, amount in [("I1", 1, 5, "R1", "P1", 150), ("I1", 2, 5, "R1", "P2", 20),
-                                                       ("I2", 1, 6, "R2", "P2", 50)]:
+    for invoice, line, day, retailer, sku, amount in [("INV0000000001", 1, 5, "R1", "P1", 150),
+                                                       ("INV0000000001", 2, 5, "R1", "P2", 20),
+                                                       ("INV0000000002", 1, 6, "R2", "P2", 50)]:
         wh.execute("INSERT INTO fact_secondary_sales (invoice_no, line_no, invoice_date, doc_type, distributor_code, "
                    "retailer_code, tsr_code, sku_code, quantity, free_quantity, gross_amount, discount_amount, "
                    "tax_amount, net_amount, updated_at, _source_file, _source_version, _loaded_at, _run_id) VALUES "

@@ -81,3 +81,20 @@ def test_declared_contract_tables_come_from_their_migration_version() -> None:
             assert c.physical.since in versions, (dialect, c.name, c.physical.since)
             text = versions[c.physical.since].text()
             assert f"CREATE TABLE IF NOT EXISTS {c.target_table} (" in text, (dialect, c.target_table)
+
+
+def test_force_index_names_the_index_migrations_create_on_mysql_only() -> None:
+    hint = sql_templates.force_index("mysql", "fis", "date")
+    assert hint == "FORCE INDEX (ix_fis_date)"
+    assert "KEY ix_fis_date (invoice_date, tsr_code)" in ddl.create_table(registry.FIS, "mysql")
+    assert sql_templates.force_index("duckdb", "fis", "date") == sql_templates.force_index("starrocks", "fis",
+                                                                                          "date") == ""
+    with pytest.raises(ValueError, match="declares no index 'day'"):
+        sql_templates.force_index("mysql", "fis", "day")
+
+
+def test_in_memory_temp_tables_are_memory_tables_on_mysql_only() -> None:
+    assert sql_templates.temp_table("mysql", "_t", key="k", in_memory=True).endswith(
+        "CREATE TEMPORARY TABLE _t (PRIMARY KEY (k)) ENGINE=MEMORY AS")
+    for dialect in ("duckdb", "starrocks"):
+        assert sql_templates.temp_table(dialect, "_t", in_memory=True) == sql_templates.temp_table(dialect, "_t")
