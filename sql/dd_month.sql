@@ -75,14 +75,16 @@ FROM (
            count(CASE WHEN {{ is_true("x.focus_billed") }} THEN 1 END) AS focus_brand_outlets
     FROM _dd_tsr_outlet x CROSS JOIN _dd_params p GROUP BY x.tsr_code
 ) o
--- Pass 3: bills are distinct invoice numbers, counted on the lines (see the head of this file). An invoice's
--- lines are the ones whose invoice_no starts with INV: the contract's doc_type_matches_invoice_prefix rule
--- quarantines any line whose doc_type is not its invoice_no's prefix, so this is doc_type = 'INV' on every
--- stored line, and on MySQL the (invoice_date, tsr_code) index holds every column read (force_index).
+-- Pass 3: bills are distinct invoice numbers, counted on the lines (see the head of this file).
+-- MySQL: an INV line is one whose invoice_no starts with INV, read from the (invoice_date, tsr_code) index
+-- alone (InnoDB keeps the primary key, invoice_no, in it; force_index). The same lines as doc_type = 'INV':
+-- every MySQL row passed the contract's doc_type_matches_invoice_prefix rule. StarRocks' pushdown backfill
+-- loads rows without DataWiz's rules (docs/STARROCKS.md), so there, as on DuckDB, doc_type decides.
 LEFT JOIN (
     SELECT tsr_code, count(DISTINCT invoice_no) AS bills
     FROM fact_secondary_sales {{ force_index("fis", "date") }}
-    WHERE invoice_date BETWEEN :month_start AND :month_end AND invoice_no LIKE 'INV%'
+    WHERE invoice_date BETWEEN :month_start AND :month_end
+      AND {{ "invoice_no LIKE 'INV%'" if dialect == "mysql" else "doc_type = 'INV'" }}
     GROUP BY tsr_code
 ) b ON b.tsr_code = o.tsr_code
 CROSS JOIN _dd_params p
