@@ -15,10 +15,10 @@
 --   * force_index() is FORCE INDEX on MySQL (bills read the date index alone), nothing elsewhere; the product
 --     lookup joined to every line is a MEMORY table on MySQL (temp_table(..., in_memory=true)).
 -- Cost: the month's lines are read by three grouped passes (per TSR x outlet, per outlet x SKU, per TSR's
--- bills: the last from the (invoice_date, tsr_code) index, not the rows); everything else rolls up from their
--- small results. Outlet-level figures are computed once per
--- TSR x outlet and the TSR rows roll up from them, except bills: an invoice number may (by the contract,
--- whose key is invoice_no + line_no) carry lines of several outlets, so bills are counted on the lines.
+-- bills: on MySQL the last from the (invoice_date, tsr_code) index, not the rows); everything else rolls up
+-- from their small results. Outlet-level figures are computed once per TSR x outlet and the TSR rows roll up
+-- from them, except bills: an invoice number may (by the contract, whose key is invoice_no + line_no) carry
+-- lines of several outlets, so bills are counted on the lines.
 -- StarRocks autocommits each statement, and every step rebuilds its month from scratch, so a retry converges.
 {% if dialect == "mysql" %}
 {{ big_temp_tables() }};

@@ -31,8 +31,9 @@ def temp_table(dialect: str, name: str, key: str = "", in_memory: bool = False) 
     MariaDB joins and groups an unindexed temporary table by nested loops and sorts; DuckDB and StarRocks
     hash-join and need none. `in_memory`: on MySQL a MEMORY table, whose key is a hash index
     (mariadb.com/kb/en/memory-storage-engine/: "HASH indexes by default"), for small lookup tables joined
-    to every line of a month — the 2M-line DD pass took 1.3 s for its InnoDB product lookups, 0.3 s with
-    MEMORY. Only for dimension-sized rows: a MEMORY table is capped by max_heap_table_size (raised by
+    to every line of a month — on `make bench`'s 2M-line day (SHOW PROFILES, by hand) the DD's first pass
+    spent 1.3 s in InnoDB product lookups, 0.3 s with MEMORY; compute_dd in the bench's whole morning went
+    18.5 -> 14.6 s with this and `force_index`. Only for dimension-sized rows: a MEMORY table is capped by max_heap_table_size (raised by
     `big_temp_tables`) and holds no TEXT/BLOB columns. MariaDB cannot turn MEMORY off (a mandatory engine,
     no --skip option: mariadb.com/kb/en/disabling-storage-engines); a MySQL server listing it in
     `disabled_storage_engines` would refuse these statements under NO_ENGINE_SUBSTITUTION.
@@ -126,8 +127,9 @@ def force_index(dialect: str, contract: str, suffix: str) -> str:
     For a query the index covers — InnoDB secondary index records hold the row's primary key columns too
     (MySQL manual, "Clustered and Secondary Indexes", innodb-index-types.html; the same InnoDB in MariaDB) —
     which MariaDB's optimizer still runs as a full table scan when the range is most of the table: the DD's
-    bills pass on a 2M-line month that is the whole table read the 532 MB of rows (3.5 s) instead of the
-    83 MB index (1.75 s).
+    bills pass on `make bench`'s 2M-line day (one month, the whole table; SHOW PROFILES, by hand) read the
+    532 MB of rows in 3.5 s, the 83 MB index in 1.75 s. tests/integration/test_mysql_post_load_plans.py
+    reads the choice from MariaDB's EXPLAIN.
     """
     if dialect != "mysql":
         return ""
