@@ -33,10 +33,10 @@ def temp_table(dialect: str, name: str, key: str = "", in_memory: bool = False) 
     (mariadb.com/kb/en/memory-storage-engine/: "HASH indexes by default"), for small lookup tables joined
     to every line of a month — on `make bench`'s 2M-line day (SHOW PROFILES, by hand) the DD's first pass
     spent 1.3 s in InnoDB product lookups, 0.3 s with MEMORY; compute_dd in the bench's whole morning went
-    18.5 -> 14.6 s with this and `force_index`. Only for dimension-sized rows: a MEMORY table is capped by max_heap_table_size (raised by
-    `big_temp_tables`) and holds no TEXT/BLOB columns. MariaDB cannot turn MEMORY off (a mandatory engine,
-    no --skip option: mariadb.com/kb/en/disabling-storage-engines); a MySQL server listing it in
-    `disabled_storage_engines` would refuse these statements under NO_ENGINE_SUBSTITUTION.
+    18.5 -> 14.6 s with this and `force_index`. Only for dimension-sized rows: a MEMORY table is capped by
+    max_heap_table_size (raised by `big_temp_tables`) and holds no TEXT/BLOB columns. MariaDB cannot turn
+    MEMORY off (a mandatory engine, no --skip option: mariadb.com/kb/en/disabling-storage-engines); a MySQL
+    server listing it in `disabled_storage_engines` would refuse these statements under NO_ENGINE_SUBSTITUTION.
     """
     if dialect == "duckdb":
         return f"CREATE OR REPLACE TEMP TABLE {name} AS"
